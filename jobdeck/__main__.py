@@ -1,0 +1,3 @@
+from jobdeck.cli import main
+
+raise SystemExit(main())

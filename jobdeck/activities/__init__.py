@@ -1,0 +1,1 @@
+"""Side effects: job records and events, and the work of each job type."""

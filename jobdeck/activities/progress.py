@@ -1,0 +1,78 @@
+"""The one helper job code calls to report progress from inside an activity.
+
+Each report heartbeats (which is also how a cancel request reaches the activity); the
+job row and its event are written at most every `interval_s`, and always for the last
+report, so a tight loop cannot flood the database and the final state always lands.
+"""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+
+from temporalio import activity
+
+from jobdeck.activities.records import JobRecords
+from jobdeck.domain import Progress
+
+
+class ProgressReporter:
+    def __init__(
+        self,
+        records: JobRecords,
+        *,
+        job_id: str | None = None,
+        total: float | None = None,
+        unit: str = "steps",
+        stage: str | None = None,
+        interval_s: float | None = None,
+    ) -> None:
+        self.records = records
+        # A job's activities run in its workflow, whose id is the job id.
+        self.job_id = job_id or activity.info().workflow_id
+        self.interval_s = records.settings.progress_interval_s if interval_s is None else interval_s
+        self.progress = Progress(current=0, total=total, unit=unit, stage=stage)
+        self._written_at: float | None = None
+        self._dirty = False
+
+    async def update(
+        self,
+        current: float,
+        *,
+        total: float | None = None,
+        stage: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        stage_changed = stage is not None and stage != self.progress.stage
+        self.progress = Progress(
+            current=current,
+            total=self.progress.total if total is None else total,
+            unit=self.progress.unit,
+            stage=stage or self.progress.stage,
+            message=message if message is not None else self.progress.message,
+            rate=None,
+        )
+        activity.heartbeat(self.progress.to_json())
+        self._dirty = True
+        now = time.monotonic()
+        due = self._written_at is None or now - self._written_at >= self.interval_s
+        if due or stage_changed:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._dirty:
+            return
+        await self.records.save_progress(self.job_id, self.progress)
+        self._written_at = time.monotonic()
+        self._dirty = False
+
+    async def __aenter__(self) -> ProgressReporter:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.flush()

@@ -1,0 +1,175 @@
+"""Job records: the activities through which every job's row and events change.
+
+Each change is one transaction that updates the row and appends its event; every method
+is safe to run twice (a worker killed after the commit re-runs it), because terminal jobs
+never change and `started` only moves a pending job.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from temporalio import activity
+
+from jobdeck.config import Settings
+from jobdeck.control import utcnow
+from jobdeck.domain import EventKind, JobErrorInfo, JobSpec, JobStatus, Progress, with_rate
+from jobdeck.store import jobs as job_store
+from jobdeck.store.engine import Database
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Started:
+    progress_interval_s: float = 0.5
+
+
+@dataclass
+class ProgressReport:
+    job_id: str
+    progress: dict[str, Any]
+
+
+@dataclass
+class Completion:
+    job_id: str
+    result: dict[str, Any] | None = None
+
+
+@dataclass
+class Failure:
+    job_id: str
+    error: dict[str, Any]
+
+
+@dataclass
+class JobRef:
+    job_id: str
+
+
+def _finished(now: datetime, status: JobStatus) -> dict[str, Any]:
+    return {"status": status.value, "finished_at": now}
+
+
+class JobRecords:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    def all(self) -> list[Any]:
+        return [
+            self.mark_started,
+            self.report_progress,
+            self.mark_completed,
+            self.mark_failed,
+            self.mark_cancelled,
+        ]
+
+    @activity.defn(name="jobs.mark_started")
+    async def mark_started(self, spec: JobSpec) -> Started:
+        now = utcnow()
+        async with self.db.write() as session:
+            # Creates the row if the API died between starting the workflow and writing it.
+            await job_store.insert_job(session, spec=spec, now=now)
+            await job_store.change_job(
+                session,
+                job_id=spec.job_id,
+                kind=EventKind.STARTED,
+                now=now,
+                values={"status": JobStatus.ACTIVE.value, "started_at": now, "attempts": 1},
+                from_statuses=[JobStatus.PENDING],
+            )
+        return Started(progress_interval_s=self.settings.progress_interval_s)
+
+    @activity.defn(name="jobs.report_progress")
+    async def report_progress(self, report: ProgressReport) -> None:
+        await self.save_progress(report.job_id, Progress.from_json(report.progress))
+
+    @activity.defn(name="jobs.mark_completed")
+    async def mark_completed(self, completion: Completion) -> None:
+        now = utcnow()
+        async with self.db.write() as session:
+            job = await job_store.find_job(session, job_id=completion.job_id)
+            values = {**_finished(now, JobStatus.COMPLETED), "result": completion.result}
+            if job is not None and job.progress and job.progress.get("total"):
+                done = Progress.from_json(job.progress)
+                done.current, done.eta = done.total or done.current, 0
+                values["progress"] = done.to_json()
+            await job_store.change_job(
+                session, job_id=completion.job_id, kind=EventKind.COMPLETED, now=now, values=values
+            )
+
+    @activity.defn(name="jobs.mark_failed")
+    async def mark_failed(self, failure: Failure) -> None:
+        now = utcnow()
+        async with self.db.write() as session:
+            await job_store.change_job(
+                session,
+                job_id=failure.job_id,
+                kind=EventKind.FAILED,
+                now=now,
+                values={**_finished(now, JobStatus.FAILED), "error": failure.error},
+            )
+
+    @activity.defn(name="jobs.mark_cancelled")
+    async def mark_cancelled(self, ref: JobRef) -> None:
+        now = utcnow()
+        async with self.db.write() as session:
+            await job_store.change_job(
+                session,
+                job_id=ref.job_id,
+                kind=EventKind.CANCELLED,
+                now=now,
+                values=_finished(now, JobStatus.CANCELLED),
+            )
+
+    async def save_progress(self, job_id: str, progress: Progress) -> None:
+        """Store a progress report, deriving rate and ETA from the one before it."""
+        now = utcnow()
+        async with self.db.write() as session:
+            job = await job_store.find_job(session, job_id=job_id)
+            if job is None or JobStatus(job.status).is_terminal:
+                return
+            if progress.rate is None and job.progress:
+                elapsed = (now - job.updated_at).total_seconds()
+                progress = with_rate(progress, Progress.from_json(job.progress), elapsed)
+            await job_store.change_job(
+                session,
+                job_id=job_id,
+                kind=EventKind.PROGRESS,
+                now=now,
+                values={"progress": progress.to_json()},
+            )
+
+    async def note_attempt_failed(
+        self,
+        job_id: str,
+        *,
+        step: str,
+        attempt: int,
+        error: JobErrorInfo,
+        retry_in_s: float | None,
+    ) -> None:
+        """Record that one try of a step failed, so the retry is visible while it waits."""
+        now = utcnow()
+        async with self.db.write() as session:
+            job = await job_store.find_job(session, job_id=job_id)
+            if job is None or JobStatus(job.status).is_terminal:
+                return
+            await job_store.change_job(
+                session,
+                job_id=job_id,
+                kind=EventKind.ATTEMPT_FAILED,
+                now=now,
+                values={"attempts": max(job.attempts, attempt + 1 if retry_in_s else attempt)},
+                event_data={
+                    "step": step,
+                    "attempt": attempt,
+                    "error": error.to_json(),
+                    "retryInSeconds": retry_in_s,
+                },
+            )

@@ -1,0 +1,81 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from temporalio.client import Client
+
+from jobdeck.api.limits import BodySizeLimit
+from jobdeck.api.routes import accounts, health, jobs
+from jobdeck.config import Settings, get_settings
+from jobdeck.errors import Conflict, InvalidInput, JobdeckError, NotFound, Unavailable
+from jobdeck.jobtypes import JobTypeRegistry
+from jobdeck.worker import open_runtime
+
+logger = logging.getLogger(__name__)
+
+_STATUS: dict[type[JobdeckError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    InvalidInput: 422,
+    Unavailable: 503,
+}
+
+
+def _status_of(err: JobdeckError) -> int:
+    for cls in type(err).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return 400
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc if part != "body") or "body"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    temporal: Client | None = None,
+    registry: JobTypeRegistry | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_runtime(settings, temporal=temporal, registry=registry) as runtime:
+            app.state.runtime = runtime
+            yield
+
+    app = FastAPI(
+        title="jobdeck",
+        summary="Durable background jobs for AI operations",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+
+    @app.exception_handler(JobdeckError)
+    async def _jobdeck_error(_: Request, err: JobdeckError) -> JSONResponse:
+        return JSONResponse({"detail": err.detail}, status_code=_status_of(err))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, err: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _location(e.get("loc", ())), "message": e.get("msg", "invalid")}
+            for e in err.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
+
+    app.include_router(health.router)
+    app.include_router(jobs.router)
+    app.include_router(accounts.router)
+    return app

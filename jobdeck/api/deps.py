@@ -1,0 +1,54 @@
+"""Dependencies handed to routes: the process's runtime and the authenticated caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from jobdeck.runtime import Runtime
+from jobdeck.store.accounts import Principal, authenticate
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: Authorization: Bearer jd_...")
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def current_principal(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing API key: send the header 'Authorization: Bearer <your key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    async with runtime.db.read() as session:
+        principal = await authenticate(session, key=credentials.credentials)
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "API key is unknown or revoked",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+
+
+async def admin_principal(principal: CurrentUser) -> Principal:
+    if not principal.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this needs an admin of the organization")
+    return principal
+
+
+AdminUser = Annotated[Principal, Depends(admin_principal)]

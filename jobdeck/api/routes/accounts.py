@@ -1,0 +1,109 @@
+"""The caller, the organization's users and API keys (admins manage users and keys)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from jobdeck.api.deps import AdminUser, CurrentUser, RuntimeDep
+from jobdeck.api.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyPublic,
+    Me,
+    UserCreate,
+    UserPublic,
+)
+from jobdeck.control import utcnow
+from jobdeck.errors import NotFound
+from jobdeck.store import accounts
+from jobdeck.store.tables import ApiKey, User
+
+router = APIRouter(prefix="/api", tags=["accounts"])
+
+
+def _user(user: User) -> UserPublic:
+    return UserPublic(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        role=accounts.Role(user.role),
+        created_at=user.created_at,
+    )
+
+
+def _key(key: ApiKey) -> ApiKeyPublic:
+    return ApiKeyPublic(
+        id=key.id,
+        name=key.name,
+        user_id=key.user_id,
+        prefix=key.prefix,
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+@router.get("/me", response_model=Me)
+async def me(principal: CurrentUser) -> Me:
+    """Who the API key belongs to."""
+    return Me(
+        user_id=principal.user_id, organization_id=principal.organization_id, role=principal.role
+    )
+
+
+@router.get("/users", response_model=list[UserPublic])
+async def list_users(runtime: RuntimeDep, admin: AdminUser) -> list[UserPublic]:
+    """The organization's users (admins only)."""
+    async with runtime.db.read() as session:
+        users = await accounts.list_users(session, organization_id=admin.organization_id)
+    return [_user(u) for u in users]
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserPublic)
+async def create_user(body: UserCreate, runtime: RuntimeDep, admin: AdminUser) -> UserPublic:
+    """Add a user to the organization (admins only)."""
+    async with runtime.db.write() as session:
+        user = await accounts.create_user(
+            session,
+            organization_id=admin.organization_id,
+            email=body.email,
+            name=body.name,
+            role=body.role,
+            now=utcnow(),
+        )
+    return _user(user)
+
+
+@router.get("/keys", response_model=list[ApiKeyPublic])
+async def list_keys(runtime: RuntimeDep, principal: CurrentUser) -> list[ApiKeyPublic]:
+    """API keys: all of the organization's for an admin, one's own for a member."""
+    async with runtime.db.read() as session:
+        keys = await accounts.list_api_keys(session, organization_id=principal.organization_id)
+    return [_key(k) for k in keys if principal.is_admin or k.user_id == principal.user_id]
+
+
+@router.post("/keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
+async def create_key(
+    body: ApiKeyCreate, runtime: RuntimeDep, principal: CurrentUser
+) -> ApiKeyCreated:
+    """Create an API key for oneself, or (admins) for a user of the organization."""
+    user_id = body.user_id or principal.user_id
+    if user_id != principal.user_id and not principal.is_admin:
+        raise NotFound(f"user {user_id} not found")
+    async with runtime.db.write() as session:
+        await accounts.get_user(session, organization_id=principal.organization_id, user_id=user_id)
+        key, plaintext = await accounts.create_api_key(
+            session, user_id=user_id, name=body.name, now=utcnow()
+        )
+    return ApiKeyCreated(**_key(key).model_dump(), key=plaintext)
+
+
+@router.delete("/keys/{key_id}", response_model=ApiKeyPublic)
+async def revoke_key(key_id: str, runtime: RuntimeDep, principal: CurrentUser) -> ApiKeyPublic:
+    """Revoke an API key: one's own, or (admins) any of the organization."""
+    async with runtime.db.write() as session:
+        key = await accounts.revoke_api_key(
+            session, organization_id=principal.organization_id, key_id=key_id, now=utcnow()
+        )
+        if key.user_id != principal.user_id and not principal.is_admin:
+            raise NotFound(f"API key {key_id} not found")
+    return _key(key)

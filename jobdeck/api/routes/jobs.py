@@ -1,0 +1,163 @@
+"""Jobs: create, list, search, stats, one job, its events, cancel and retry."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from jobdeck.api.deps import CurrentUser, RuntimeDep
+from jobdeck.api.schemas import (
+    JobCreate,
+    JobEventPublic,
+    JobEventsPublic,
+    JobPublic,
+    JobsPublic,
+    JobStats,
+    JobTypePublic,
+)
+from jobdeck.api.views import job_public
+from jobdeck.control import NewJob
+from jobdeck.domain import JobFilter, JobStatus
+from jobdeck.errors import InvalidInput
+from jobdeck.store import jobs as job_store
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="Repeat a request safely: same key, same job"),
+]
+
+
+def _split(values: list[str] | None) -> list[str]:
+    """Accept both ?status=a&status=b and ?status=a,b."""
+    return [v.strip() for raw in values or [] for v in raw.split(",") if v.strip()]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=JobPublic)
+async def create_job(
+    body: JobCreate,
+    runtime: RuntimeDep,
+    principal: CurrentUser,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> JobPublic:
+    """Create a job of any type; it returns at once, pending, and runs in the background."""
+    new = NewJob(
+        type=body.type,
+        name=body.name,
+        data=body.data,
+        description=body.description,
+        priority=body.priority,
+    )
+    job, created = await runtime.control.create(principal, new, idempotency_key=idempotency_key)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/api/jobs/{job.id}"
+    return job_public(job, runtime.settings)
+
+
+@router.get("", response_model=JobsPublic)
+async def list_jobs(
+    runtime: RuntimeDep,
+    principal: CurrentUser,
+    status_: Annotated[list[str] | None, Query(alias="status")] = None,
+    type_: Annotated[list[str] | None, Query(alias="type")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Search name, description, type")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=job_store.MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> JobsPublic:
+    """List the organization's jobs, newest first, filtered and paginated by cursor."""
+    statuses = _split(status_)
+    known = {s.value for s in JobStatus}
+    for value in statuses:
+        if value not in known:
+            raise InvalidInput(f"unknown status {value!r}; one of: {', '.join(sorted(known))}")
+    flt = JobFilter(statuses=statuses, types=_split(type_), q=q or None)
+    async with runtime.db.read() as session:
+        jobs, next_cursor = await job_store.list_jobs(
+            session,
+            organization_id=principal.organization_id,
+            flt=flt,
+            limit=limit,
+            cursor=cursor,
+        )
+    return JobsPublic(
+        data=[job_public(job, runtime.settings) for job in jobs], next_cursor=next_cursor
+    )
+
+
+@router.get("/stats", response_model=JobStats)
+async def job_stats(runtime: RuntimeDep, principal: CurrentUser) -> JobStats:
+    """Count the organization's jobs by status."""
+    async with runtime.db.read() as session:
+        counts = await job_store.job_stats(session, organization_id=principal.organization_id)
+    return JobStats(**counts)
+
+
+@router.get("/types", response_model=list[JobTypePublic])
+async def job_types(runtime: RuntimeDep, principal: CurrentUser) -> list[JobTypePublic]:
+    """The job types this deployment runs."""
+    return [JobTypePublic(name=t.name, description=t.description) for t in runtime.registry.all()]
+
+
+@router.get("/{job_id}", response_model=JobPublic)
+async def get_job(job_id: str, runtime: RuntimeDep, principal: CurrentUser) -> JobPublic:
+    """One job, with its progress, error, result, attempts and links."""
+    async with runtime.db.read() as session:
+        job = await job_store.get_job(
+            session, organization_id=principal.organization_id, job_id=job_id
+        )
+    return job_public(job, runtime.settings)
+
+
+@router.get("/{job_id}/events", response_model=JobEventsPublic)
+async def job_events(
+    job_id: str,
+    runtime: RuntimeDep,
+    principal: CurrentUser,
+    after: Annotated[int, Query(ge=0, description="Only events with a larger id")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> JobEventsPublic:
+    """A job's timeline: status changes, progress, messages, failed attempts."""
+    async with runtime.db.read() as session:
+        await job_store.get_job(session, organization_id=principal.organization_id, job_id=job_id)
+        events = await job_store.list_events(
+            session,
+            organization_id=principal.organization_id,
+            job_id=job_id,
+            after=after,
+            limit=limit,
+        )
+    return JobEventsPublic(
+        data=[
+            JobEventPublic(
+                id=e.id, job_id=e.job_id, kind=e.kind, data=e.data, created_at=e.created_at
+            )
+            for e in events
+        ],
+        next_after=events[-1].id if events else after,
+    )
+
+
+@router.patch("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=JobPublic)
+async def cancel_job(job_id: str, runtime: RuntimeDep, principal: CurrentUser) -> JobPublic:
+    """Request cancellation; the job ends `cancelled` once its current step has stopped."""
+    job = await runtime.control.cancel(principal, job_id)
+    return job_public(job, runtime.settings)
+
+
+@router.post("/{job_id}/retry", status_code=status.HTTP_201_CREATED, response_model=JobPublic)
+async def retry_job(
+    job_id: str,
+    runtime: RuntimeDep,
+    principal: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> JobPublic:
+    """Create a new job with the input of a failed or cancelled one (linked by retryOf)."""
+    job = await runtime.control.retry(principal, job_id, idempotency_key=idempotency_key)
+    return job_public(job, runtime.settings)

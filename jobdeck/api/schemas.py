@@ -1,0 +1,146 @@
+"""Wire schemas (camelCase JSON), in families: JobCreate / JobPublic / JobsPublic."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from jobdeck.store.accounts import Role
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class JobCreate(Schema):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    type: str = Field(description="Job type, e.g. bulk-operation")
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    data: dict[str, Any] = Field(default_factory=dict, description="Input of the job type")
+    priority: int = Field(default=3, ge=1, le=5, description="1 runs first, 5 last")
+
+
+class ProgressPublic(Schema):
+    percent: float | None = None
+    current: float = 0
+    total: float | None = None
+    unit: str = "steps"
+    stage: str | None = None
+    message: str | None = None
+    rate: float | None = Field(default=None, description="units per second")
+    eta: float | None = Field(default=None, description="seconds left")
+
+
+class JobErrorPublic(Schema):
+    type: str
+    message: str
+    details: Any = None
+
+
+class Owner(Schema):
+    user_id: str
+    organization_id: str
+
+
+class JobLinks(Schema):
+    self: str
+    events: str
+    workflow: str = Field(description="This job's workflow in the Temporal Web UI")
+    retry_of: str | None = None
+
+
+class JobPublic(Schema):
+    id: str
+    type: str
+    name: str
+    description: str | None
+    status: str
+    priority: int
+    data: dict[str, Any]
+    progress: ProgressPublic | None
+    result: dict[str, Any] | None
+    error: JobErrorPublic | None
+    attempts: int
+    retry_of: str | None
+    owner: Owner
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration: float | None = Field(description="seconds; still growing while active")
+    links: JobLinks
+
+
+class JobsPublic(Schema):
+    data: list[JobPublic]
+    next_cursor: str | None = None
+
+
+class JobStats(Schema):
+    total: int
+    pending: int
+    active: int
+    completed: int
+    failed: int
+    cancelled: int
+
+
+class JobEventPublic(Schema):
+    id: int
+    job_id: str
+    kind: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class JobEventsPublic(Schema):
+    data: list[JobEventPublic]
+    next_after: int
+
+
+class JobTypePublic(Schema):
+    name: str
+    description: str
+
+
+class Me(Schema):
+    user_id: str
+    organization_id: str
+    role: Role
+
+
+class UserCreate(Schema):
+    email: str = Field(min_length=3, max_length=320)
+    name: str = Field(min_length=1, max_length=200)
+    role: Role = Role.MEMBER
+
+
+class UserPublic(Schema):
+    id: str
+    email: str
+    name: str
+    role: Role
+    created_at: datetime
+
+
+class ApiKeyCreate(Schema):
+    name: str = Field(min_length=1, max_length=200)
+    user_id: str | None = Field(default=None, description="Admins may create keys for others")
+
+
+class ApiKeyPublic(Schema):
+    id: str
+    name: str
+    user_id: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    key: str = Field(description="The key itself, shown only this once")

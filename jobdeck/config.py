@@ -1,0 +1,59 @@
+"""Settings for the API, the worker and the CLI: one class, env prefix JOBDECK_."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of jobdeck; each field is read from JOBDECK_<FIELD NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBDECK_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("data")
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy async URL; empty means a SQLite file in data_dir",
+    )
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+    task_queue: str = "jobdeck"
+    # Extra modules that register job types (see jobdeck.jobtypes); loaded by API and worker.
+    job_type_modules: list[str] = []
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    max_request_bytes: int = 1_048_576
+
+    # Job code writes progress to the database at most this often; the final state always lands.
+    progress_interval_s: float = 0.5
+    worker_max_concurrent_activities: int = 100
+    # Upper bound on how long a running activity takes to notice a cancel request.
+    heartbeat_interval_s: float = 1.0
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'jobdeck.db'}"
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def workflow_url(self, job_id: str) -> str:
+        base = self.temporal_ui_url.rstrip("/")
+        return f"{base}/namespaces/{self.temporal_namespace}/workflows/{job_id}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,212 @@
+"""Creating, cancelling and retrying jobs: used by the REST API and the bulk-operation job.
+
+Creation order makes a crash harmless: the workflow is started first (its id is the job
+id), then the row is written. If the process dies in between, the workflow's first step
+writes the row itself from its input; if starting fails, nothing was written at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from jobdeck.domain import EventKind, JobSpec, JobStatus
+from jobdeck.errors import Conflict, InvalidInput, Unavailable
+from jobdeck.store import jobs as job_store
+from jobdeck.store.accounts import Principal
+from jobdeck.store.tables import Job
+from jobdeck.temporal import job_search_attributes
+
+if TYPE_CHECKING:
+    from jobdeck.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+# Idempotency keys map to job ids in this namespace, so two racing requests with one key
+# start one workflow.
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c6f1e-2f4a-4f55-9a8e-6a7c3b1d9e21")
+PRIORITY_HIGHEST, PRIORITY_DEFAULT, PRIORITY_LOWEST = 1, 3, 5
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class NewJob:
+    type: str
+    name: str
+    data: Any = None
+    description: str | None = None
+    priority: int = PRIORITY_DEFAULT
+
+
+class JobControl:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def create(
+        self,
+        principal: Principal,
+        new: NewJob,
+        *,
+        idempotency_key: str | None = None,
+        retry_of: str | None = None,
+    ) -> tuple[Job, bool]:
+        """Start a job; returns it and whether it is new (False: an idempotent replay)."""
+        job_type = self.runtime.registry.get(new.type)
+        data = job_type.validate(new.data)
+        name = new.name.strip()
+        if not name or len(name) > 200:
+            raise InvalidInput("name must be 1 to 200 characters")
+        if not PRIORITY_HIGHEST <= new.priority <= PRIORITY_LOWEST:
+            raise InvalidInput("priority must be 1 (highest) to 5 (lowest)")
+        org = principal.organization_id
+        if idempotency_key is not None:
+            if not 1 <= len(idempotency_key) <= 200:
+                raise InvalidInput("Idempotency-Key must be 1 to 200 characters")
+            job_id = str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{org}:{idempotency_key}"))
+        else:
+            job_id = str(uuid.uuid4())
+        async with self.runtime.db.read() as session:
+            existing = await job_store.find_job(session, job_id=job_id)
+        if existing is not None:
+            return self._same_request(existing, job_type.name, name, data), False
+
+        spec = JobSpec(
+            job_id=job_id,
+            organization_id=org,
+            user_id=principal.user_id,
+            type=job_type.name,
+            name=name,
+            description=new.description,
+            data=data,
+            priority=new.priority,
+            retry_of=retry_of,
+            idempotency_key=idempotency_key,
+            created_at=utcnow().isoformat(),
+        )
+        started = await self._start_workflow(spec, job_type.workflow, job_type.task_queue)
+        async with self.runtime.db.write() as session:
+            # The workflow's first step may have written the row already; either is fine.
+            await job_store.insert_job(session, spec=spec, now=utcnow())
+            job = await job_store.find_job(session, job_id=job_id)
+        assert job is not None
+        if not started:
+            job = self._same_request(job, job_type.name, name, data)
+        logger.info("job created", extra={"job_id": job_id, "job_type": job_type.name})
+        return job, started
+
+    @staticmethod
+    def _same_request(job: Job, type_: str, name: str, data: dict[str, Any]) -> Job:
+        if (job.type, job.name, job.data) != (type_, name, data):
+            raise Conflict(
+                "this Idempotency-Key was already used for a different request; "
+                "use a new key for a new job"
+            )
+        return job
+
+    async def _start_workflow(self, spec: JobSpec, workflow: type[Any], queue: str | None) -> bool:
+        """Start the job's workflow; False if one with its id exists already."""
+        try:
+            await self.runtime.temporal.start_workflow(
+                workflow.run,
+                spec,
+                id=spec.job_id,
+                task_queue=queue or self.runtime.settings.task_queue,
+                search_attributes=job_search_attributes(spec),
+                priority=Priority(priority_key=spec.priority),
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            )
+        except WorkflowAlreadyStartedError:
+            # The same idempotency key raced us, or a client retried after a crash.
+            return False
+        except RPCError as err:
+            logger.warning(
+                "cannot start workflow", extra={"job_id": spec.job_id, "error": str(err)}
+            )
+            raise Unavailable(
+                "the job engine (Temporal) is unreachable; nothing was created, try again"
+            ) from err
+        return True
+
+    async def cancel(self, principal: Principal, job_id: str) -> Job:
+        """Ask the job's workflow to cancel; the workflow ends the job `cancelled`."""
+        async with self.runtime.db.read() as session:
+            job = await job_store.get_job(
+                session, organization_id=principal.organization_id, job_id=job_id
+            )
+        if JobStatus(job.status).is_terminal:
+            raise Conflict(
+                f"job {job_id} is {job.status}; only pending or active jobs can be cancelled"
+            )
+        handle = self.runtime.temporal.get_workflow_handle(job_id)
+        try:
+            await handle.cancel()
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise Unavailable("the job engine (Temporal) is unreachable; try again") from err
+            # The workflow ended between our read and the cancel; its row says how.
+        async with self.runtime.db.write() as session:
+            await job_store.note_event(
+                session,
+                job_id=job_id,
+                kind=EventKind.CANCEL_REQUESTED,
+                now=utcnow(),
+                data={"by": principal.user_id},
+            )
+            job = await job_store.get_job(
+                session, organization_id=principal.organization_id, job_id=job_id
+            )
+        return job
+
+    async def retry(
+        self, principal: Principal, job_id: str, *, idempotency_key: str | None = None
+    ) -> Job:
+        """A new job with the same input as a failed or cancelled one, linked by retry_of."""
+        async with self.runtime.db.read() as session:
+            original = await job_store.get_job(
+                session, organization_id=principal.organization_id, job_id=job_id
+            )
+        if original.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+            raise Conflict(
+                f"job {job_id} is {original.status}; only failed or cancelled jobs can be retried"
+            )
+        new = NewJob(
+            type=original.type,
+            name=original.name,
+            data=original.data,
+            description=original.description,
+            priority=original.priority,
+        )
+        job, created = await self.create(
+            principal, new, idempotency_key=idempotency_key, retry_of=original.id
+        )
+        if created:
+            async with self.runtime.db.write() as session:
+                await job_store.note_event(
+                    session,
+                    job_id=original.id,
+                    kind=EventKind.RETRIED,
+                    now=utcnow(),
+                    data={"newJobId": job.id},
+                )
+        return job
+
+    async def workflow_status(self, job_id: str) -> WorkflowExecutionStatus | None:
+        try:
+            desc = await self.runtime.temporal.get_workflow_handle(job_id).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        return desc.status

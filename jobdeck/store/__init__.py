@@ -1,0 +1,1 @@
+"""Persistence: tables, the engine, the store functions and the migrations."""

@@ -1,0 +1,179 @@
+"""Organizations, users and API keys. Keys are stored as a lookup prefix and a SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jobdeck.errors import Conflict, InvalidInput, NotFound
+from jobdeck.store.tables import ApiKey, Organization, User
+
+KEY_PREFIX = "jd_"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"  # manages the users and keys of its organization
+    MEMBER = "member"  # creates and manages jobs
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: resolved from an API key on every request."""
+
+    user_id: str
+    organization_id: str
+    role: Role
+    key_id: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+async def create_organization(session: AsyncSession, *, name: str, now: datetime) -> Organization:
+    org = Organization(id=new_id(), name=name, created_at=now)
+    session.add(org)
+    try:
+        await session.flush()
+    except IntegrityError as err:
+        raise Conflict(f"an organization named {name!r} exists already") from err
+    return org
+
+
+async def find_organization(session: AsyncSession, *, name: str) -> Organization | None:
+    stmt = select(Organization).where(Organization.name == name)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def count_organizations(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count(Organization.id)))).scalar_one())
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    email: str,
+    name: str,
+    role: Role,
+    now: datetime,
+) -> User:
+    if "@" not in email:
+        raise InvalidInput(f"{email!r} is not an email address")
+    if await session.get(Organization, organization_id) is None:
+        raise NotFound(f"organization {organization_id} not found")
+    user = User(
+        id=new_id(),
+        organization_id=organization_id,
+        email=email.lower(),
+        name=name,
+        role=role.value,
+        created_at=now,
+    )
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError as err:
+        raise Conflict(f"a user with email {email!r} exists already") from err
+    return user
+
+
+async def list_users(session: AsyncSession, *, organization_id: str) -> list[User]:
+    stmt = select(User).where(User.organization_id == organization_id).order_by(User.created_at)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def get_user(session: AsyncSession, *, organization_id: str, user_id: str) -> User:
+    user = await session.get(User, user_id)
+    if user is None or user.organization_id != organization_id:
+        raise NotFound(f"user {user_id} not found")
+    return user
+
+
+async def create_api_key(
+    session: AsyncSession, *, user_id: str, name: str, now: datetime
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its plaintext, which is never stored or shown again."""
+    prefix = secrets.token_hex(6)
+    plaintext = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(
+        id=new_id(),
+        user_id=user_id,
+        name=name,
+        prefix=prefix,
+        key_hash=_hash(plaintext),
+        created_at=now,
+    )
+    session.add(key)
+    await session.flush()
+    return key, plaintext
+
+
+async def list_api_keys(session: AsyncSession, *, organization_id: str) -> list[ApiKey]:
+    stmt = (
+        select(ApiKey)
+        .join(User, User.id == ApiKey.user_id)
+        .where(User.organization_id == organization_id)
+        .order_by(ApiKey.created_at)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def revoke_api_key(
+    session: AsyncSession, *, organization_id: str, key_id: str, now: datetime
+) -> ApiKey:
+    key = await session.get(ApiKey, key_id)
+    user = await session.get(User, key.user_id) if key else None
+    if key is None or user is None or user.organization_id != organization_id:
+        raise NotFound(f"API key {key_id} not found")
+    key.revoked_at = key.revoked_at or now
+    return key
+
+
+async def authenticate(session: AsyncSession, *, key: str) -> Principal | None:
+    """The caller behind a plaintext key, or None for a malformed, unknown or revoked key."""
+    if not key.startswith(KEY_PREFIX) or key.count("_") < 2:
+        return None
+    prefix = key[len(KEY_PREFIX) :].split("_", 1)[0]
+    stmt = (
+        select(ApiKey, User)
+        .join(User, User.id == ApiKey.user_id)
+        .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
+    )
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    api_key, user = row
+    if not hmac.compare_digest(api_key.key_hash, _hash(key)):
+        return None
+    return Principal(
+        user_id=user.id,
+        organization_id=user.organization_id,
+        role=Role(user.role),
+        key_id=api_key.id,
+    )
+
+
+async def find_user_by_email(session: AsyncSession, *, email: str) -> User:
+    stmt = select(User).where(User.email == email.lower())
+    user = (await session.execute(stmt)).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"no user with email {email!r}")
+    return user

@@ -1,0 +1,93 @@
+"""Engines and sessions. SQLite gets WAL, a busy timeout and write transactions that take
+the write lock up front, because the API and the worker write the same file at once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+def _sqlite_pragmas(immediate: bool) -> Any:
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (see below).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return on_connect
+
+
+def _make_engine(url: str, *, immediate: bool) -> AsyncEngine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    if parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas(immediate))
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        # A deferred transaction that reads and then writes can fail with SQLITE_BUSY
+        # without waiting; taking the lock at BEGIN makes writers queue on busy_timeout.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@dataclass
+class Database:
+    """The app database: a reader for queries and a writer for changes (the same engine
+    except on SQLite, where writes must serialise and reads must not wait for them)."""
+
+    url: str
+    reader_engine: AsyncEngine
+    writer_engine: AsyncEngine
+
+    @classmethod
+    def connect(cls, url: str) -> Database:
+        reader = _make_engine(url, immediate=False)
+        writer = _make_engine(url, immediate=True) if url.startswith("sqlite") else reader
+        return cls(url=url, reader_engine=reader, writer_engine=writer)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._reader() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session in one transaction, committed on success, rolled back on error."""
+        async with self._writer() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.reader_engine.dispose()
+        if self.writer_engine is not self.reader_engine:
+            await self.writer_engine.dispose()
+
+    def __post_init__(self) -> None:
+        self._reader = async_sessionmaker(self.reader_engine, expire_on_commit=False)
+        self._writer = async_sessionmaker(self.writer_engine, expire_on_commit=False)

@@ -1,0 +1,273 @@
+"""The only door to the jobs and job_events tables. Every change to a job row appends its
+event in the same transaction, and a terminal job never changes again."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jobdeck.domain import TERMINAL_STATUSES, EventKind, JobFilter, JobSpec, JobStatus
+from jobdeck.errors import InvalidInput, NotFound
+from jobdeck.store.tables import Job, JobEvent
+
+MAX_PAGE = 200
+_TERMINAL = [s.value for s in TERMINAL_STATUSES]
+
+
+def public_state(job: Job) -> dict[str, Any]:
+    """The part of a job that changes as it runs: carried by every event so a client can
+    render from the event alone."""
+    return {
+        "id": job.id,
+        "type": job.type,
+        "name": job.name,
+        "status": job.status,
+        "progress": job.progress,
+        "attempts": job.attempts,
+        "error": job.error,
+        "startedAt": job.started_at.isoformat() if job.started_at else None,
+        "finishedAt": job.finished_at.isoformat() if job.finished_at else None,
+        "retryOf": job.retry_of,
+    }
+
+
+async def append_event(
+    session: AsyncSession,
+    *,
+    job: Job,
+    kind: EventKind,
+    now: datetime,
+    data: dict[str, Any] | None = None,
+) -> JobEvent:
+    event = JobEvent(
+        job_id=job.id,
+        organization_id=job.organization_id,
+        kind=kind.value,
+        data={**(data or {}), "job": public_state(job)},
+        created_at=now,
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def insert_job(
+    session: AsyncSession,
+    *,
+    spec: JobSpec,
+    now: datetime,
+    status: JobStatus = JobStatus.PENDING,
+) -> bool:
+    """Insert the job unless a row with its id (or idempotency key) exists; say which.
+
+    Both the API and the workflow's first step call this, so whichever runs first after a
+    crash creates the row and the other leaves it alone."""
+    created_at = datetime.fromisoformat(spec.created_at) if spec.created_at else now
+    values = {
+        "id": spec.job_id,
+        "organization_id": spec.organization_id,
+        "user_id": spec.user_id,
+        "type": spec.type,
+        "name": spec.name,
+        "description": spec.description,
+        "status": status.value,
+        "priority": spec.priority,
+        "data": spec.data,
+        "attempts": 0,
+        "retry_of": spec.retry_of,
+        "idempotency_key": spec.idempotency_key,
+        "created_at": created_at,
+        "updated_at": now,
+    }
+    dialect = session.bind.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(Job).values(**values).on_conflict_do_nothing()
+    result = await session.execute(stmt)
+    inserted = bool(getattr(result, "rowcount", 0))
+    if inserted:
+        job = await session.get_one(Job, spec.job_id)
+        await append_event(session, job=job, kind=EventKind.CREATED, now=now)
+    return inserted
+
+
+async def change_job(
+    session: AsyncSession,
+    *,
+    job_id: str,
+    kind: EventKind,
+    now: datetime,
+    values: dict[str, Any] | None = None,
+    event_data: dict[str, Any] | None = None,
+    from_statuses: Sequence[JobStatus] | None = None,
+) -> Job | None:
+    """Apply `values` to a job that is not terminal (or is in one of `from_statuses`) and
+    append its event. Returns the updated job, or None when the guard refused the change."""
+    guard = (
+        Job.status.in_([s.value for s in from_statuses])
+        if from_statuses is not None
+        else Job.status.not_in(_TERMINAL)
+    )
+    stmt = (
+        update(Job)
+        .where(Job.id == job_id, guard)
+        .values(**(values or {}), updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(stmt)
+    if not getattr(result, "rowcount", 0):
+        return None
+    job = await session.get_one(Job, job_id, populate_existing=True)
+    await append_event(session, job=job, kind=kind, now=now, data=event_data)
+    return job
+
+
+async def note_event(
+    session: AsyncSession,
+    *,
+    job_id: str,
+    kind: EventKind,
+    now: datetime,
+    data: dict[str, Any] | None = None,
+) -> JobEvent | None:
+    """Append an event to a job without changing its row (messages, metrics)."""
+    job = await session.get(Job, job_id)
+    if job is None:
+        return None
+    return await append_event(session, job=job, kind=kind, now=now, data=data)
+
+
+async def find_job(session: AsyncSession, *, job_id: str) -> Job | None:
+    return await session.get(Job, job_id, populate_existing=True)
+
+
+async def get_job(session: AsyncSession, *, organization_id: str, job_id: str) -> Job:
+    job = await session.get(Job, job_id, populate_existing=True)
+    # Another organization's job is reported exactly like a missing one.
+    if job is None or job.organization_id != organization_id:
+        raise NotFound(f"job {job_id} not found")
+    return job
+
+
+async def find_by_idempotency_key(
+    session: AsyncSession, *, organization_id: str, key: str
+) -> Job | None:
+    stmt = select(Job).where(Job.organization_id == organization_id, Job.idempotency_key == key)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def _filtered(
+    organization_id: str,
+    flt: JobFilter,
+    *,
+    created_before: datetime | None = None,
+    exclude_id: str | None = None,
+) -> Select[tuple[Job]]:
+    stmt = select(Job).where(Job.organization_id == organization_id)
+    if created_before is not None:
+        stmt = stmt.where(Job.created_at <= created_before)
+    if exclude_id is not None:
+        stmt = stmt.where(Job.id != exclude_id)
+    if flt.statuses:
+        stmt = stmt.where(Job.status.in_(flt.statuses))
+    if flt.types:
+        stmt = stmt.where(Job.type.in_(flt.types))
+    if flt.ids:
+        stmt = stmt.where(Job.id.in_(flt.ids))
+    if flt.q:
+        needle = flt.q.lower()
+        stmt = stmt.where(
+            or_(
+                func.lower(Job.name).contains(needle, autoescape=True),
+                func.lower(func.coalesce(Job.description, "")).contains(needle, autoescape=True),
+                func.lower(Job.type).contains(needle, autoescape=True),
+            )
+        )
+    return stmt
+
+
+def encode_cursor(job: Job) -> str:
+    raw = json.dumps([job.created_at.isoformat(), job.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, job_id = json.loads(raw)
+        return datetime.fromisoformat(created), str(job_id)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as err:
+        raise InvalidInput(
+            "cursor is not one this API gave out; pass the nextCursor of a previous page"
+        ) from err
+
+
+async def list_jobs(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    flt: JobFilter,
+    limit: int = 50,
+    cursor: str | None = None,
+    created_before: datetime | None = None,
+    exclude_id: str | None = None,
+) -> tuple[list[Job], str | None]:
+    """Newest first, keyset-paginated on (created_at, id) so deep pages stay fast."""
+    stmt = _filtered(organization_id, flt, created_before=created_before, exclude_id=exclude_id)
+    if cursor:
+        created, job_id = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(Job.created_at < created, and_(Job.created_at == created, Job.id < job_id))
+        )
+    limit = max(1, min(limit, MAX_PAGE))
+    stmt = stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+    rows = list((await session.execute(stmt)).scalars())
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def count_jobs(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    flt: JobFilter,
+    created_before: datetime | None = None,
+    exclude_id: str | None = None,
+) -> int:
+    stmt = _filtered(organization_id, flt, created_before=created_before, exclude_id=exclude_id)
+    sub = stmt.with_only_columns(Job.id).subquery()
+    return int((await session.execute(select(func.count()).select_from(sub))).scalar_one())
+
+
+async def job_stats(session: AsyncSession, *, organization_id: str) -> dict[str, int]:
+    stmt = (
+        select(Job.status, func.count())
+        .where(Job.organization_id == organization_id)
+        .group_by(Job.status)
+    )
+    counts = {status.value: 0 for status in JobStatus}
+    for status, count in (await session.execute(stmt)).all():
+        counts[status] = int(count)
+    return {"total": sum(counts.values()), **counts}
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    job_id: str | None = None,
+    after: int = 0,
+    limit: int = 500,
+) -> list[JobEvent]:
+    stmt = select(JobEvent).where(JobEvent.organization_id == organization_id, JobEvent.id > after)
+    if job_id is not None:
+        stmt = stmt.where(JobEvent.job_id == job_id)
+    stmt = stmt.order_by(JobEvent.id).limit(max(1, min(limit, 1000)))
+    return list((await session.execute(stmt)).scalars())

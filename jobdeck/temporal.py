@@ -1,0 +1,64 @@
+"""How jobdeck talks to Temporal: the client, the search attributes operators filter on,
+and the start options every job workflow gets. Shared by the API, the worker and the CLI."""
+
+from __future__ import annotations
+
+import logging
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+from jobdeck.config import Settings
+from jobdeck.domain import JobSpec
+
+logger = logging.getLogger(__name__)
+
+JOB_TYPE = SearchAttributeKey.for_keyword("JobType")
+JOB_ORGANIZATION = SearchAttributeKey.for_keyword("JobOrganization")
+JOB_NAME = SearchAttributeKey.for_keyword("JobName")
+SEARCH_ATTRIBUTES = (JOB_TYPE, JOB_ORGANIZATION, JOB_NAME)
+
+
+def dev_server_search_attribute_args() -> list[str]:
+    """`temporal server start-dev` flags that register jobdeck's search attributes."""
+    args: list[str] = []
+    for key in SEARCH_ATTRIBUTES:
+        args += ["--search-attribute", f"{key.name}=Keyword"]
+    return args
+
+
+def job_search_attributes(spec: JobSpec) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(JOB_TYPE, spec.type),
+            SearchAttributePair(JOB_ORGANIZATION, spec.organization_id),
+            # Keyword values are capped by the server; the name is for filtering, not storage.
+            SearchAttributePair(JOB_NAME, spec.name[:200]),
+        ]
+    )
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> None:
+    """Register the search attributes on a cluster that lacks them; a no-op once done."""
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = {
+        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in existing.custom_attributes
+    }
+    if missing:
+        logger.info("registering search attributes", extra={"names": sorted(missing)})
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )

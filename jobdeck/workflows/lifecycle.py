@@ -1,0 +1,127 @@
+"""The lifecycle every job workflow shares: pending → active → completed | failed |
+cancelled, with the job row kept current through the records activities.
+
+A job type subclasses `JobWorkflow`, implements `execute`, and defines a `@workflow.run`
+method that returns `await self.run_job(spec)`.
+
+Queries: `progress` — the job's status and typed progress as the workflow knows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    TimeoutError,
+    is_cancelled_exception,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from jobdeck.activities.attempts import describe_error
+    from jobdeck.activities.records import (
+        Completion,
+        Failure,
+        JobRecords,
+        JobRef,
+        ProgressReport,
+    )
+    from jobdeck.domain import JobErrorInfo, JobSpec, JobStatus, Progress
+
+# Bookkeeping must outlive a database outage rather than lose a job's ending: no cap on
+# attempts, backoff capped at 30 s.
+RECORDS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
+
+
+async def record(method: Callable[[Any, Any], Awaitable[Any]], arg: Any) -> Any:
+    """Run one of the JobRecords activities with the bookkeeping timeouts and retries."""
+    return await workflow.execute_activity_method(
+        method, arg, start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORDS_RETRY
+    )
+
+
+@dataclass
+class JobState:
+    status: JobStatus = JobStatus.PENDING
+    progress: Progress = field(default_factory=Progress)
+
+
+def failure_info(err: BaseException) -> JobErrorInfo:
+    """What a person should read about why a job failed."""
+    cause: BaseException = err
+    while isinstance(cause, ActivityError | ChildWorkflowError) and cause.cause is not None:
+        cause = cause.cause
+    if isinstance(cause, TimeoutError):
+        kind = cause.type.name.lower().replace("_", " ") if cause.type else "timeout"
+        return JobErrorInfo(type="Timeout", message=f"a step of the job timed out ({kind})")
+    return describe_error(cause)
+
+
+class JobWorkflow:
+    def __init__(self) -> None:
+        self.state = JobState()
+        self._progress_interval = timedelta(seconds=0.5)
+        self._reported_at: datetime | None = None
+        self._spec: JobSpec | None = None
+
+    @property
+    def spec(self) -> JobSpec:
+        assert self._spec is not None, "run_job has not started"
+        return self._spec
+
+    @workflow.query
+    def progress(self) -> dict[str, Any]:
+        return {"status": self.state.status.value, "progress": self.state.progress.to_json()}
+
+    async def execute(self, spec: JobSpec) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    async def run_job(self, spec: JobSpec) -> dict[str, Any] | None:
+        self._spec = spec
+        try:
+            started = await record(JobRecords.mark_started, spec)
+            self._progress_interval = timedelta(seconds=started.progress_interval_s)
+            self.state.status = JobStatus.ACTIVE
+            result = await self.execute(spec)
+        except BaseException as err:
+            if is_cancelled_exception(err):
+                await self._end_cancelled()
+                raise
+            if not isinstance(err, Exception):
+                raise
+            info = failure_info(err)
+            self.state.status = JobStatus.FAILED
+            await record(JobRecords.mark_failed, Failure(spec.job_id, info.to_json()))
+            raise ApplicationError(
+                info.message, info.details, type=info.type, non_retryable=True
+            ) from err
+        self.state.status = JobStatus.COMPLETED
+        await record(JobRecords.mark_completed, Completion(spec.job_id, result))
+        return result
+
+    async def _end_cancelled(self) -> None:
+        self.state.status = JobStatus.CANCELLED
+        await record(JobRecords.mark_cancelled, JobRef(self.spec.job_id))
+
+    async def report(self, progress: Progress, *, force: bool = False) -> None:
+        """Report progress from workflow code: the query sees it at once; the job row at
+        most every progress interval (and always when forced)."""
+        self.state.progress = progress
+        now = workflow.now()
+        if not force and self._reported_at and now - self._reported_at < self._progress_interval:
+            return
+        self._reported_at = now
+        await record(
+            JobRecords.report_progress, ProgressReport(self.spec.job_id, progress.to_json())
+        )
