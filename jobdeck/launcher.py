@@ -33,7 +33,7 @@ def _wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], timeout:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with code {proc.returncode}")
+            raise RuntimeError(f"the Temporal server exited with code {proc.returncode}")
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return

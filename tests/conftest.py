@@ -68,7 +68,10 @@ async def _fresh_postgres_database() -> tuple[str, str]:
     url = make_url(POSTGRES_URL)
     name = f"jobdeck_test_{uuid.uuid4().hex[:10]}"
     conn = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
         database=url.database,
     )
     try:
@@ -81,7 +84,10 @@ async def _fresh_postgres_database() -> tuple[str, str]:
 async def _drop_postgres_database(name: str) -> None:
     url = make_url(POSTGRES_URL)
     conn = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
         database=url.database,
     )
     try:
@@ -122,7 +128,6 @@ def make_settings(database_url: str, client: Client, data_dir: Path, **extra: ob
         task_queue=f"tq-{uuid.uuid4().hex[:8]}",
         job_type_modules=TEST_JOB_TYPES,
         progress_interval_s=0.05,
-        heartbeat_interval_s=0.5,
         **extra,  # type: ignore[arg-type]
     )
 
@@ -176,8 +181,11 @@ class Tenant:
 async def new_tenant(stack: Stack, role: Role = Role.ADMIN) -> Created:
     suffix = uuid.uuid4().hex[:8]
     return await create_account(
-        stack.db, organization=f"org-{suffix}", email=f"user-{suffix}@example.com",
-        name="Test User", role=role,
+        stack.db,
+        organization=f"org-{suffix}",
+        email=f"user-{suffix}@example.com",
+        name="Test User",
+        role=role,
     )
 
 

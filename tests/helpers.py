@@ -18,8 +18,9 @@ async def create_job(
     data: dict[str, Any] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    response = await api.post("/api/jobs", json={"type": type, "name": name, "data": data or {},
-                                                 **extra})
+    response = await api.post(
+        "/api/jobs", json={"type": type, "name": name, "data": data or {}, **extra}
+    )
     assert response.status_code == 201, response.text
     job: dict[str, Any] = response.json()
     return job
@@ -28,11 +29,12 @@ async def create_job(
 async def wait_for_job(
     api: httpx.AsyncClient,
     job_id: str,
-    until: Callable[[dict[str, Any]], bool] = lambda job: job["status"]
-    in ("completed", "failed", "cancelled"),
-    timeout: float = 30.0,
+    until: Callable[[dict[str, Any]], bool] = lambda job: (
+        job["status"] in ("completed", "failed", "cancelled")
+    ),
+    within: float = 30.0,
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         response = await api.get(f"/api/jobs/{job_id}")
         assert response.status_code == 200, response.text
@@ -40,7 +42,7 @@ async def wait_for_job(
         if until(job):
             return job
         if time.monotonic() > deadline:
-            raise AssertionError(f"job did not get there in {timeout} s: {job}")
+            raise AssertionError(f"job did not get there in {within} s: {job}")
         await asyncio.sleep(0.05)
 
 

@@ -53,8 +53,9 @@ class StepsActivities:
     async def run(self, params: StepsInput) -> dict[str, Any]:
         info = activity.info()
         if params.fail_permanently:
-            raise ApplicationError("the input cannot work", {"hint": "fix it"}, type="BadInput",
-                                   non_retryable=True)
+            raise ApplicationError(
+                "the input cannot work", {"hint": "fix it"}, type="BadInput", non_retryable=True
+            )
         if info.attempt <= params.fail_times:
             raise RuntimeError(f"flaky failure on attempt {info.attempt}")
         try:
@@ -67,8 +68,11 @@ class StepsActivities:
         except asyncio.CancelledError:
             async with self.runtime.db.write() as session:
                 await job_store.note_event(
-                    session, job_id=info.workflow_id or "", kind=EventKind.MESSAGE,
-                    now=utcnow(), data={"message": "cleanup ran"},
+                    session,
+                    job_id=info.workflow_id or "",
+                    kind=EventKind.MESSAGE,
+                    now=utcnow(),
+                    data={"message": "cleanup ran"},
                 )
             raise
         return {"steps": params.steps, "attempt": info.attempt}
@@ -88,7 +92,8 @@ class StepsWorkflow(JobWorkflow):
             start_to_close_timeout=timedelta(minutes=10),
             heartbeat_timeout=timedelta(seconds=5),
             retry_policy=RetryPolicy(
-                initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
+                initial_interval=timedelta(milliseconds=200),
+                backoff_coefficient=2.0,
                 maximum_attempts=5,
             ),
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,

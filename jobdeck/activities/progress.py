@@ -29,7 +29,10 @@ class ProgressReporter:
     ) -> None:
         self.records = records
         # A job's activities run in its workflow, whose id is the job id.
-        self.job_id = job_id or activity.info().workflow_id
+        job_id = job_id or activity.info().workflow_id
+        if not job_id:
+            raise ValueError("ProgressReporter needs a job id outside a job's workflow")
+        self.job_id = job_id
         self.interval_s = records.settings.progress_interval_s if interval_s is None else interval_s
         self.progress = Progress(current=0, total=total, unit=unit, stage=stage)
         self._written_at: float | None = None

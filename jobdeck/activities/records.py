@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from jobdeck.config import Settings
@@ -51,10 +51,6 @@ class JobRef:
     job_id: str
 
 
-def _finished(now: datetime, status: JobStatus) -> dict[str, Any]:
-    return {"status": status.value, "finished_at": now}
-
-
 class JobRecords:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
@@ -71,8 +67,8 @@ class JobRecords:
 
     @activity.defn(name="jobs.mark_started")
     async def mark_started(self, spec: JobSpec) -> Started:
-        now = utcnow()
-        async with self.db.write() as session:
+        async def work(session: AsyncSession) -> None:
+            now = utcnow()
             # Creates the row if the API died between starting the workflow and writing it.
             await job_store.insert_job(session, spec=spec, now=now)
             await job_store.change_job(
@@ -83,6 +79,8 @@ class JobRecords:
                 values={"status": JobStatus.ACTIVE.value, "started_at": now, "attempts": 1},
                 from_statuses=[JobStatus.PENDING],
             )
+
+        await self.db.transact(work)
         return Started(progress_interval_s=self.settings.progress_interval_s)
 
     @activity.defn(name="jobs.report_progress")
@@ -91,10 +89,14 @@ class JobRecords:
 
     @activity.defn(name="jobs.mark_completed")
     async def mark_completed(self, completion: Completion) -> None:
-        now = utcnow()
-        async with self.db.write() as session:
+        async def work(session: AsyncSession) -> None:
+            now = utcnow()
             job = await job_store.find_job(session, job_id=completion.job_id)
-            values = {**_finished(now, JobStatus.COMPLETED), "result": completion.result}
+            values = {
+                "status": JobStatus.COMPLETED.value,
+                "finished_at": now,
+                "result": completion.result,
+            }
             if job is not None and job.progress and job.progress.get("total"):
                 done = Progress.from_json(job.progress)
                 done.current, done.eta = done.total or done.current, 0
@@ -103,47 +105,54 @@ class JobRecords:
                 session, job_id=completion.job_id, kind=EventKind.COMPLETED, now=now, values=values
             )
 
+        await self.db.transact(work)
+
     @activity.defn(name="jobs.mark_failed")
     async def mark_failed(self, failure: Failure) -> None:
-        now = utcnow()
-        async with self.db.write() as session:
-            await job_store.change_job(
-                session,
-                job_id=failure.job_id,
-                kind=EventKind.FAILED,
-                now=now,
-                values={**_finished(now, JobStatus.FAILED), "error": failure.error},
-            )
+        await self._finish(
+            failure.job_id, JobStatus.FAILED, EventKind.FAILED, {"error": failure.error}
+        )
 
     @activity.defn(name="jobs.mark_cancelled")
     async def mark_cancelled(self, ref: JobRef) -> None:
-        now = utcnow()
-        async with self.db.write() as session:
+        await self._finish(ref.job_id, JobStatus.CANCELLED, EventKind.CANCELLED, {})
+
+    async def _finish(
+        self, job_id: str, status: JobStatus, kind: EventKind, values: dict[str, Any]
+    ) -> None:
+        async def work(session: AsyncSession) -> None:
+            now = utcnow()
             await job_store.change_job(
                 session,
-                job_id=ref.job_id,
-                kind=EventKind.CANCELLED,
+                job_id=job_id,
+                kind=kind,
                 now=now,
-                values=_finished(now, JobStatus.CANCELLED),
+                values={"status": status.value, "finished_at": now, **values},
             )
+
+        await self.db.transact(work)
 
     async def save_progress(self, job_id: str, progress: Progress) -> None:
         """Store a progress report, deriving rate and ETA from the one before it."""
-        now = utcnow()
-        async with self.db.write() as session:
+
+        async def work(session: AsyncSession) -> None:
+            now = utcnow()
             job = await job_store.find_job(session, job_id=job_id)
             if job is None or JobStatus(job.status).is_terminal:
                 return
+            derived = progress
             if progress.rate is None and job.progress:
                 elapsed = (now - job.updated_at).total_seconds()
-                progress = with_rate(progress, Progress.from_json(job.progress), elapsed)
+                derived = with_rate(progress, Progress.from_json(job.progress), elapsed)
             await job_store.change_job(
                 session,
                 job_id=job_id,
                 kind=EventKind.PROGRESS,
                 now=now,
-                values={"progress": progress.to_json()},
+                values={"progress": derived.to_json()},
             )
+
+        await self.db.transact(work)
 
     async def note_attempt_failed(
         self,
@@ -155,8 +164,8 @@ class JobRecords:
         retry_in_s: float | None,
     ) -> None:
         """Record that one try of a step failed, so the retry is visible while it waits."""
-        now = utcnow()
-        async with self.db.write() as session:
+
+        async def work(session: AsyncSession) -> None:
             job = await job_store.find_job(session, job_id=job_id)
             if job is None or JobStatus(job.status).is_terminal:
                 return
@@ -164,7 +173,7 @@ class JobRecords:
                 session,
                 job_id=job_id,
                 kind=EventKind.ATTEMPT_FAILED,
-                now=now,
+                now=utcnow(),
                 values={"attempts": max(job.attempts, attempt + 1 if retry_in_s else attempt)},
                 event_data={
                     "step": step,
@@ -173,3 +182,5 @@ class JobRecords:
                     "retryInSeconds": retry_in_s,
                 },
             )
+
+        await self.db.transact(work)

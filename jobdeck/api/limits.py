@@ -7,8 +7,9 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(BaseException):
+    """A BaseException so that body parsers, which turn any Exception into a 400, let it
+    through to this middleware."""
 
 
 class BodySizeLimit:

@@ -3,11 +3,12 @@ the write lock up front, because the API and the worker write the same file at o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -19,9 +20,10 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+T = TypeVar("T")
 
 
-def _sqlite_pragmas(immediate: bool) -> Any:
+def _on_sqlite_connect() -> Any:
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (see below).
         dbapi_conn.isolation_level = None
@@ -42,7 +44,7 @@ def _make_engine(url: str, *, immediate: bool) -> AsyncEngine:
     if parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-    event.listen(engine.sync_engine, "connect", _sqlite_pragmas(immediate))
+    event.listen(engine.sync_engine, "connect", _on_sqlite_connect())
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:
@@ -82,6 +84,19 @@ class Database:
         """A session in one transaction, committed on success, rolled back on error."""
         async with self._writer() as session, session.begin():
             yield session
+
+    async def transact(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run `work` in one write transaction that cancelling the caller cannot cut short.
+
+        Activities are cancelled by raising into whatever they await; a transaction torn
+        at that point can leave SQLite's write lock held. Shielded, it commits or rolls
+        back first, and the cancellation reaches the caller right after."""
+
+        async def run() -> T:
+            async with self.write() as session:
+                return await work(session)
+
+        return await asyncio.shield(run())
 
     async def dispose(self) -> None:
         await self.reader_engine.dispose()

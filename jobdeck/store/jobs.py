@@ -87,7 +87,7 @@ async def insert_job(
         "created_at": created_at,
         "updated_at": now,
     }
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(Job).values(**values).on_conflict_do_nothing()
     result = await session.execute(stmt)
@@ -169,7 +169,7 @@ def _filtered(
     *,
     created_before: datetime | None = None,
     exclude_id: str | None = None,
-) -> Select[tuple[Job]]:
+) -> Select[Job]:
     stmt = select(Job).where(Job.organization_id == organization_id)
     if created_before is not None:
         stmt = stmt.where(Job.created_at <= created_before)

@@ -31,5 +31,7 @@ async def test_a_failing_job_ends_failed_with_its_error(tenant: Tenant) -> None:
     done = await wait_for_job(tenant.api, job["id"])
     assert done["status"] == "failed"
     assert done["error"] == {
-        "type": "BadInput", "message": "the input cannot work", "details": {"hint": "fix it"}
+        "type": "BadInput",
+        "message": "the input cannot work",
+        "details": {"hint": "fix it"},
     }

@@ -1,0 +1,68 @@
+"""Replay safety: histories recorded from earlier code must replay on today's workflows, so
+a change that breaks determinism fails CI instead of stranding running jobs.
+
+Record new fixtures (after a deliberate, `workflow.patched` change) with
+`JOBDECK_RECORD_HISTORIES=1 pytest tests/workflows/test_replay.py`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from jobdeck.workflows.bulk import BulkOperationWorkflow
+from tests.conftest import Stack, Tenant
+from tests.helpers import create_job, wait_for_job
+from tests.jobtypes import StepsWorkflow
+from tests.workflows.changed_workflow import ChangedStepsWorkflow
+
+HISTORIES = Path(__file__).parent.parent / "histories"
+WORKFLOWS = [BulkOperationWorkflow, StepsWorkflow]
+
+SCENARIOS = {
+    "steps-completed": ("test-steps", {"steps": 3, "step_seconds": 0.01}),
+    "steps-retried-then-completed": ("test-steps", {"steps": 1, "fail_times": 1}),
+    "steps-failed": ("test-steps", {"fail_permanently": True}),
+    "steps-cancelled": ("test-steps", {"steps": 500, "step_seconds": 0.05}),
+    "bulk-cancel": ("bulk-operation", {"action": "cancel", "filter": {"statuses": ["active"]}}),
+}
+
+
+async def test_recorded_histories_replay_on_current_code() -> None:
+    files = sorted(HISTORIES.glob("*.json"))
+    assert len(files) >= len(SCENARIOS), "recorded histories are missing"
+    replayer = Replayer(workflows=WORKFLOWS)
+    for path in files:
+        history = WorkflowHistory.from_json(path.stem, path.read_text())
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+async def test_fresh_histories_replay_and_can_be_recorded(stack: Stack, tenant: Tenant) -> None:
+    replayer = Replayer(workflows=WORKFLOWS)
+    for name, (job_type, data) in SCENARIOS.items():
+        job = await create_job(tenant.api, type=job_type, name=name, data=data)
+        if name == "steps-cancelled":
+            await wait_for_job(tenant.api, job["id"], lambda j: j["status"] == "active")
+            await tenant.api.patch(f"/api/jobs/{job['id']}/cancel")
+        await wait_for_job(tenant.api, job["id"])
+        history = await stack.runtime.temporal.get_workflow_handle(job["id"]).fetch_history()
+        await replayer.replay_workflow(history)
+        if os.environ.get("JOBDECK_RECORD_HISTORIES") == "1" and stack.db.is_sqlite:
+            HISTORIES.mkdir(exist_ok=True)
+            (HISTORIES / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
+
+
+@pytest.mark.parametrize("broken", ["steps-completed"])
+async def test_a_nondeterministic_change_is_caught(broken: str) -> None:
+    """The replay check can fail: a workflow whose first command changed does."""
+    path = HISTORIES / f"{broken}.json"
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    result = await Replayer(workflows=[ChangedStepsWorkflow]).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+    assert result.replay_failure is not None
