@@ -35,3 +35,17 @@ async def test_a_failing_job_ends_failed_with_its_error(tenant: Tenant) -> None:
         "message": "the input cannot work",
         "details": {"hint": "fix it"},
     }
+
+
+async def test_a_tight_progress_loop_is_throttled_but_the_final_state_lands(
+    tenant: Tenant,
+) -> None:
+    job = await create_job(tenant.api, data={"steps": 5000, "step_seconds": 0})
+    done = await wait_for_job(tenant.api, job["id"])
+    assert done["status"] == "completed"
+    events = await events_of(tenant.api, job["id"])
+    progress = [e for e in events if e["kind"] == "progress"]
+    # 5,000 reports, a handful of writes: the first, one per interval, and the last.
+    assert 1 <= len(progress) < 50
+    assert progress[-1]["data"]["job"]["progress"]["current"] == 5000
+    assert progress[-1]["data"]["job"]["progress"]["rate"] is not None
