@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 from typing import Any
@@ -13,13 +12,7 @@ from typing import Any
 import httpx
 
 from jobdeck.config import Settings, get_settings
-
-
-def _configure_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("JOBDECK_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+from jobdeck.logs import configure_logging
 
 
 def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
@@ -221,5 +214,6 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _configure_logging()
+    if args.command in ("up", "api", "worker", "migrate"):
+        configure_logging()
     return COMMANDS[args.command](get_settings(), args)
