@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -130,12 +129,13 @@ class JobControl:
         except WorkflowAlreadyStartedError:
             # The same idempotency key raced us, or a client retried after a crash.
             return False
-        except RPCError as err:
+        except (RPCError, RuntimeError) as err:  # RuntimeError: a lazy client's failed connect
             logger.warning(
                 "cannot start workflow", extra={"job_id": spec.job_id, "error": str(err)}
             )
             raise Unavailable(
-                "the job engine (Temporal) is unreachable; nothing was created, try again"
+                "the job engine (Temporal) is unreachable, so the job may not have been "
+                "created; retry with the same Idempotency-Key to be sure of one job"
             ) from err
         return True
 
@@ -152,6 +152,8 @@ class JobControl:
         handle = self.runtime.temporal.get_workflow_handle(job_id)
         try:
             await handle.cancel()
+        except RuntimeError as err:  # a lazy client's failed connect
+            raise Unavailable("the job engine (Temporal) is unreachable; try again") from err
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise Unavailable("the job engine (Temporal) is unreachable; try again") from err
@@ -201,12 +203,3 @@ class JobControl:
                     data={"newJobId": job.id},
                 )
         return job
-
-    async def workflow_status(self, job_id: str) -> WorkflowExecutionStatus | None:
-        try:
-            desc = await self.runtime.temporal.get_workflow_handle(job_id).describe()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
-        return desc.status

@@ -12,6 +12,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RetryConfig
 
 from jobdeck.config import Settings
 from jobdeck.domain import JobSpec
@@ -43,8 +44,19 @@ def job_search_attributes(spec: JobSpec) -> TypedSearchAttributes:
     )
 
 
-async def connect(settings: Settings) -> Client:
-    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+async def connect(settings: Settings, *, for_api: bool = False) -> Client:
+    """A Temporal client. The API's is lazy, so the API starts (and serves reads and health)
+    while Temporal is down, and gives up on a call after 3 s so a client hears 503 soon."""
+    if not for_api:
+        return await Client.connect(
+            settings.temporal_address, namespace=settings.temporal_namespace
+        )
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        lazy=True,
+        retry_config=RetryConfig(max_elapsed_time_millis=3000),
+    )
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:

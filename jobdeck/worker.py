@@ -61,11 +61,12 @@ async def open_runtime(
     *,
     temporal: Client | None = None,
     registry: JobTypeRegistry | None = None,
+    for_api: bool = False,
 ) -> AsyncIterator[Runtime]:
     """The clients a worker or an API process holds for its whole life."""
     db = Database.connect(settings.database_url)
     try:
-        client = temporal or await connect(settings)
+        client = temporal or await connect(settings, for_api=for_api)
         yield Runtime(
             settings=settings,
             db=db,

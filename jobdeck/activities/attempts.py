@@ -65,11 +65,20 @@ class _AttemptTrackingInbound(ActivityInboundInterceptor):
         self.records = records
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info = activity.info()
+        if info.activity_type.startswith("jobs."):  # the bookkeeping itself
+            return await super().execute_activity(input)
+        if info.attempt > 1:
+            try:
+                await self.records.note_retry_started(
+                    info.workflow_id or "", step=info.activity_type, attempt=info.attempt
+                )
+            except Exception:
+                logger.exception("could not record a retry", extra={"job_id": info.workflow_id})
         try:
             return await super().execute_activity(input)
         except Exception as err:
-            info = activity.info()
-            if info.activity_type.startswith("jobs.") or is_cancelled_exception(err):
+            if is_cancelled_exception(err):
                 raise
             try:
                 await self.records.note_attempt_failed(

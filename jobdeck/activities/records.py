@@ -184,3 +184,31 @@ class JobRecords:
             )
 
         await self.db.transact(work)
+
+    async def note_retry_started(self, job_id: str, *, step: str, attempt: int) -> None:
+        """Count a try that starts with no record of the one before it: that one never
+        reported back (its worker died, or it timed out), so say so on the job."""
+
+        async def work(session: AsyncSession) -> None:
+            job = await job_store.find_job(session, job_id=job_id)
+            if job is None or JobStatus(job.status).is_terminal or job.attempts >= attempt:
+                return
+            lost = JobErrorInfo(
+                type="Timeout",
+                message="the previous try stopped responding (its worker was lost or it timed out)",
+            )
+            await job_store.change_job(
+                session,
+                job_id=job_id,
+                kind=EventKind.ATTEMPT_FAILED,
+                now=utcnow(),
+                values={"attempts": attempt},
+                event_data={
+                    "step": step,
+                    "attempt": attempt - 1,
+                    "error": lost.to_json(),
+                    "retryInSeconds": 0,
+                },
+            )
+
+        await self.db.transact(work)

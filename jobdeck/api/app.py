@@ -50,7 +50,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_runtime(settings, temporal=temporal, registry=registry) as runtime:
+        async with open_runtime(
+            settings, temporal=temporal, registry=registry, for_api=True
+        ) as runtime:
             app.state.runtime = runtime
             yield
 
