@@ -45,10 +45,6 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'jobdeck.db'}"
         return self
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     def workflow_url(self, job_id: str) -> str:
         base = self.temporal_ui_url.rstrip("/")
         return f"{base}/namespaces/{self.temporal_namespace}/workflows/{job_id}"

@@ -39,9 +39,6 @@ class EventKind(StrEnum):
     CANCELLED = "cancelled"
 
 
-UNITS = ("rows", "bytes", "steps", "documents", "jobs", "items")
-
-
 @dataclass
 class Progress:
     """Typed progress, the same in the job row, events, the progress query and the API."""

@@ -67,9 +67,6 @@ class JobTypeRegistry:
     def all(self) -> list[JobType]:
         return list(self._types.values())
 
-    def names(self) -> list[str]:
-        return sorted(self._types)
-
 
 def builtin_types() -> list[JobType]:
     from jobdeck.activities.bulk import BulkActivities

@@ -156,13 +156,6 @@ async def get_job(session: AsyncSession, *, organization_id: str, job_id: str) -
     return job
 
 
-async def find_by_idempotency_key(
-    session: AsyncSession, *, organization_id: str, key: str
-) -> Job | None:
-    stmt = select(Job).where(Job.organization_id == organization_id, Job.idempotency_key == key)
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
 def _filtered(
     organization_id: str,
     flt: JobFilter,

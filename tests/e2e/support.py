@@ -11,11 +11,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import httpx
 from temporalio.client import Client
@@ -29,7 +29,6 @@ from jobdeck.store.accounts import Role
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEST_JOB_TYPES = ["tests.jobtypes"]
-TERMINAL = ("completed", "failed", "cancelled")
 
 
 def free_port() -> int:
@@ -212,8 +211,8 @@ def start_worker(procs: Processes, settings: Settings, name: str = "worker") -> 
     )
 
 
-async def wait_for_output(proc: Proc, text: str, within_s: float = 60) -> str:
-    deadline = time.monotonic() + within_s
+async def wait_for_output(proc: Proc, text: str, within: float = 60) -> str:
+    deadline = time.monotonic() + within
     while True:
         out = proc.output()
         if text in out:
@@ -230,9 +229,9 @@ def start_dev_server(procs: Processes, *, port: int, db_file: Path | None) -> Pr
     return procs.start("temporal", cmd, env=clean_env())
 
 
-async def wait_for_temporal(address: str, proc: Proc | None = None, within_s: float = 30) -> None:
+async def wait_for_temporal(address: str, proc: Proc | None = None, within: float = 30) -> None:
     """Until the server answers a namespace-scoped call (not just a listening port)."""
-    deadline = time.monotonic() + within_s
+    deadline = time.monotonic() + within
     while True:
         try:
             client = await Client.connect(address)
@@ -292,41 +291,3 @@ async def running_api(settings: Settings) -> AsyncIterator[Api]:
             headers={"Authorization": f"Bearer {account.key}"},
         ) as client:
             yield Api(client, runtime, account.organization_id, account.user_id)
-
-
-async def create_job(
-    api: httpx.AsyncClient, name: str, data: dict[str, Any], type: str = "test-steps"
-) -> dict[str, Any]:
-    response = await api.post("/api/jobs", json={"type": type, "name": name, "data": data})
-    assert response.status_code == 201, response.text
-    job: dict[str, Any] = response.json()
-    return job
-
-
-async def wait_for_job(
-    api: httpx.AsyncClient,
-    job_id: str,
-    until: Callable[[dict[str, Any]], bool] = lambda job: job["status"] in TERMINAL,
-    within_s: float = 60,
-    why: Callable[[], str] = lambda: "",
-    missing_ok: bool = False,
-) -> dict[str, Any]:
-    """Poll the job until `until` holds; with missing_ok, a 404 means "not yet"."""
-    deadline = time.monotonic() + within_s
-    while True:
-        response = await api.get(f"/api/jobs/{job_id}")
-        job: dict[str, Any] = {}
-        if not (missing_ok and response.status_code == 404):
-            assert response.status_code == 200, response.text
-            job = response.json()
-            if until(job):
-                return job
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job did not get there in {within_s} s: {job}\n{why()}")
-        await asyncio.sleep(0.1)
-
-
-async def event_kinds(api: httpx.AsyncClient, job_id: str) -> list[str]:
-    response = await api.get(f"/api/jobs/{job_id}/events", params={"limit": 1000})
-    assert response.status_code == 200, response.text
-    return [e["kind"] for e in response.json()["data"]]

@@ -21,13 +21,12 @@ from jobdeck.worker import build_workers
 from tests.e2e.support import (
     Processes,
     e2e_settings,
-    event_kinds,
     free_port,
     running_api,
     start_dev_server,
-    wait_for_job,
     wait_for_temporal,
 )
+from tests.helpers import event_kinds, wait_for_job
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +65,7 @@ async def test_crash_between_workflow_start_and_row_write_leaves_no_orphan(
             worker_runtime = replace(api.runtime, temporal=temporal_env.client)
             for worker in build_workers(worker_runtime):
                 await stack.enter_async_context(worker)
-            done = await wait_for_job(api.client, spec.job_id, within_s=30, missing_ok=True)
+            done = await wait_for_job(api.client, spec.job_id, within=30, missing_ok=True)
 
         assert done["status"] == "completed", done
         assert done["name"] == spec.name

@@ -13,17 +13,15 @@ import pytest
 from jobdeck.store.migrate import upgrade_async
 from tests.e2e.support import (
     Processes,
-    create_job,
     e2e_settings,
-    event_kinds,
     free_port,
     port_open,
     running_api,
     start_dev_server,
     start_worker,
-    wait_for_job,
     wait_for_temporal,
 )
+from tests.helpers import create_job, event_kinds, wait_for_job
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +44,9 @@ async def test_temporal_server_restarted_on_same_db_file_keeps_running_jobs(
 
     async with running_api(settings) as api:
         jobs = [
-            await create_job(api.client, f"through-restart-{i}", {"steps": 30, "step_seconds": 0.1})
+            await create_job(
+                api.client, name=f"through-restart-{i}", data={"steps": 30, "step_seconds": 0.1}
+            )
             for i in range(3)
         ]
         ids = [job["id"] for job in jobs]
@@ -55,7 +55,7 @@ async def test_temporal_server_restarted_on_same_db_file_keeps_running_jobs(
                 api.client,
                 job_id,
                 until=lambda j: (j["progress"] or {}).get("current", 0) >= 2,
-                within_s=30,
+                within=30,
                 why=logs,
             )
 
@@ -72,7 +72,7 @@ async def test_temporal_server_restarted_on_same_db_file_keeps_running_jobs(
         await wait_for_temporal(address, server)
 
         for job_id in ids:
-            done = await wait_for_job(api.client, job_id, within_s=60, why=logs)
+            done = await wait_for_job(api.client, job_id, within=60, why=logs)
             assert done["status"] == "completed", done
             assert done["result"]["steps"] == 30, done
             kinds = await event_kinds(api.client, job_id)
@@ -84,8 +84,10 @@ async def test_temporal_server_restarted_on_same_db_file_keeps_running_jobs(
         # (reconnected) worker runs.
         ready = await api.client.get("/readyz")
         assert ready.status_code == 200, ready.text
-        after = await create_job(api.client, "after-restart", {"steps": 3, "step_seconds": 0.01})
-        done = await wait_for_job(api.client, after["id"], within_s=30, why=logs)
+        after = await create_job(
+            api.client, name="after-restart", data={"steps": 3, "step_seconds": 0.01}
+        )
+        done = await wait_for_job(api.client, after["id"], within=30, why=logs)
         assert done["status"] == "completed", done
 
     # The worker lived through the outage, and still stops cleanly when told to.

@@ -21,9 +21,9 @@ from tests.e2e.support import (
     free_ports,
     pid_running,
     port_open,
-    wait_for_job,
     wait_for_output,
 )
+from tests.helpers import wait_for_job
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def start_up(procs: Processes, cwd: Path, api_port: int, t_port: int, ui_port: i
 async def wait_until_up(procs: Processes, up: Proc) -> tuple[str, list[int]]:
     """What `up` printed once ready, and its children (known from now on to the process
     keeper, which kills them by id should `up` fail to)."""
-    out = await wait_for_output(up, READY_LINE, within_s=90)
+    out = await wait_for_output(up, READY_LINE, within=90)
     assert "jobdeck is up" in out
     children = procs.adopt_children(up)
     assert len(children) == 3, (children, up.tail())  # temporal, worker, api
@@ -111,7 +111,7 @@ async def test_jobdeck_up_starts_everything_and_stops_cleanly_on_ctrl_c(
         )
         assert response.status_code == 201, response.text
         job_id = response.json()["id"]
-        done = await wait_for_job(api, job_id, within_s=30, why=up.tail)
+        done = await wait_for_job(api, job_id, within=30, why=up.tail)
         assert done["status"] == "completed", done
         assert done["result"]["matched"] == 0, done
         assert done["links"]["workflow"].startswith(f"{ui_url}/namespaces/default/workflows/")

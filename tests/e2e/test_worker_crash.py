@@ -12,13 +12,11 @@ from temporalio.testing import WorkflowEnvironment
 from jobdeck.store.migrate import upgrade_async
 from tests.e2e.support import (
     Processes,
-    create_job,
     e2e_settings,
-    event_kinds,
     running_api,
     start_worker,
-    wait_for_job,
 )
+from tests.helpers import create_job, event_kinds, wait_for_job
 
 pytestmark = pytest.mark.slow
 
@@ -32,14 +30,14 @@ async def test_worker_killed_mid_job_restarts_and_completes_once(
 
     first = start_worker(procs, settings, "worker-1")
     async with running_api(settings) as api:
-        job = await create_job(api.client, "killed", {"steps": 40, "step_seconds": 0.1})
+        job = await create_job(api.client, name="killed", data={"steps": 40, "step_seconds": 0.1})
         job_id = job["id"]
 
         running = await wait_for_job(
             api.client,
             job_id,
             until=lambda j: (j["progress"] or {}).get("current", 0) >= 5,
-            within_s=30,
+            within=30,
             why=first.tail,
         )
         assert running["status"] == "active", running
@@ -53,7 +51,7 @@ async def test_worker_killed_mid_job_restarts_and_completes_once(
 
         second = start_worker(procs, settings, "worker-2")
         # The dead worker's attempt times out on its heartbeat (5 s), then the step reruns.
-        done = await wait_for_job(api.client, job_id, within_s=60, why=second.tail)
+        done = await wait_for_job(api.client, job_id, within=60, why=second.tail)
         assert second.alive(), second.tail()
 
         assert done["status"] == "completed", done
