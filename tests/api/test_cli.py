@@ -41,6 +41,13 @@ async def api_url(stack: Stack) -> AsyncIterator[str]:
     await task
 
 
+@pytest.fixture
+def cli_env(api_url: str, tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI pointed at the test server with the tenant's key."""
+    monkeypatch.setenv("JOBDECK_API_URL", api_url)
+    monkeypatch.setenv("JOBDECK_API_KEY", tenant.account.key)
+
+
 async def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = await asyncio.to_thread(main, list(argv))
     out, err = capsys.readouterr()
@@ -48,13 +55,8 @@ async def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str
 
 
 async def test_jobs_commands_create_get_list_cancel_retry(
-    api_url: str,
-    tenant: Tenant,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    cli_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("JOBDECK_API_URL", api_url)
-    monkeypatch.setenv("JOBDECK_API_KEY", tenant.account.key)
     code, out, _ = await _cli(
         capsys,
         "jobs",
@@ -90,13 +92,8 @@ async def test_jobs_commands_create_get_list_cancel_retry(
 
 
 async def test_cli_errors_are_readable(
-    api_url: str,
-    tenant: Tenant,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    cli_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("JOBDECK_API_URL", api_url)
-    monkeypatch.setenv("JOBDECK_API_KEY", tenant.account.key)
     code, _, err = await _cli(capsys, "jobs", "create", "nope", "x")
     assert code == 1
     assert err.startswith("error 422: unknown job type 'nope'")
