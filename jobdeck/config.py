@@ -33,6 +33,15 @@ class Settings(BaseSettings):
     api_port: int = 8000
     max_request_bytes: int = 1_048_576
 
+    # Live feed (WebSockets). Browsers may connect from these origins besides the API's own.
+    allowed_origins: list[str] = []
+    event_retention_days: float = 30.0
+    # Events a WebSocket client may fall behind by before it is disconnected (it resumes).
+    ws_queue_size: int = 1000
+    ws_heartbeat_s: float = 15.0
+    # How often the SQLite tailer checks the database file for a commit (a stat, no query).
+    sqlite_tail_interval_s: float = 0.005
+
     # Job code writes progress to the database at most this often; the final state always lands.
     progress_interval_s: float = 0.5
     worker_max_concurrent_activities: int = 100

@@ -128,6 +128,7 @@ def make_settings(database_url: str, client: Client, data_dir: Path, **extra: ob
         task_queue=f"tq-{uuid.uuid4().hex[:8]}",
         job_type_modules=TEST_JOB_TYPES,
         progress_interval_s=0.05,
+        ws_heartbeat_s=0.5,
         **extra,  # type: ignore[arg-type]
     )
 

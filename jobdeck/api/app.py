@@ -12,10 +12,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
+from jobdeck.api import ws
 from jobdeck.api.limits import BodySizeLimit
 from jobdeck.api.routes import accounts, health, jobs
 from jobdeck.config import Settings, get_settings
 from jobdeck.errors import Conflict, InvalidInput, JobdeckError, NotFound, Unavailable
+from jobdeck.events.feed import running_feed
 from jobdeck.jobtypes import JobTypeRegistry
 from jobdeck.worker import open_runtime
 
@@ -54,7 +56,9 @@ def create_app(
             settings, temporal=temporal, registry=registry, for_api=True
         ) as runtime:
             app.state.runtime = runtime
-            yield
+            async with running_feed(runtime.db, settings) as feed:
+                app.state.feed = feed
+                yield
 
     app = FastAPI(
         title="jobdeck",
@@ -80,4 +84,5 @@ def create_app(
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(accounts.router)
+    app.include_router(ws.router)
     return app

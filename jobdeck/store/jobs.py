@@ -1,5 +1,5 @@
-"""The only door to the jobs and job_events tables. Every change to a job row appends its
-event in the same transaction, and a terminal job never changes again."""
+"""The only door to the jobs table. Every change to a job row appends its event (see
+store/events.py) in the same transaction, and a terminal job never changes again."""
 
 from __future__ import annotations
 
@@ -16,47 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jobdeck.domain import TERMINAL_STATUSES, EventKind, JobFilter, JobSpec, JobStatus
 from jobdeck.errors import InvalidInput, NotFound
+from jobdeck.store.events import append_event
 from jobdeck.store.tables import Job, JobEvent
 
 MAX_PAGE = 200
 _TERMINAL = [s.value for s in TERMINAL_STATUSES]
-
-
-def public_state(job: Job) -> dict[str, Any]:
-    """The part of a job that changes as it runs: carried by every event so a client can
-    render from the event alone."""
-    return {
-        "id": job.id,
-        "type": job.type,
-        "name": job.name,
-        "status": job.status,
-        "progress": job.progress,
-        "attempts": job.attempts,
-        "error": job.error,
-        "startedAt": job.started_at.isoformat() if job.started_at else None,
-        "finishedAt": job.finished_at.isoformat() if job.finished_at else None,
-        "retryOf": job.retry_of,
-    }
-
-
-async def append_event(
-    session: AsyncSession,
-    *,
-    job: Job,
-    kind: EventKind,
-    now: datetime,
-    data: dict[str, Any] | None = None,
-) -> JobEvent:
-    event = JobEvent(
-        job_id=job.id,
-        organization_id=job.organization_id,
-        kind=kind.value,
-        data={**(data or {}), "job": public_state(job)},
-        created_at=now,
-    )
-    session.add(event)
-    await session.flush()
-    return event
 
 
 async def insert_job(
@@ -249,18 +213,3 @@ async def job_stats(session: AsyncSession, *, organization_id: str) -> dict[str,
     for status, count in (await session.execute(stmt)).all():
         counts[status] = int(count)
     return {"total": sum(counts.values()), **counts}
-
-
-async def list_events(
-    session: AsyncSession,
-    *,
-    organization_id: str,
-    job_id: str | None = None,
-    after: int = 0,
-    limit: int = 500,
-) -> list[JobEvent]:
-    stmt = select(JobEvent).where(JobEvent.organization_id == organization_id, JobEvent.id > after)
-    if job_id is not None:
-        stmt = stmt.where(JobEvent.job_id == job_id)
-    stmt = stmt.order_by(JobEvent.id).limit(max(1, min(limit, 1000)))
-    return list((await session.execute(stmt)).scalars())

@@ -118,6 +118,9 @@ class JobEvent(Base):
     __table_args__ = (
         Index("ix_job_events_job", "job_id", "id"),
         Index("ix_job_events_org", "organization_id", "id"),
+        # Without AUTOINCREMENT SQLite reuses ids once the newest rows are pruned, and a
+        # client resuming `after` an id would silently skip the reused ones.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)

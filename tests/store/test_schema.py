@@ -10,6 +10,7 @@ import pytest
 from alembic import command
 
 from jobdeck.domain import EventKind, JobSpec, JobStatus
+from jobdeck.store import events as event_store
 from jobdeck.store import jobs as job_store
 from jobdeck.store.migrate import alembic_config
 from tests.conftest import Stack, new_tenant
@@ -57,7 +58,7 @@ async def test_a_terminal_job_never_changes_again(stack: Stack) -> None:
         job = await job_store.get_job(
             session, organization_id=account.organization_id, job_id=spec.job_id
         )
-        events = await job_store.list_events(
+        events = await event_store.list_events(
             session, organization_id=account.organization_id, job_id=spec.job_id
         )
     assert job.status == "completed"

@@ -20,6 +20,7 @@ from jobdeck.api.views import job_public
 from jobdeck.control import NewJob
 from jobdeck.domain import JobFilter, JobStatus
 from jobdeck.errors import InvalidInput
+from jobdeck.store import events as event_store
 from jobdeck.store import jobs as job_store
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -126,7 +127,7 @@ async def job_events(
     """A job's timeline: status changes, progress, messages, failed attempts."""
     async with runtime.db.read() as session:
         await job_store.get_job(session, organization_id=principal.organization_id, job_id=job_id)
-        events = await job_store.list_events(
+        events = await event_store.list_events(
             session,
             organization_id=principal.organization_id,
             job_id=job_id,

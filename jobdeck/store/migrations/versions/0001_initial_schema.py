@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("created_at", jobdeck.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("job_events", schema=None) as batch_op:
         batch_op.create_index("ix_job_events_job", ["job_id", "id"], unique=False)

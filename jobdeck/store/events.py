@@ -1,0 +1,110 @@
+"""The only door to the job_events table: the append-only outbox every change of a job
+writes, read by the API's tailer and by clients resuming with `after`.
+
+Event ids must become visible in id order, or a tailer that has read id 11 would never
+see a slower transaction's id 10. SQLite serialises writers, so that holds by itself; on
+PostgreSQL each transaction that appends an event first takes one advisory lock, held to
+its commit, so ids are assigned and committed in the same order."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jobdeck.domain import EventKind
+from jobdeck.store.tables import Job, JobEvent
+
+NOTIFY_CHANNEL = "jobdeck_events"
+_EVENT_ORDER_LOCK = 0x6A6F6264  # any constant; only jobdeck takes it
+_ORDERED = "jobdeck_events_ordered"
+
+
+def public_state(job: Job) -> dict[str, Any]:
+    """The part of a job that changes as it runs: carried by every event so a client can
+    render from the event alone."""
+    return {
+        "id": job.id,
+        "type": job.type,
+        "name": job.name,
+        "status": job.status,
+        "progress": job.progress,
+        "attempts": job.attempts,
+        "error": job.error,
+        "startedAt": job.started_at.isoformat() if job.started_at else None,
+        "finishedAt": job.finished_at.isoformat() if job.finished_at else None,
+        "retryOf": job.retry_of,
+    }
+
+
+async def append_event(
+    session: AsyncSession,
+    *,
+    job: Job,
+    kind: EventKind,
+    now: datetime,
+    data: dict[str, Any] | None = None,
+) -> JobEvent:
+    event = JobEvent(
+        job_id=job.id,
+        organization_id=job.organization_id,
+        kind=kind.value,
+        data={**(data or {}), "job": public_state(job)},
+        created_at=now,
+    )
+    await _order_and_notify(session)
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def _order_and_notify(session: AsyncSession) -> None:
+    """On PostgreSQL: take the event-order lock once per transaction, and NOTIFY the
+    tailers (delivered at commit)."""
+    if session.get_bind().dialect.name != "postgresql" or session.info.get(_ORDERED):
+        return
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:lock), pg_notify(:channel, '')"),
+        {"lock": _EVENT_ORDER_LOCK, "channel": NOTIFY_CHANNEL},
+    )
+    session.info[_ORDERED] = True
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    job_id: str | None = None,
+    job_ids: list[str] | None = None,
+    after: int = 0,
+    limit: int = 500,
+) -> list[JobEvent]:
+    """One organization's events past `after` in id order, optionally of some jobs only."""
+    stmt = select(JobEvent).where(JobEvent.organization_id == organization_id, JobEvent.id > after)
+    if job_id is not None:
+        stmt = stmt.where(JobEvent.job_id == job_id)
+    if job_ids:
+        stmt = stmt.where(JobEvent.job_id.in_(job_ids))
+    stmt = stmt.order_by(JobEvent.id).limit(max(1, min(limit, 1000)))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def events_after(session: AsyncSession, *, after: int, limit: int = 500) -> list[JobEvent]:
+    """Every organization's events past `after`, in id order: what a tailer reads."""
+    stmt = select(JobEvent).where(JobEvent.id > after).order_by(JobEvent.id).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def event_bounds(session: AsyncSession) -> tuple[int, int]:
+    """The oldest and newest event ids kept (0, 0 when there are none)."""
+    low, high = (await session.execute(select(func.min(JobEvent.id), func.max(JobEvent.id)))).one()
+    return int(low or 0), int(high or 0)
+
+
+async def prune_events(session: AsyncSession, *, before: datetime, limit: int = 10_000) -> int:
+    """Delete up to `limit` events older than `before` (never job rows); returns how many."""
+    ids = select(JobEvent.id).where(JobEvent.created_at < before).order_by(JobEvent.id).limit(limit)
+    result = await session.execute(delete(JobEvent).where(JobEvent.id.in_(ids.scalar_subquery())))
+    return int(getattr(result, "rowcount", 0) or 0)
