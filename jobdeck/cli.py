@@ -32,6 +32,9 @@ def cmd_api(settings: Settings, _args: argparse.Namespace) -> int:
         port=settings.api_port,
         log_level="info",
         ws_max_size=1_048_576,
+        # Protocol pings find dead peers; the feed's own heartbeats serve browsers.
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
     )
     return 0
 
@@ -51,7 +54,9 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def _api_client(settings: Settings) -> httpx.Client:
+def _api_target(settings: Settings) -> tuple[str, str]:
+    """The API's base URL and the caller's key (JOBDECK_API_URL / JOBDECK_API_KEY, or the
+    admin key that `jobdeck up` saved here)."""
     from jobdeck.admin import admin_key_path
 
     key = os.environ.get("JOBDECK_API_KEY")
@@ -60,7 +65,26 @@ def _api_client(settings: Settings) -> httpx.Client:
     if not key:
         raise SystemExit("no API key: set JOBDECK_API_KEY (or run `jobdeck up` once here)")
     base = os.environ.get("JOBDECK_API_URL", f"http://{settings.api_host}:{settings.api_port}")
+    return base, key
+
+
+def _api_client(settings: Settings) -> httpx.Client:
+    base, key = _api_target(settings)
     return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+def _watch(settings: Settings, job_id: str | None) -> int:
+    from jobdeck.watch import WatchError, watch
+
+    base, key = _api_target(settings)
+    try:
+        status = asyncio.run(watch(base, key, job_id))
+    except WatchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    return 0 if status in (None, "completed") else 1
 
 
 def _show(response: httpx.Response) -> int:
@@ -87,6 +111,8 @@ def _progress_text(job: dict[str, Any]) -> str:
 
 
 def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    if args.jobs_command == "watch":
+        return _watch(settings, args.id)
     with _api_client(settings) as client:
         if args.jobs_command == "list":
             params: dict[str, Any] = {"limit": args.limit}
@@ -188,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--description")
     for name in ("get", "events", "cancel", "retry"):
         jobs_sub.add_parser(name).add_argument("id")
+    watch = jobs_sub.add_parser("watch", help="live progress bars: one job, or every job")
+    watch.add_argument("id", nargs="?")
 
     admin = sub.add_parser("admin", help="manage organizations, users and API keys")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)

@@ -134,3 +134,29 @@ async def test_admin_creates_users_and_keys(
         assert code == 1 and "no user with email" in err
     finally:
         get_settings.cache_clear()
+
+
+async def test_jobs_watch_follows_a_job_to_its_end(
+    cli_env: None, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = (
+        await tenant.api.post(
+            "/api/jobs",
+            json={
+                "type": "test-steps",
+                "name": "watch me",
+                "data": {"steps": 5, "step_seconds": 0.05},
+            },
+        )
+    ).json()
+    code, out, _ = await _cli(capsys, "jobs", "watch", job["id"])
+    assert code == 0
+    assert out.splitlines()[-1].endswith("completed")
+    failing = (
+        await tenant.api.post(
+            "/api/jobs",
+            json={"type": "test-steps", "name": "fails", "data": {"fail_permanently": True}},
+        )
+    ).json()
+    code, out, _ = await _cli(capsys, "jobs", "watch", failing["id"])
+    assert code == 1 and out.splitlines()[-1].endswith("failed")
