@@ -75,10 +75,11 @@ class JobControl:
             job_id = str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{org}:{idempotency_key}"))
         else:
             job_id = str(uuid.uuid4())
-        async with self.runtime.db.read() as session:
-            existing = await job_store.find_job(session, job_id=job_id)
-        if existing is not None:
-            return self._same_request(existing, job_type.name, name, data), False
+        if idempotency_key is not None:  # a fresh uuid4 cannot exist yet
+            async with self.runtime.db.read() as session:
+                existing = await job_store.find_job(session, job_id=job_id)
+            if existing is not None:
+                return self._same_request(existing, job_type.name, name, data), False
 
         spec = JobSpec(
             job_id=job_id,

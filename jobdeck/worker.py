@@ -50,6 +50,8 @@ def build_workers(runtime: Runtime, *, task_queue: str | None = None) -> list[Wo
             max_heartbeat_throttle_interval=timedelta(seconds=settings.heartbeat_interval_s),
             default_heartbeat_throttle_interval=timedelta(seconds=settings.heartbeat_interval_s),
             graceful_shutdown_timeout=timedelta(seconds=10),
+            # Eager activities skip the task queue, and with it the queue's priority order.
+            disable_eager_activity_execution=True,
         )
         for queue in workflows
     ]

@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from jobdeck.admin import Created, create_account
 from jobdeck.api.app import create_app
 from jobdeck.config import Settings
-from jobdeck.devserver import TUNING_ARGS, temporal_binary
+from jobdeck.devserver import SINGLE_NODE_ARGS, TUNING_ARGS, temporal_binary
 from jobdeck.jobtypes import load_registry
 from jobdeck.runtime import Runtime
 from jobdeck.store.accounts import Role
@@ -51,7 +51,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
         search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_extra_args=TUNING_ARGS,
+        dev_server_extra_args=[*SINGLE_NODE_ARGS, *TUNING_ARGS],
     )
     try:
         yield env

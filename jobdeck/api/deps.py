@@ -13,7 +13,7 @@ from jobdeck.store.accounts import Principal, authenticate
 _bearer = HTTPBearer(auto_error=False, description="An API key: Authorization: Bearer jd_...")
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 

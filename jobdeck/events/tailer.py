@@ -6,7 +6,6 @@ lost notification."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from pathlib import Path
@@ -52,8 +51,8 @@ class _SqliteWatch:
             if sig != self.seen:
                 self.seen = sig
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), self.interval_s)
+            # A plain sleep: waiting on the event with a timeout costs a task per tick.
+            await asyncio.sleep(self.interval_s)
 
     async def close(self) -> None:
         pass

@@ -82,7 +82,13 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A session in one transaction, committed on success, rolled back on error."""
-        async with self._writer() as session, session.begin():
+        if self._write_lock is None:
+            async with self._writer() as session, session.begin():
+                yield session
+            return
+        # SQLite's busy handler sleeps up to 100 ms between tries; writers of one process
+        # queue here instead and are woken the moment the previous one commits.
+        async with self._write_lock, self._writer() as session, session.begin():
             yield session
 
     async def transact(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -106,3 +112,4 @@ class Database:
     def __post_init__(self) -> None:
         self._reader = async_sessionmaker(self.reader_engine, expire_on_commit=False)
         self._writer = async_sessionmaker(self.writer_engine, expire_on_commit=False)
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None

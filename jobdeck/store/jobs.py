@@ -83,12 +83,12 @@ async def change_job(
         update(Job)
         .where(Job.id == job_id, guard)
         .values(**(values or {}), updated_at=now)
-        .execution_options(synchronize_session=False)
+        .returning(Job)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    result = await session.execute(stmt)
-    if not getattr(result, "rowcount", 0):
+    job = (await session.execute(stmt)).scalar_one_or_none()
+    if job is None:
         return None
-    job = await session.get_one(Job, job_id, populate_existing=True)
     await append_event(session, job=job, kind=kind, now=now, data=event_data)
     return job
 

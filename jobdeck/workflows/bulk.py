@@ -15,7 +15,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from jobdeck.workflows.lifecycle import JobWorkflow
+from jobdeck.workflows.lifecycle import LOCAL_BOOKKEEPING, JobWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from jobdeck.activities.bulk import (
@@ -51,7 +51,13 @@ class BulkOperationWorkflow(JobWorkflow):
         if "plan" in resume:
             plan = BulkPlan(**resume["plan"])
         else:
-            plan = await workflow.execute_activity_method(
+            # One count query: a local activity (see lifecycle.record), behind the same patch.
+            plan_step = (
+                workflow.execute_local_activity_method
+                if workflow.patched(LOCAL_BOOKKEEPING)
+                else workflow.execute_activity_method
+            )
+            plan = await plan_step(
                 BulkActivities.plan,
                 BulkPlanInput(spec.job_id, spec.organization_id, flt),
                 start_to_close_timeout=timedelta(seconds=60),
@@ -60,7 +66,8 @@ class BulkOperationWorkflow(JobWorkflow):
         counts = BulkCounts(**resume.get("counts", {}))
         new_job_ids: list[str] = list(resume.get("newJobIds", []))
         cursor: str | None = resume.get("cursor")
-        await self.report(Progress(counts.processed, plan.total, unit="jobs", stage=action))
+        if plan.total or not workflow.patched(LOCAL_BOOKKEEPING):  # nothing to count: no write
+            await self.report(Progress(counts.processed, plan.total, unit="jobs", stage=action))
         while plan.total:
             page = await workflow.execute_activity_method(
                 BulkActivities.apply_page,

@@ -44,8 +44,22 @@ RECORDS_RETRY = RetryPolicy(
 )
 
 
-async def record(method: Callable[[Any, Any], Awaitable[Any]], arg: Any) -> Any:
-    """Run one of the JobRecords activities with the bookkeeping timeouts and retries."""
+LOCAL_BOOKKEEPING = "local-bookkeeping"
+
+
+async def record(
+    method: Callable[[Any, Any], Awaitable[Any]], arg: Any, *, local: bool = True
+) -> Any:
+    """Run one of the JobRecords activities with the bookkeeping timeouts and retries.
+
+    Bookkeeping is a short database write, so it runs as a local activity: in the worker,
+    within the workflow task, with no server round trip. `mark_started` stays a regular
+    activity (local=False): it is the moment a worker slot picks the job up, in the task
+    queue's priority order, which is what `active` means."""
+    if local and workflow.patched(LOCAL_BOOKKEEPING):
+        return await workflow.execute_local_activity_method(
+            method, arg, start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORDS_RETRY
+        )
     return await workflow.execute_activity_method(
         method, arg, start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORDS_RETRY
     )
@@ -90,7 +104,7 @@ class JobWorkflow:
     async def run_job(self, spec: JobSpec) -> dict[str, Any] | None:
         self._spec = spec
         try:
-            started = await record(JobRecords.mark_started, spec)
+            started = await record(JobRecords.mark_started, spec, local=False)
             self._progress_interval = timedelta(seconds=started.progress_interval_s)
             self.state.status = JobStatus.ACTIVE
             result = await self.execute(spec)
@@ -110,9 +124,15 @@ class JobWorkflow:
         await record(JobRecords.mark_completed, Completion(spec.job_id, result))
         return result
 
+    async def on_cancel(self) -> None:
+        """A job type's cleanup when its job is cancelled (e.g. cancel at a provider)."""
+
     async def _end_cancelled(self) -> None:
         self.state.status = JobStatus.CANCELLED
-        await record(JobRecords.mark_cancelled, JobRef(self.spec.job_id))
+        try:
+            await self.on_cancel()
+        finally:
+            await record(JobRecords.mark_cancelled, JobRef(self.spec.job_id))
 
     async def report(self, progress: Progress, *, force: bool = False) -> None:
         """Report progress from workflow code: the query sees it at once; the job row at
