@@ -48,11 +48,24 @@ class Settings(BaseSettings):
     # Upper bound on how long a running activity takes to notice a cancel request.
     heartbeat_interval_s: float = 1.0
 
+    # Datasets: where uploaded and converted files live (empty: <data_dir>/datasets), the
+    # largest upload accepted, and the formats an upload may have.
+    datasets_dir: Path | None = None
+    dataset_max_upload_bytes: int = 2 * 1024**3
+    dataset_formats: list[str] = ["csv", "tsv", "json", "jsonl", "parquet", "xlsx"]
+    # The longest single row (a CSV record, a JSON line or array item) a conversion reads:
+    # it bounds a conversion's memory whatever the file holds.
+    dataset_max_row_bytes: int = 4 * 1024**2
+
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'jobdeck.db'}"
         return self
+
+    @property
+    def dataset_root(self) -> Path:
+        return self.datasets_dir or self.data_dir / "datasets"
 
     def workflow_url(self, job_id: str) -> str:
         base = self.temporal_ui_url.rstrip("/")

@@ -70,8 +70,10 @@ class JobTypeRegistry:
 
 def builtin_types() -> list[JobType]:
     from jobdeck.activities.bulk import BulkActivities
-    from jobdeck.inputs import BulkOperationData
+    from jobdeck.activities.datasets import DatasetActivities
+    from jobdeck.inputs import BulkOperationData, DataConversionData, DatasetValidationData
     from jobdeck.workflows.bulk import BulkOperationWorkflow
+    from jobdeck.workflows.datasets import DataConversionWorkflow, DatasetValidationWorkflow
 
     return [
         JobType(
@@ -80,7 +82,23 @@ def builtin_types() -> list[JobType]:
             workflow=BulkOperationWorkflow,
             input_model=BulkOperationData,
             activities=lambda runtime: BulkActivities(runtime).all(),
-        )
+        ),
+        JobType(
+            name="data-conversion",
+            description="Convert a dataset (CSV, TSV, JSON, JSONL, Parquet, XLSX) to JSONL, "
+            "CSV, Parquet or OpenAI chat fine-tuning JSONL, as a new dataset",
+            workflow=DataConversionWorkflow,
+            input_model=DataConversionData,
+            # Both dataset types share one activity instance (and its storage).
+            activities=lambda runtime: DatasetActivities(runtime).all(),
+        ),
+        JobType(
+            name="dataset-validation",
+            description="Check a chat JSONL dataset against OpenAI's fine-tuning rules, with "
+            "token counts and cost; the report is stored with the dataset",
+            workflow=DatasetValidationWorkflow,
+            input_model=DatasetValidationData,
+        ),
     ]
 
 

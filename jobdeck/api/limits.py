@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Routes that stream their body to storage and enforce their own, larger limit (uploads:
+# jobdeck/api/uploads.py). Exact paths, so no other route escapes the limit.
+SELF_LIMITED_PATHS = frozenset({"/api/datasets"})
 
 
 class _TooLarge(BaseException):
@@ -13,9 +18,12 @@ class _TooLarge(BaseException):
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, exempt_paths: Collection[str] = SELF_LIMITED_PATHS
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.exempt_paths = exempt_paths
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(
@@ -34,7 +42,7 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.exempt_paths:
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", []):

@@ -129,3 +129,27 @@ class JobEvent(Base):
     kind: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+
+
+class Dataset(Base):
+    """A file an organization uploaded or a job produced, with its lineage. Lineage ids
+    carry no foreign key on purpose: deleting a source keeps its outputs' history."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (Index("ix_datasets_org_created", "organization_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(16))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    row_count: Mapped[int | None] = mapped_column(BigInteger)  # None until a job has read it
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(500))
+    source_dataset_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    job_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    # What reading it found out: columns, encoding, delimiter.
+    details: Mapped[dict[str, Any] | None]
+    validation: Mapped[dict[str, Any] | None]  # the fine-tuning validation report, if run
+    created_at: Mapped[datetime]

@@ -1,0 +1,208 @@
+"""Datasets: upload, list, get, download, delete, and validate as a job."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+
+from jobdeck.api.dataset_schemas import DatasetLinks, DatasetPublic, DatasetsPublic, DatasetValidate
+from jobdeck.api.deps import CurrentUser, RuntimeDep
+from jobdeck.api.schemas import JobPublic, Owner
+from jobdeck.api.uploads import Upload, receive_upload
+from jobdeck.api.views import job_public
+from jobdeck.config import Settings
+from jobdeck.control import NewJob, utcnow
+from jobdeck.dataformats import MEDIA_TYPES, DatasetFormat, format_from_name
+from jobdeck.errors import InvalidInput
+from jobdeck.storage import discard, open_storage, storage_key
+from jobdeck.store import datasets as dataset_store
+from jobdeck.store.tables import Dataset
+
+router = APIRouter(prefix="/api/datasets", tags=["datasets"])
+
+
+def dataset_public(dataset: Dataset) -> DatasetPublic:
+    return DatasetPublic(
+        id=dataset.id,
+        name=dataset.name,
+        format=dataset.format,
+        size_bytes=dataset.size_bytes,
+        row_count=dataset.row_count,
+        sha256=dataset.sha256,
+        owner=Owner(user_id=dataset.user_id, organization_id=dataset.organization_id),
+        created_at=dataset.created_at,
+        source_dataset_id=dataset.source_dataset_id,
+        job_id=dataset.job_id,
+        details=dataset.details,
+        validation=dataset.validation,
+        links=DatasetLinks(
+            self=f"/api/datasets/{dataset.id}",
+            download=f"/api/datasets/{dataset.id}/download",
+            source=(
+                f"/api/datasets/{dataset.source_dataset_id}" if dataset.source_dataset_id else None
+            ),
+            job=f"/api/jobs/{dataset.job_id}" if dataset.job_id else None,
+        ),
+    )
+
+
+def _format_of(upload: Upload, settings: Settings) -> DatasetFormat:
+    given = upload.fields.get("format", "").strip().lower()
+    allowed = ", ".join(settings.dataset_formats)
+    if given:
+        try:
+            fmt = DatasetFormat(given)
+        except ValueError:
+            raise InvalidInput(f"unknown format {given!r}; one of: {allowed}") from None
+    else:
+        found = format_from_name(upload.filename)
+        if found is None:
+            raise InvalidInput(
+                f"cannot tell the format of {upload.filename!r} from its name; send a "
+                f"'format' field, one of: {allowed}"
+            )
+        fmt = found
+    if fmt.value not in settings.dataset_formats:
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            f"format {fmt.value!r} is not accepted here; allowed: {allowed}",
+        )
+    return fmt
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=DatasetPublic)
+async def upload_dataset(
+    request: Request, runtime: RuntimeDep, principal: CurrentUser, response: Response
+) -> DatasetPublic:
+    """Upload a file as multipart/form-data (field `file`; optional `name`, `format`)."""
+    settings = runtime.settings
+    storage = open_storage(settings)
+    upload = await receive_upload(request, storage, settings.dataset_max_upload_bytes)
+    try:
+        fmt = _format_of(upload, settings)
+        name = (upload.fields.get("name") or upload.filename).strip()
+        if not name or len(name) > 255:
+            raise InvalidInput("name must be 1 to 255 characters")
+        dataset_id = str(uuid.uuid4())
+        key = storage_key(principal.organization_id, dataset_id, fmt)
+        await storage.put(key, upload.path)
+        try:
+            async with runtime.db.write() as session:
+                dataset = await dataset_store.insert_dataset(
+                    session,
+                    dataset_id=dataset_id,
+                    organization_id=principal.organization_id,
+                    user_id=principal.user_id,
+                    name=name,
+                    format=fmt.value,
+                    size_bytes=upload.size,
+                    sha256=upload.sha256,
+                    storage_key=key,
+                    now=utcnow(),
+                )
+        except BaseException:
+            await storage.delete(key)
+            raise
+    finally:
+        discard(upload.path)
+    response.headers["Location"] = f"/api/datasets/{dataset.id}"
+    return dataset_public(dataset)
+
+
+@router.get("", response_model=DatasetsPublic)
+async def list_datasets(
+    runtime: RuntimeDep,
+    principal: CurrentUser,
+    format: Annotated[str | None, Query(max_length=16)] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Search names")] = None,
+    source_dataset_id: Annotated[
+        str | None, Query(alias="sourceDatasetId", max_length=36, description="Its outputs")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=dataset_store.MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> DatasetsPublic:
+    """List the organization's datasets, newest first, paginated by cursor."""
+    async with runtime.db.read() as session:
+        rows, next_cursor = await dataset_store.list_datasets(
+            session,
+            organization_id=principal.organization_id,
+            limit=limit,
+            cursor=cursor,
+            format=format,
+            q=q,
+            source_dataset_id=source_dataset_id,
+        )
+    return DatasetsPublic(data=[dataset_public(d) for d in rows], next_cursor=next_cursor)
+
+
+async def _get(runtime: RuntimeDep, principal: CurrentUser, dataset_id: str) -> Dataset:
+    async with runtime.db.read() as session:
+        return await dataset_store.get_dataset(
+            session, organization_id=principal.organization_id, dataset_id=dataset_id
+        )
+
+
+@router.get("/{dataset_id}", response_model=DatasetPublic)
+async def get_dataset(
+    dataset_id: str, runtime: RuntimeDep, principal: CurrentUser
+) -> DatasetPublic:
+    """One dataset, with its lineage and validation report."""
+    return dataset_public(await _get(runtime, principal, dataset_id))
+
+
+@router.get("/{dataset_id}/download", response_class=StreamingResponse)
+async def download_dataset(
+    dataset_id: str, runtime: RuntimeDep, principal: CurrentUser
+) -> StreamingResponse:
+    """The dataset's file, streamed."""
+    dataset = await _get(runtime, principal, dataset_id)
+    ascii_name = dataset.name.encode("ascii", "replace").decode().replace('"', "'")
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(dataset.name)}"
+    return StreamingResponse(
+        open_storage(runtime.settings).iter_bytes(dataset.storage_key),
+        media_type=MEDIA_TYPES[DatasetFormat(dataset.format)],
+        headers={"Content-Disposition": disposition, "Content-Length": str(dataset.size_bytes)},
+    )
+
+
+@router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_dataset(dataset_id: str, runtime: RuntimeDep, principal: CurrentUser) -> None:
+    """Delete the dataset and its file; datasets made from it keep their lineage ids."""
+    async with runtime.db.write() as session:
+        dataset = await dataset_store.delete_dataset(
+            session, organization_id=principal.organization_id, dataset_id=dataset_id
+        )
+    await open_storage(runtime.settings).delete(dataset.storage_key)
+
+
+@router.post(
+    "/{dataset_id}/validate", status_code=status.HTTP_201_CREATED, response_model=JobPublic
+)
+async def validate_dataset(
+    dataset_id: str,
+    runtime: RuntimeDep,
+    principal: CurrentUser,
+    response: Response,
+    body: DatasetValidate | None = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JobPublic:
+    """Check a chat JSONL dataset against OpenAI's fine-tuning rules, as a job."""
+    dataset = await _get(runtime, principal, dataset_id)
+    if dataset.format != DatasetFormat.JSONL.value:
+        raise InvalidInput(
+            f"dataset {dataset.name!r} is {dataset.format}; validation checks OpenAI chat "
+            "JSONL: convert it first with a data-conversion job (outputFormat openai-chat)"
+        )
+    body = body or DatasetValidate()
+    new = NewJob(
+        type="dataset-validation",
+        name=f"validate {dataset.name}"[:200],
+        data={"datasetId": dataset.id, "model": body.model, "epochs": body.epochs},
+    )
+    job, _ = await runtime.control.create(principal, new, idempotency_key=idempotency_key)
+    response.headers["Location"] = f"/api/jobs/{job.id}"
+    return job_public(job, runtime.settings)
