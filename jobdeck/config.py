@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     # The longest single row (a CSV record, a JSON line or array item) a conversion reads:
     # it bounds a conversion's memory whatever the file holds.
     dataset_max_row_bytes: int = 4 * 1024**2
+
+    # Fine-tuning providers. Keys are read by activities only: never in job input or logs.
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None  # None: OpenAI's own
+    ollama_base_url: str = "http://127.0.0.1:11434"
+    provider_timeout_s: float = 60.0
+    # How often a running provider job is polled (a durable timer between polls).
+    fine_tuning_poll_interval_s: float = 30.0
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

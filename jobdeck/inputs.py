@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import codecs
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -131,3 +131,33 @@ class DatasetValidationData(_Data):
     dataset_id: str = Field(min_length=1, max_length=36)
     model: FineTuneModelName = DEFAULT_MODEL
     epochs: int | None = Field(default=None, ge=1, le=50)
+
+
+Auto = Literal["auto"]
+
+
+class HyperparametersData(_Data):
+    """OpenAI's supervised hyperparameters: each "auto" (the provider picks) or a number."""
+
+    n_epochs: Auto | Annotated[int, Field(ge=1, le=50)] | None = None
+    batch_size: Auto | Annotated[int, Field(ge=1, le=256)] | None = None
+    learning_rate_multiplier: Auto | Annotated[float, Field(gt=0, le=10)] | None = None
+
+
+class FineTuningData(_Data):
+    dataset_id: str = Field(min_length=1, max_length=36)
+    validation_dataset_id: str | None = Field(default=None, min_length=1, max_length=36)
+    base_model: str = Field(min_length=1, max_length=200)
+    provider: Literal["openai", "ollama"]
+    hyperparameters: HyperparametersData | None = None
+    suffix: str | None = Field(default=None, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
+    seed: int | None = None
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="Ollama only: model parameters, e.g. temperature"
+    )
+
+    @model_validator(mode="after")
+    def _known_openai_model(self) -> FineTuningData:
+        if self.provider == "openai":  # an alias becomes the dated name OpenAI bills
+            self.base_model = find_model(self.base_model).name
+        return self

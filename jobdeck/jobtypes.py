@@ -71,9 +71,17 @@ class JobTypeRegistry:
 def builtin_types() -> list[JobType]:
     from jobdeck.activities.bulk import BulkActivities
     from jobdeck.activities.datasets import DatasetActivities
-    from jobdeck.inputs import BulkOperationData, DataConversionData, DatasetValidationData
+    from jobdeck.activities.fine_tuning import FineTuneActivities
+    from jobdeck.activities.ollama_build import OllamaActivities
+    from jobdeck.inputs import (
+        BulkOperationData,
+        DataConversionData,
+        DatasetValidationData,
+        FineTuningData,
+    )
     from jobdeck.workflows.bulk import BulkOperationWorkflow
     from jobdeck.workflows.datasets import DataConversionWorkflow, DatasetValidationWorkflow
+    from jobdeck.workflows.fine_tuning import FineTuningWorkflow
 
     return [
         JobType(
@@ -98,6 +106,17 @@ def builtin_types() -> list[JobType]:
             "token counts and cost; the report is stored with the dataset",
             workflow=DatasetValidationWorkflow,
             input_model=DatasetValidationData,
+        ),
+        JobType(
+            name="fine-tuning",
+            description="Fine-tune a model on a chat dataset with a provider (OpenAI, or "
+            "Ollama's customization), polled until done, leaving a model record",
+            workflow=FineTuningWorkflow,
+            input_model=FineTuningData,
+            activities=lambda runtime: [
+                *FineTuneActivities(runtime).all(),
+                *OllamaActivities(runtime).all(),
+            ],
         ),
     ]
 

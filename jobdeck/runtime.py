@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from temporalio.client import Client
 
@@ -18,6 +19,13 @@ class Runtime:
     db: Database
     temporal: Client
     registry: JobTypeRegistry
+    # Clients that activities open (HTTP, provider SDKs), closed with the runtime.
+    closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        for close in reversed(self.closers):
+            await close()
+        self.closers.clear()
 
     @property
     def control(self) -> JobControl:

@@ -69,12 +69,16 @@ async def open_runtime(
     db = Database.connect(settings.database_url)
     try:
         client = temporal or await connect(settings, for_api=for_api)
-        yield Runtime(
+        runtime = Runtime(
             settings=settings,
             db=db,
             temporal=client,
             registry=registry or load_registry(settings.job_type_modules),
         )
+        try:
+            yield runtime
+        finally:
+            await runtime.aclose()
     finally:
         await db.dispose()
 

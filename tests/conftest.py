@@ -170,6 +170,7 @@ async def stack(
         finally:
             for worker in workers:
                 await worker.__aexit__(None, None, None)
+            await runtime.aclose()
     await db.dispose()
 
 

@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from jobdeck.api import ws
 from jobdeck.api.limits import BodySizeLimit
-from jobdeck.api.routes import accounts, datasets, health, jobs
+from jobdeck.api.routes import accounts, datasets, fine_tuning, health, jobs
 from jobdeck.config import Settings, get_settings
 from jobdeck.errors import Conflict, InvalidInput, JobdeckError, NotFound, Unavailable
 from jobdeck.events.feed import running_feed
@@ -84,6 +84,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(accounts.router)
+    app.include_router(fine_tuning.router)
     app.include_router(datasets.router)
     app.include_router(ws.router)
     return app

@@ -153,3 +153,64 @@ class Dataset(Base):
     details: Mapped[dict[str, Any] | None]
     validation: Mapped[dict[str, Any] | None]  # the fine-tuning validation report, if run
     created_at: Mapped[datetime]
+
+
+class FineTuning(Base):
+    """A fine-tune: the provider-side view of a `fine-tuning` job, keyed by that job's id."""
+
+    __tablename__ = "fine_tunings"
+    __table_args__ = (Index("ix_fine_tunings_org_created", "organization_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the background job's id
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(32))
+    base_model: Mapped[str] = mapped_column(String(200))
+    dataset_id: Mapped[str] = mapped_column(String(36), index=True)
+    validation_dataset_id: Mapped[str | None] = mapped_column(String(36))
+    hyperparameters: Mapped[dict[str, Any]]
+    suffix: Mapped[str | None] = mapped_column(String(64))
+    phase: Mapped[str] = mapped_column(String(16))  # pending, validating, queued, training...
+    provider_status: Mapped[str | None] = mapped_column(String(64))
+    provider_job_id: Mapped[str | None] = mapped_column(String(200))
+    provider_files: Mapped[dict[str, Any] | None]
+    trained_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    checkpoints: Mapped[dict[str, Any] | None]
+    fine_tuned_model: Mapped[str | None] = mapped_column(String(300))
+    model_id: Mapped[str | None] = mapped_column(String(36))
+    error: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class FineTuningMetric(Base):
+    """One training step's metrics (loss, accuracy) as the provider reported them."""
+
+    __tablename__ = "fine_tuning_metrics"
+    __table_args__ = (UniqueConstraint("fine_tuning_id", "step", name="uq_fine_tuning_step"),)
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    fine_tuning_id: Mapped[str] = mapped_column(String(36))
+    step: Mapped[int] = mapped_column(Integer)
+    total_steps: Mapped[int | None] = mapped_column(Integer)
+    values: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class Model(Base):
+    """A model a job produced, with its lineage (dataset, base model, job)."""
+
+    __tablename__ = "models"
+    __table_args__ = (Index("ix_models_org_created", "organization_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    name: Mapped[str] = mapped_column(String(300))  # what the provider calls it
+    provider: Mapped[str] = mapped_column(String(32))
+    base_model: Mapped[str] = mapped_column(String(200))
+    dataset_id: Mapped[str | None] = mapped_column(String(36))
+    job_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    details: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]

@@ -20,7 +20,8 @@ async def _job_count(tenant: Tenant) -> int:
         (
             {"type": "no-such-type", "name": "x"},
             422,
-            "unknown job type 'no-such-type'; known types: bulk-operation, test-steps",
+            "unknown job type 'no-such-type'; known types: bulk-operation, data-conversion, "
+            "dataset-validation, fine-tuning, test-steps",
         ),
         (
             {"type": "test-steps", "name": "x", "data": {"steps": -1}},

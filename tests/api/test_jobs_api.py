@@ -159,7 +159,13 @@ async def test_events_page_with_after(tenant: Tenant) -> None:
 
 async def test_job_types_are_listed(tenant: Tenant) -> None:
     names = [t["name"] for t in (await tenant.api.get("/api/jobs/types")).json()]
-    assert names == ["bulk-operation", "test-steps"]
+    assert names == [
+        "bulk-operation",
+        "data-conversion",
+        "dataset-validation",
+        "fine-tuning",
+        "test-steps",
+    ]
 
 
 async def test_health_readiness_and_openapi(stack: Stack) -> None:

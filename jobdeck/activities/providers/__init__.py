@@ -1,0 +1,1 @@
+"""Fine-tuning providers, each behind one small interface (adding a provider = one module)."""

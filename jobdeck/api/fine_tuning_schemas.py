@@ -1,0 +1,72 @@
+"""Wire schemas of fine-tuning jobs, providers and models (camelCase, as the frontend expects)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from jobdeck.api.schemas import Schema
+from jobdeck.inputs import FineTuningData
+
+
+class FineTuningCreate(FineTuningData):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class MetricPoint(Schema):
+    step: int
+    total_steps: int | None
+    values: dict[str, Any]
+
+
+class FineTuningPublic(Schema):
+    id: str
+    job_id: str
+    name: str
+    provider: str
+    base_model: str
+    dataset_id: str
+    validation_dataset_id: str | None
+    hyperparameters: dict[str, Any]
+    suffix: str | None
+    status: str = Field(description="validating, queued, training, succeeded, failed, ...")
+    provider_status: str | None
+    provider_job_id: str | None
+    provider_files: dict[str, Any] | None
+    trained_tokens: int | None
+    metrics: list[MetricPoint] = Field(default_factory=list)
+    checkpoints: list[dict[str, Any]] = Field(default_factory=list)
+    fine_tuned_model: str | None
+    model_id: str | None
+    error: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+class FineTuningsPublic(Schema):
+    data: list[FineTuningPublic]
+
+
+class ProviderPublic(Schema):
+    name: str
+    configured: bool
+    description: str
+    base_models: list[str]
+
+
+class ModelPublic(Schema):
+    id: str
+    name: str
+    provider: str
+    base_model: str
+    dataset_id: str | None
+    job_id: str | None
+    details: dict[str, Any] | None
+    created_at: datetime
+
+
+class ModelsPublic(Schema):
+    data: list[ModelPublic]

@@ -1,0 +1,162 @@
+"""The only door to the fine_tunings, fine_tuning_metrics and models tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jobdeck.errors import NotFound
+from jobdeck.store.tables import FineTuning, FineTuningMetric, Job, Model
+
+MAX_LIST = 200
+
+
+def _insert(session: AsyncSession) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+async def ensure_fine_tuning(
+    session: AsyncSession, *, values: dict[str, Any], now: datetime
+) -> None:
+    """Create the record unless it exists: the API and the workflow's first step both call
+    this, whichever runs first after a crash."""
+    row = {"phase": "pending", "created_at": now, "updated_at": now, **values}
+    await session.execute(_insert(session)(FineTuning).values(**row).on_conflict_do_nothing())
+
+
+async def update_fine_tuning(
+    session: AsyncSession, *, fine_tuning_id: str, values: dict[str, Any], now: datetime
+) -> None:
+    await session.execute(
+        update(FineTuning)
+        .where(FineTuning.id == fine_tuning_id)
+        .values(**values, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def get_fine_tuning(
+    session: AsyncSession, *, organization_id: str, fine_tuning_id: str
+) -> FineTuning:
+    record = await session.get(FineTuning, fine_tuning_id, populate_existing=True)
+    if record is None or record.organization_id != organization_id:
+        raise NotFound(f"fine-tuning job {fine_tuning_id} not found")
+    return record
+
+
+async def list_fine_tunings(
+    session: AsyncSession, *, organization_id: str, limit: int = 50
+) -> list[FineTuning]:
+    stmt = (
+        select(FineTuning)
+        .where(FineTuning.organization_id == organization_id)
+        .order_by(FineTuning.created_at.desc(), FineTuning.id.desc())
+        .limit(max(1, min(limit, MAX_LIST)))
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def add_metrics(
+    session: AsyncSession,
+    *,
+    fine_tuning_id: str,
+    points: Sequence[tuple[int, int | None, dict[str, Any]]],
+    now: datetime,
+) -> None:
+    """Store (step, total_steps, values) points; a step stored already is kept as it was."""
+    if not points:
+        return
+    rows = [
+        {
+            "fine_tuning_id": fine_tuning_id,
+            "step": step,
+            "total_steps": total,
+            "values": values,
+            "created_at": now,
+        }
+        for step, total, values in points
+    ]
+    await session.execute(_insert(session)(FineTuningMetric).values(rows).on_conflict_do_nothing())
+
+
+async def list_metrics(session: AsyncSession, *, fine_tuning_id: str) -> list[FineTuningMetric]:
+    stmt = (
+        select(FineTuningMetric)
+        .where(FineTuningMetric.fine_tuning_id == fine_tuning_id)
+        .order_by(FineTuningMetric.step)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def ensure_model(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    job_id: str,
+    name: str,
+    provider: str,
+    base_model: str,
+    dataset_id: str | None,
+    details: dict[str, Any] | None,
+    now: datetime,
+) -> Model:
+    """The model a job produced, created once however often its step runs."""
+    await session.execute(
+        _insert(session)(Model)
+        .values(
+            id=str(uuid.uuid4()),
+            organization_id=organization_id,
+            job_id=job_id,
+            name=name,
+            provider=provider,
+            base_model=base_model,
+            dataset_id=dataset_id,
+            details=details,
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+    )
+    model = (await session.execute(select(Model).where(Model.job_id == job_id))).scalar_one()
+    return model
+
+
+async def get_model(session: AsyncSession, *, organization_id: str, model_id: str) -> Model:
+    model = await session.get(Model, model_id)
+    if model is None or model.organization_id != organization_id:
+        raise NotFound(f"model {model_id} not found")
+    return model
+
+
+async def list_models(
+    session: AsyncSession, *, organization_id: str, limit: int = 50
+) -> list[Model]:
+    stmt = (
+        select(Model)
+        .where(Model.organization_id == organization_id)
+        .order_by(Model.created_at.desc(), Model.id.desc())
+        .limit(max(1, min(limit, MAX_LIST)))
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+def record_values(job: Job) -> dict[str, Any]:
+    """The fine-tuning record's fields, from its job's row."""
+    data = job.data
+    return {
+        "id": job.id,
+        "organization_id": job.organization_id,
+        "user_id": job.user_id,
+        "name": job.name,
+        "provider": data["provider"],
+        "base_model": data["baseModel"],
+        "dataset_id": data["datasetId"],
+        "validation_dataset_id": data.get("validationDatasetId"),
+        "hyperparameters": data.get("hyperparameters") or {},
+        "suffix": data.get("suffix"),
+    }

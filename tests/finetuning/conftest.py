@@ -1,0 +1,135 @@
+"""A worker and API wired to the fake OpenAI and Ollama servers (real SDK, real HTTP)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from jobdeck.api.app import create_app
+from jobdeck.runtime import Runtime
+from jobdeck.worker import build_workers
+from tests.conftest import Stack
+from tests.fakes.clock import FakeClock
+from tests.fakes.ollama_server import create_ollama_fake
+from tests.fakes.ollama_state import OllamaControl
+from tests.fakes.openai_control import FakeControl
+from tests.fakes.openai_jobs import Timeline
+from tests.fakes.openai_server import control_of, create_openai_fake
+from tests.fakes.serving import Switchable, serving
+
+# A sentinel that must never leave the activities: not in history, events, logs, responses.
+SENTINEL_KEY = "sk-sentinel-" + "7e57" * 8
+
+
+@dataclass
+class Fakes:
+    openai: FakeControl
+    ollama: OllamaControl
+    clock: FakeClock
+
+
+@dataclass
+class FineTuneStack:
+    stack: Stack
+    api: httpx.AsyncClient
+    fakes: Fakes
+
+
+@pytest.fixture(scope="session")
+async def fake_servers() -> AsyncIterator[tuple[Switchable, str, Switchable, str]]:
+    openai_switch, ollama_switch = Switchable(), Switchable()
+    async with serving(openai_switch) as openai_url, serving(ollama_switch) as ollama_url:
+        yield openai_switch, openai_url, ollama_switch, ollama_url
+
+
+@pytest.fixture
+async def ft(
+    stack: Stack, fake_servers: tuple[Switchable, str, Switchable, str], tenant: Any
+) -> AsyncIterator[FineTuneStack]:
+    openai_switch, openai_url, ollama_switch, ollama_url = fake_servers
+    # Fake time runs 200x: a job of 20 one-second steps takes a tenth of a second.
+    clock = FakeClock(speed=200.0)
+    openai_app = create_openai_fake(
+        clock,
+        api_key=SENTINEL_KEY,
+        timeline=Timeline(validating_s=2, queued_s=2, step_s=1, finalize_s=2, total_steps=20),
+    )
+    ollama_app = create_ollama_fake(clock)
+    openai_switch.app, ollama_switch.app = openai_app, ollama_app
+    settings = stack.settings.model_copy(
+        update={
+            "task_queue": f"ft-{uuid.uuid4().hex[:8]}",
+            "openai_api_key": SecretStr(SENTINEL_KEY),
+            "openai_base_url": f"{openai_url}/v1",
+            "ollama_base_url": ollama_url,
+            "fine_tuning_poll_interval_s": 0.1,
+            "provider_timeout_s": 2.0,
+        }
+    )
+    registry = stack.runtime.registry
+    runtime = Runtime(
+        settings=settings, db=stack.db, temporal=stack.runtime.temporal, registry=registry
+    )
+    app = create_app(settings, temporal=stack.runtime.temporal, registry=registry)
+    async with app.router.lifespan_context(app):
+        workers = build_workers(runtime)
+        for worker in workers:
+            await worker.__aenter__()
+        try:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(
+                transport=transport,
+                base_url="http://jobdeck.test",
+                headers={"Authorization": f"Bearer {tenant.account.key}"},
+            ) as api:
+                yield FineTuneStack(
+                    Stack(settings, runtime, transport),
+                    api,
+                    Fakes(control_of(openai_app), ollama_app.state.control, clock),
+                )
+        finally:
+            for worker in workers:
+                await worker.__aexit__(None, None, None)
+            await runtime.aclose()
+
+
+def chat_jsonl(examples: int = 12) -> bytes:
+    lines = [
+        {
+            "messages": [
+                {"role": "system", "content": "You answer like a pirate."},
+                {"role": "user", "content": f"What is {i} plus {i}?"},
+                {"role": "assistant", "content": f"Arr, {2 * i} it be."},
+            ]
+        }
+        for i in range(examples)
+    ]
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+
+async def upload_dataset(api: httpx.AsyncClient, content: bytes, name: str = "chat.jsonl") -> str:
+    response = await api.post("/api/datasets", files={"file": (name, content)})
+    assert response.status_code == 201, response.text
+    dataset_id: str = response.json()["id"]
+    return dataset_id
+
+
+async def start_fine_tune(api: httpx.AsyncClient, dataset_id: str, **extra: Any) -> dict[str, Any]:
+    body = {
+        "name": "pirate",
+        "datasetId": dataset_id,
+        "baseModel": "gpt-4o-mini",
+        "provider": "openai",
+        **extra,
+    }
+    response = await api.post("/api/fine-tuning/jobs", json=body)
+    assert response.status_code == 201, response.text
+    record: dict[str, Any] = response.json()
+    return record

@@ -1,0 +1,68 @@
+"""The fine-tuning job on Ollama (which customizes rather than trains), against the fake
+Ollama server: pull with byte progress, create with the dataset's system prompt and
+few-shot examples, the model record, and an error line that fails the job."""
+
+from __future__ import annotations
+
+from tests.finetuning.conftest import FineTuneStack, chat_jsonl, upload_dataset
+from tests.helpers import events_of, wait_for_job
+
+
+async def _start(ft: FineTuneStack, **extra: object) -> dict[str, object]:
+    dataset = await upload_dataset(ft.api, chat_jsonl())
+    body = {
+        "name": "pirate",
+        "datasetId": dataset,
+        "baseModel": "llama3.2:1b",
+        "provider": "ollama",
+        "suffix": "pirate",
+        **extra,
+    }
+    response = await ft.api.post("/api/fine-tuning/jobs", json=body)
+    assert response.status_code == 201, response.text
+    return {**response.json(), "datasetId": dataset}
+
+
+async def test_ollama_pulls_and_creates_a_customized_model(ft: FineTuneStack) -> None:
+    record = await _start(ft, parameters={"temperature": 0.2})
+    job = await wait_for_job(ft.api, str(record["jobId"]), within=60)
+    assert job["status"] == "completed", job
+    name = job["result"]["fineTunedModel"]
+    assert name == f"llama3.2-pirate:{str(record['jobId'])[:8]}"
+    created = ft.fakes.ollama.models[name]
+    assert created.parent.startswith("llama3.2:1b")
+    assert created.system == "You answer like a pirate."
+    assert len(created.messages) == 16  # 8 user/assistant pairs from the dataset
+    assert created.messages[0] == {"role": "user", "content": "What is 0 plus 0?"}
+    assert created.parameters == {"temperature": 0.2}
+    tags = (await ft.api.get("/api/fine-tuning/providers")).json()
+    ollama = next(p for p in tags if p["name"] == "ollama")
+    assert name in ollama["baseModels"]
+    model = (await ft.api.get(f"/api/models/{job['result']['modelId']}")).json()
+    assert (model["provider"], model["baseModel"], model["datasetId"]) == (
+        "ollama",
+        "llama3.2:1b",
+        record["datasetId"],
+    )
+    assert model["details"]["fewShotExamples"] == 8 and model["details"]["system"] is True
+    messages = [
+        e["data"]["message"]
+        for e in await events_of(ft.api, str(record["jobId"]))
+        if e["kind"] == "message"
+    ]
+    assert "success" in messages
+    assert job["progress"]["stage"] == "creating"
+    done = (await ft.api.get(f"/api/fine-tuning/jobs/{record['id']}")).json()
+    assert done["status"] == "succeeded" and done["fineTunedModel"] == name
+
+
+async def test_an_error_line_fails_the_job_with_ollamas_words(ft: FineTuneStack) -> None:
+    ft.fakes.ollama.fail_stream("create", after_lines=1, error="invalid model parameters")
+    record = await _start(ft)
+    job = await wait_for_job(ft.api, str(record["jobId"]), within=60)
+    assert job["status"] == "failed"
+    assert job["error"] == {
+        "type": "OllamaError",
+        "message": "Ollama: invalid model parameters",
+        "details": None,
+    }
