@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_ui_url: str = "http://127.0.0.1:8233"
     task_queue: str = "jobdeck"
+    # Tag each job's workflow with JobType, JobOrganization and JobName for the Web UI. They
+    # must be registered on the server (the worker does it); off for a server without them.
+    temporal_search_attributes: bool = True
     # Extra modules that register job types (see jobdeck.jobtypes); loaded by API and worker.
     job_type_modules: list[str] = []
 

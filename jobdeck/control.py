@@ -122,7 +122,11 @@ class JobControl:
                 spec,
                 id=spec.job_id,
                 task_queue=queue or self.runtime.settings.task_queue,
-                search_attributes=job_search_attributes(spec),
+                search_attributes=(
+                    job_search_attributes(spec)
+                    if self.runtime.settings.temporal_search_attributes
+                    else None
+                ),
                 priority=Priority(priority_key=spec.priority),
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
