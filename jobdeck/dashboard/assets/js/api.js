@@ -1,0 +1,106 @@
+// The REST client: the API key as a bearer token, JSON in and out, errors as ApiError
+// carrying the server's `detail` (a sentence a person can act on).
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(detail || `request failed (${status})`);
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+function query(params) {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params || {})) {
+    if (value === undefined || value === null || value === "") continue;
+    for (const one of Array.isArray(value) ? value : [value]) search.append(name, String(one));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : "";
+}
+
+export function createApi({ key, onUnauthorized }) {
+  async function request(method, path, { params, body, signal } = {}) {
+    const headers = { Accept: "application/json", Authorization: `Bearer ${key()}` };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let response;
+    try {
+      response = await fetch(path + query(params), {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+        cache: "no-store",
+      });
+    } catch (err) {
+      if (err.name === "AbortError") throw err;
+      throw new ApiError(0, "the API cannot be reached; check your connection");
+    }
+    const payload = response.status === 204 ? null : await response.json().catch(() => null);
+    if (!response.ok) {
+      const detail = payload && typeof payload.detail === "string" ? payload.detail : null;
+      if (response.status === 401 && onUnauthorized) onUnauthorized(detail);
+      throw new ApiError(response.status, detail);
+    }
+    return payload;
+  }
+
+  return {
+    me: () => request("GET", "/api/me"),
+    listJobs: (params, signal) => request("GET", "/api/jobs", { params, signal }),
+    stats: () => request("GET", "/api/jobs/stats"),
+    types: () => request("GET", "/api/jobs/types"),
+    job: (id) => request("GET", `/api/jobs/${encodeURIComponent(id)}`),
+    events: (id, after = 0) =>
+      request("GET", `/api/jobs/${encodeURIComponent(id)}/events`, {
+        params: { after, limit: 1000 },
+      }),
+    createJob: (body) => request("POST", "/api/jobs", { body }),
+    cancel: (id) => request("PATCH", `/api/jobs/${encodeURIComponent(id)}/cancel`),
+    retry: (id) => request("POST", `/api/jobs/${encodeURIComponent(id)}/retry`),
+    datasets: (params, signal) => request("GET", "/api/datasets", { params, signal }),
+    dataset: (id) => request("GET", `/api/datasets/${encodeURIComponent(id)}`),
+    validateDataset: (id, body) =>
+      request("POST", `/api/datasets/${encodeURIComponent(id)}/validate`, { body: body || {} }),
+    uploadDataset: (file, name, onProgress) => upload(key(), file, name, onProgress),
+    download: async (id) => {
+      const response = await fetch(`/api/datasets/${encodeURIComponent(id)}/download`, {
+        headers: { Authorization: `Bearer ${key()}` },
+      });
+      if (!response.ok) throw new ApiError(response.status, null);
+      return response.blob();
+    },
+  };
+}
+
+/** POST /api/datasets as multipart, with upload progress (which fetch cannot report). */
+function upload(key, file, name, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/datasets");
+    xhr.setRequestHeader("Authorization", `Bearer ${key}`);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+    xhr.onload = () => {
+      let body = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        body = null;
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body);
+      else reject(new ApiError(xhr.status, body && typeof body.detail === "string" ? body.detail : null));
+    };
+    xhr.onerror = () => reject(new ApiError(0, "the API cannot be reached; check your connection"));
+    const form = new FormData();
+    if (name) form.append("name", name);
+    form.append("file", file);
+    xhr.send(form);
+  });
+}
+
+/** Check a key before keeping it: GET /api/me with it. */
+export async function checkKey(candidate) {
+  const api = createApi({ key: () => candidate });
+  return api.me();
+}

@@ -1,0 +1,338 @@
+// One job's page (/jobs/<id>): progress with stage, rate and ETA, the facts, the error of a
+// failed job, the result, its links (the job it retried, the jobs retrying it, its
+// workflow in the Temporal Web UI) and its timeline: the stored events from
+// GET /api/jobs/{id}/events followed by the feed's live ones, without a gap or a repeat.
+
+import { append, clear, h, icon, setText } from "./dom.js";
+import {
+  canCancel,
+  canRetry,
+  duration,
+  eta,
+  fullTime,
+  jobDuration,
+  number,
+  rate,
+  TERMINAL,
+} from "./format.js";
+import { ProgressView, statusBadge, typeChip } from "./table.js";
+
+const MAX_TIMELINE = 300;
+
+function pretty(value) {
+  return JSON.stringify(value, null, 2);
+}
+
+function jobLink(id, navigate, label) {
+  return h("a", { href: `/jobs/${encodeURIComponent(id)}`, dataset: { nav: "" } }, label || id);
+}
+
+export class DetailView {
+  constructor({ id, api, store, toast, navigate, backHref }) {
+    this.id = id;
+    this.api = api;
+    this.store = store;
+    this.toast = toast;
+    this.navigate = navigate;
+    this.lastEventId = 0;
+    this.pending = []; // feed events that arrived before the stored timeline
+    this.timelineLoaded = false;
+    this.retriedAs = [];
+    this.lastStage = undefined;
+    this.hiddenProgress = 0;
+    this.back = h("a.back", { href: backHref, dataset: { nav: "" } }, "← All jobs");
+    this.title = h("h1.detail-title", { tabIndex: -1 }, "Loading job…");
+    this.el = h("div.page.page-detail", { "aria-busy": "true" }, this.back, this.title);
+    this.unsubscribe = store.subscribe((changed) => changed.has(this.id) && this.update());
+    this.ticker = setInterval(() => this.tick(), 1000);
+  }
+
+  destroy() {
+    this.unsubscribe();
+    clearInterval(this.ticker);
+  }
+
+  async start() {
+    let job;
+    try {
+      job = this.store.put(await this.api.job(this.id));
+    } catch (err) {
+      this.el.removeAttribute("aria-busy");
+      setText(this.title, err.status === 404 ? "Job not found" : "Could not load the job");
+      this.el.append(h("p.notice.notice-error", { role: "alert" }, err.message));
+      return;
+    }
+    this.build(job);
+    this.update();
+    this.el.removeAttribute("aria-busy");
+    await this.loadTimeline();
+  }
+
+  build(job) {
+    setText(this.title, job.name);
+    document.title = `${job.name} · jobdeck`;
+    this.badgeSlot = h("span.detail-badge");
+    this.cancel = h("button.btn.btn-danger", { type: "button", onclick: () => this.doCancel() }, "Cancel job");
+    this.retry = h("button.btn", { type: "button", onclick: () => this.doRetry() }, "Retry job");
+    const workflow = h(
+      "a.btn.btn-quiet",
+      { href: job.links.workflow, target: "_blank", rel: "noopener noreferrer" },
+      "Workflow in Temporal Web UI ",
+      icon("external"),
+    );
+    this.progress = new ProgressView(`Progress of ${job.name}`);
+    this.stage = h("dd");
+    this.count = h("dd");
+    this.rate = h("dd");
+    this.eta = h("dd");
+    this.message = h("p.progress-message");
+    this.facts = {
+      status: h("dd"),
+      attempts: h("dd"),
+      started: h("dd"),
+      finished: h("dd"),
+      duration: h("dd"),
+    };
+    this.links = h("dl.facts.links");
+    this.errorBox = h("section.error-box", { hidden: true, "aria-labelledby": "error-title" });
+    this.resultBox = h("section.card", { hidden: true, "aria-labelledby": "result-title" });
+    this.timeline = h("ol.timeline");
+    this.timelineNote = h("p.muted.timeline-note");
+    const fact = (label, dd) => [h("dt", null, label), dd];
+    this.el.append(
+      h(
+        "div.detail-head",
+        null,
+        h("div.detail-meta", null, this.badgeSlot, typeChip(job.type), h("code.job-id", null, job.id)),
+        job.description ? h("p.detail-desc", null, job.description) : null,
+        h("div.detail-actions", null, this.cancel, this.retry, workflow),
+      ),
+      h(
+        "section.card",
+        { "aria-labelledby": "progress-title" },
+        h("h2", { id: "progress-title" }, "Progress"),
+        this.progress.el,
+        this.message,
+        h("dl.facts.facts-inline", null, fact("Stage", this.stage), fact("Done", this.count), fact("Rate", this.rate), fact("ETA", this.eta)),
+      ),
+      this.errorBox,
+      h(
+        "div.detail-grid",
+        null,
+        h(
+          "section.card",
+          { "aria-labelledby": "facts-title" },
+          h("h2", { id: "facts-title" }, "Details"),
+          h(
+            "dl.facts",
+            null,
+            fact("Status", this.facts.status),
+            fact("Type", h("dd", null, job.type)),
+            fact("Priority", h("dd", null, String(job.priority))),
+            fact("Attempts", this.facts.attempts),
+            fact("Created", h("dd", null, fullTime(job.createdAt))),
+            fact("Started", this.facts.started),
+            fact("Finished", this.facts.finished),
+            fact("Duration", this.facts.duration),
+          ),
+          this.links,
+        ),
+        h(
+          "section.card",
+          { "aria-labelledby": "timeline-title" },
+          h("h2", { id: "timeline-title" }, "Timeline"),
+          this.timelineNote,
+          this.timeline,
+        ),
+      ),
+      this.resultBox,
+      h(
+        "details.card",
+        null,
+        h("summary", null, "Input data"),
+        h("pre.json", { tabIndex: 0 }, pretty(job.data)),
+      ),
+    );
+  }
+
+  update() {
+    const job = this.store.get(this.id);
+    if (!job || !this.progress) return;
+    if (job.status !== this.shownStatus) {
+      clear(this.badgeSlot).append(statusBadge(job.status));
+      this.shownStatus = job.status;
+    }
+    this.cancel.hidden = !canCancel(job);
+    this.retry.hidden = !canRetry(job);
+    this.progress.update(job);
+    const p = job.progress || {};
+    setText(this.stage, p.stage || "–");
+    setText(this.count, p.total != null ? `${number(p.current ?? 0)} of ${number(p.total)} ${p.unit || ""}` : `${number(p.current ?? 0)} ${p.unit || ""}`);
+    setText(this.rate, job.status === "active" ? rate(p) : "–");
+    setText(this.eta, job.status === "active" ? eta(p) : "–");
+    setText(this.message, p.message || "");
+    setText(this.facts.status, job.status);
+    setText(this.facts.attempts, String(job.attempts ?? 0));
+    setText(this.facts.started, fullTime(job.startedAt));
+    setText(this.facts.finished, fullTime(job.finishedAt));
+    this.tick();
+    this.renderError(job);
+    this.renderResult(job);
+    this.renderLinks(job);
+  }
+
+  tick() {
+    const job = this.store.get(this.id);
+    if (job && this.facts) setText(this.facts.duration, duration(jobDuration(job)));
+  }
+
+  renderError(job) {
+    const error = job.error;
+    this.errorBox.hidden = !error;
+    if (!error || this.shownError === error) return;
+    this.shownError = error;
+    append(clear(this.errorBox), [
+      h("h2", { id: "error-title" }, icon("failed"), " Error"),
+      h("dl.facts", null, h("dt", null, "Type"), h("dd", null, h("code.error-type", null, error.type)), h("dt", null, "Message"), h("dd.error-message", null, error.message)),
+      error.details != null ? [h("h3", null, "Details"), h("pre.json", { tabIndex: 0 }, pretty(error.details))] : null,
+    ]);
+  }
+
+  renderResult(job) {
+    const result = job.result;
+    this.resultBox.hidden = result == null;
+    if (result == null || this.shownResult === result) return;
+    this.shownResult = result;
+    clear(this.resultBox).append(h("h2", { id: "result-title" }, "Result"), h("pre.json", { tabIndex: 0 }, pretty(result)));
+  }
+
+  renderLinks(job) {
+    const used = job.data && typeof job.data.datasetId === "string" ? job.data.datasetId : null;
+    const made = job.result && typeof job.result.datasetId === "string" ? job.result.datasetId : null;
+    const key = `${job.retryOf}|${this.retriedAs.join(",")}|${used}|${made}`;
+    if (key === this.shownLinks) return;
+    this.shownLinks = key;
+    clear(this.links);
+    if (job.retryOf) this.links.append(h("dt", null, "Retry of"), h("dd", null, jobLink(job.retryOf, this.navigate, "the original job")));
+    if (this.retriedAs.length)
+      this.links.append(
+        h("dt", null, "Retried as"),
+        h("dd", null, this.retriedAs.map((id, i) => [i ? ", " : "", jobLink(id, this.navigate, this.retriedAs.length === 1 ? "the new job" : `try ${i + 2}`)])),
+      );
+    const dataset = (id, label) => h("a", { href: `/datasets/${encodeURIComponent(id)}`, dataset: { nav: "" } }, label);
+    if (used) this.links.append(h("dt", null, "Dataset used"), h("dd", null, dataset(used, "the input dataset")));
+    if (made && made !== used) this.links.append(h("dt", null, "Dataset made"), h("dd", null, dataset(made, "the output dataset")));
+    // Models a job produced get their links here with the fine-tuning API (issue 5).
+    this.links.hidden = !this.links.firstChild;
+  }
+
+  async loadTimeline() {
+    let after = 0;
+    try {
+      for (;;) {
+        const page = await this.api.events(this.id, after);
+        for (const event of page.data) this.addEvent(event);
+        if (page.data.length < 1000) break;
+        after = page.nextAfter;
+      }
+    } catch (err) {
+      setText(this.timelineNote, `Could not load the timeline: ${err.message}`);
+    }
+    this.timelineLoaded = true;
+    for (const event of this.pending) this.addEvent(event);
+    this.pending = [];
+  }
+
+  /** A live event of this job, from the feed. */
+  event(event) {
+    if (TERMINAL.has(event.kind)) {
+      // The record has what events do not carry: the result.
+      this.api.job(this.id).then((job) => this.store.put(job), () => {});
+    }
+    if (this.timelineLoaded) this.addEvent(event);
+    else this.pending.push(event);
+  }
+
+  addEvent(event) {
+    if (event.id <= this.lastEventId || !this.timeline) return;
+    this.lastEventId = event.id;
+    if (event.kind === "retried" && event.data.newJobId) {
+      this.retriedAs.push(event.data.newJobId);
+      const job = this.store.get(this.id);
+      if (job) this.renderLinks(job);
+    }
+    const entry = this.describe(event);
+    if (!entry) {
+      this.hiddenProgress += 1;
+      setText(this.timelineNote, `${number(this.hiddenProgress)} progress reports are summed up in the bar above.`);
+      return;
+    }
+    const time = h("time", { dateTime: event.createdAt, title: fullTime(event.createdAt) }, fullTime(event.createdAt));
+    this.timeline.append(h(`li.tl-${event.kind}`, null, h("span.tl-dot", { "aria-hidden": "true" }), h("div.tl-body", null, h("span.tl-text", null, entry), time)));
+    while (this.timeline.childElementCount > MAX_TIMELINE) this.timeline.firstElementChild.remove();
+  }
+
+  describe(event) {
+    const data = event.data || {};
+    const job = data.job || {};
+    switch (event.kind) {
+      case "created":
+        return "Created";
+      case "started":
+        return "Started";
+      case "progress": {
+        const stage = job.progress && job.progress.stage;
+        if (stage && stage !== this.lastStage) {
+          this.lastStage = stage;
+          return `Stage: ${stage}`;
+        }
+        return null;
+      }
+      case "message":
+        return data.message || "Message";
+      case "metric":
+        return `Metric: ${Object.entries(data).filter(([k]) => k !== "job").map(([k, v]) => `${k} ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ")}`;
+      case "attempt_failed": {
+        const err = data.error || {};
+        const retry = data.retryInSeconds != null ? `; next try in ${duration(data.retryInSeconds)}` : "";
+        return `Attempt ${data.attempt ?? "?"} failed: ${err.type || "error"}: ${err.message || ""}${retry}`;
+      }
+      case "cancel_requested":
+        return "Cancel requested";
+      case "retried":
+        return [h("span", null, "Retried as "), jobLink(data.newJobId, this.navigate, "a new job")];
+      case "completed":
+        return "Completed";
+      case "failed":
+        return `Failed: ${job.error ? `${job.error.type}: ${job.error.message}` : "error"}`;
+      case "cancelled":
+        return "Cancelled";
+      default:
+        return event.kind;
+    }
+  }
+
+  async doCancel() {
+    this.cancel.disabled = true;
+    try {
+      this.store.put(await this.api.cancel(this.id));
+      this.toast("Cancel requested; the job stops after its current step.");
+    } catch (err) {
+      this.toast(`Could not cancel: ${err.message}`, "error");
+    } finally {
+      this.cancel.disabled = false;
+    }
+  }
+
+  async doRetry() {
+    this.retry.disabled = true;
+    try {
+      const job = await this.api.retry(this.id);
+      this.toast("Retry started.", "info", { href: `/jobs/${job.id}`, text: "View the new job" });
+    } catch (err) {
+      this.toast(`Could not retry: ${err.message}`, "error");
+    } finally {
+      this.retry.disabled = false;
+    }
+  }
+}

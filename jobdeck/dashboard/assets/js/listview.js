@@ -1,0 +1,303 @@
+// The jobs page: stats cards, filters, the bulk bar, the table and its pager, kept live by
+// the feed. Pages come from GET /api/jobs with its keyset cursor (nextCursor), so every
+// page costs the same however many jobs there are; the cursors of the pages before are
+// kept to go back.
+
+import { BulkBar } from "./bulk.js";
+import { h, setText } from "./dom.js";
+import { FilterForm, isFiltered, matches, readFilters, writeFilters } from "./filters.js";
+import { TERMINAL } from "./format.js";
+import { StatsCards } from "./stats.js";
+import { JobsTable } from "./table.js";
+
+const PAGE_SIZE = 50;
+const RECONCILE_MS = 300;
+const STATUS_KINDS = new Set(["created", "started", "completed", "failed", "cancelled"]);
+
+export class ListView {
+  constructor({ api, store, toast, confirm, navigate }) {
+    this.api = api;
+    this.store = store;
+    this.toast = toast;
+    this.navigate = navigate;
+    this.filters = readFilters();
+    this.ids = [];
+    this.cursors = [null]; // the cursor of each page visited; the last is the current page
+    this.nextCursor = null;
+    this.selected = new Set();
+    this.allMatching = false;
+    this.liveInserted = new Map(); // id -> when it was added from the feed
+    this.flash = new Set();
+    this.newElsewhere = 0;
+    this.request = null;
+    this.reconcileTimer = null;
+    this.loaded = false;
+
+    this.stats = new StatsCards({ load: () => api.stats(), onPick: (status) => this.pickStatus(status) });
+    this.form = new FilterForm({ filters: this.filters, onChange: (f) => this.setFilters(f) });
+    this.bulk = new BulkBar({
+      api,
+      confirm,
+      toast,
+      navigate,
+      onSelectAllMatching: () => {
+        this.allMatching = true;
+        this.syncSelection();
+      },
+      onClear: () => this.clearSelection(),
+    });
+    this.bulk.onStarted = () => this.clearSelection();
+    this.table = new JobsTable({
+      onAction: (action, id, button) => this.action(action, id, button),
+      onSelect: (ids, on) => this.select(ids, on),
+    });
+    this.error = h("p.notice.notice-error", { role: "alert", hidden: true });
+    this.newer = h("button.btn.btn-small", { type: "button", onclick: () => this.firstPage() }, "Newest");
+    this.prev = h("button.btn.btn-small", { type: "button", onclick: () => this.previousPage() }, "Newer");
+    this.next = h("button.btn.btn-small", { type: "button", onclick: () => this.nextPage() }, "Older");
+    this.pageLabel = h("span.page-label", { "aria-live": "polite" });
+    this.newNotice = h("button.btn.btn-small.btn-link.new-notice", { type: "button", hidden: true, onclick: () => this.firstPage() });
+    this.pager = h("nav.pager", { "aria-label": "Pages" }, this.newer, this.prev, this.pageLabel, this.next);
+    this.el = h(
+      "div.page.page-jobs",
+      null,
+      h("div.page-head", null, h("h1", null, "Jobs"), this.newNotice),
+      this.stats.el,
+      this.form.el,
+      this.bulk.el,
+      this.error,
+      this.table.el,
+      this.pager,
+    );
+    this.stats.setActive(this.filters.status);
+    store.subscribe((changed) => this.changed(changed));
+    this.ticker = setInterval(() => this.table.tick((id) => store.get(id)), 1000);
+  }
+
+  start() {
+    this.stats.refresh();
+    this.api.types().then((types) => this.form.setTypes(types), () => {});
+    return this.load();
+  }
+
+  /** Back on the page (from a job's detail): the URL may carry other filters. */
+  shown() {
+    const filters = readFilters();
+    if (JSON.stringify(filters) !== JSON.stringify(this.filters)) this.setFilters(filters, { fromUrl: true });
+    else writeFilters(this.filters);
+  }
+
+  get page() {
+    return this.cursors.length;
+  }
+
+  async load({ reconcile = false } = {}) {
+    if (this.request) this.request.abort();
+    const controller = new AbortController();
+    this.request = controller;
+    const startedAt = performance.now();
+    const cursor = this.cursors[this.cursors.length - 1];
+    const params = {
+      limit: PAGE_SIZE,
+      cursor,
+      q: this.filters.q,
+      status: this.filters.status,
+      type: this.filters.type,
+    };
+    this.el.setAttribute("aria-busy", "true");
+    let answer;
+    try {
+      answer = await this.api.listJobs(params, controller.signal);
+    } catch (err) {
+      if (err.name === "AbortError") return;
+      this.error.hidden = false;
+      setText(this.error, `Could not load jobs: ${err.message}`);
+      this.el.removeAttribute("aria-busy");
+      return;
+    } finally {
+      if (this.request === controller) this.request = null;
+    }
+    this.error.hidden = true;
+    for (const record of answer.data) this.store.put(record);
+    let ids = answer.data.map((job) => job.id);
+    if (reconcile) {
+      // Rows the feed added while this request was in flight stay (no row blinks out).
+      const fresh = [...this.liveInserted].filter(([id, at]) => at >= startedAt && !ids.includes(id));
+      ids = [...fresh.map(([id]) => id), ...ids];
+    } else {
+      this.selected.clear();
+      this.allMatching = false;
+    }
+    this.liveInserted.clear();
+    this.ids = ids;
+    this.nextCursor = answer.nextCursor;
+    this.render();
+    this.el.removeAttribute("aria-busy");
+    this.loaded = true;
+    performance.mark("jobdeck:table-rendered", { detail: { rows: ids.length, reconcile } });
+    document.dispatchEvent(new CustomEvent("jobdeck:rendered", { detail: { rows: ids.length, reconcile } }));
+  }
+
+  render() {
+    const jobs = this.ids.map((id) => this.store.get(id)).filter(Boolean);
+    const emptyText = isFiltered(this.filters) ? "No jobs match these filters." : "No jobs yet. Jobs created through the API or the CLI appear here live.";
+    this.table.render(jobs, { selected: this.selected, flash: this.flash, emptyText });
+    this.flash.clear();
+    this.store.retainOnly(new Set([...this.ids, ...this.extraIds()]));
+    this.newer.hidden = this.page <= 2;
+    this.prev.disabled = this.page === 1;
+    this.next.disabled = !this.nextCursor;
+    setText(this.pageLabel, `Page ${this.page}`);
+    this.syncSelection();
+    setText(this.newNotice, `${this.newElsewhere} new job${this.newElsewhere === 1 ? "" : "s"}: show the newest`);
+    this.newNotice.hidden = this.newElsewhere === 0 || this.page === 1;
+  }
+
+  /** Jobs other views hold on to (the followed bulk operation, an open detail). */
+  extraIds() {
+    const ids = [];
+    if (this.bulk.op) ids.push(this.bulk.op.id);
+    if (this.keep) ids.push(...this.keep());
+    return ids;
+  }
+
+  changed(changed) {
+    const visible = this.ids.filter((id) => changed.has(id)).map((id) => this.store.get(id)).filter(Boolean);
+    if (visible.length) this.table.update(visible, this.selected);
+    if (this.bulk.op && changed.has(this.bulk.op.id)) {
+      const job = this.store.get(this.bulk.op.id);
+      if (job) this.bulk.update(job);
+    }
+  }
+
+  /** One event from the feed. */
+  event(event) {
+    const state = event.data && event.data.job;
+    if (!state) return;
+    const known = this.store.get(event.jobId);
+    const isNew = event.kind === "created" && !known;
+    let insert = false;
+    if (isNew) {
+      if (this.page !== 1) {
+        if (matches({ ...state, description: null }, this.filters)) this.newElsewhere += 1;
+      } else if (matches({ ...state, description: null }, this.filters)) {
+        insert = true;
+      } else if (this.filters.q && matches({ ...state, description: null }, { ...this.filters, q: "" })) {
+        // The search may match its description, which events do not carry: ask the API.
+        this.reconcileSoon();
+      }
+    }
+    const followed = this.bulk.op && this.bulk.op.id === event.jobId;
+    const applied = this.store.apply(event, { create: insert || followed });
+    if (!applied) return;
+    if (STATUS_KINDS.has(event.kind)) this.stats.event(event.kind, applied.previousStatus, state.status);
+    if (insert) {
+      this.ids = [event.jobId, ...this.ids];
+      this.liveInserted.set(event.jobId, performance.now());
+      this.flash.add(event.jobId);
+      this.render();
+      this.reconcileSoon(); // fills in its description and created time, trims the page
+    }
+    if (followed && TERMINAL.has(state.status)) {
+      this.api.job(event.jobId).then((job) => this.bulk.update(this.store.put(job)), () => {});
+    }
+  }
+
+  snapshot(message) {
+    for (const job of message.jobs || []) if (this.store.get(job.id)) this.store.put(job);
+  }
+
+  /** The feed is back after a drop: its replay brought the rows up to date; make the
+   * counts and the first page exact too. */
+  resumed() {
+    this.stats.refresh();
+    if (this.page === 1 && this.loaded) this.reconcileSoon(0);
+  }
+
+  reconcileSoon(delay = RECONCILE_MS) {
+    if (this.reconcileTimer !== null) return;
+    this.reconcileTimer = setTimeout(() => {
+      this.reconcileTimer = null;
+      if (this.page === 1) this.load({ reconcile: true });
+    }, delay);
+  }
+
+  setFilters(filters, { fromUrl = false } = {}) {
+    this.filters = filters;
+    if (fromUrl) this.form.set(filters);
+    writeFilters(filters);
+    this.stats.setActive(filters.status);
+    this.cursors = [null];
+    this.newElsewhere = 0;
+    return this.load();
+  }
+
+  pickStatus(status) {
+    const filters = { ...this.form.value(), status };
+    this.form.set(filters);
+    this.setFilters(filters);
+  }
+
+  firstPage() {
+    this.cursors = [null];
+    this.newElsewhere = 0;
+    return this.load().then(() => this.table.el.scrollIntoView({ block: "nearest" }));
+  }
+
+  nextPage() {
+    if (!this.nextCursor) return;
+    this.cursors.push(this.nextCursor);
+    return this.load();
+  }
+
+  previousPage() {
+    if (this.cursors.length === 1) return;
+    this.cursors.pop();
+    return this.load();
+  }
+
+  select(ids, on) {
+    for (const id of ids) {
+      if (on) this.selected.add(id);
+      else this.selected.delete(id);
+    }
+    if (!on) this.allMatching = false;
+    this.syncSelection();
+  }
+
+  clearSelection() {
+    this.selected.clear();
+    this.allMatching = false;
+    this.syncSelection();
+  }
+
+  syncSelection() {
+    for (const id of [...this.selected]) if (!this.ids.includes(id)) this.selected.delete(id);
+    this.table.syncSelection(this.selected);
+    this.bulk.setSelection({
+      ids: this.selected,
+      allMatching: this.allMatching,
+      filters: this.filters,
+      pageCount: this.ids.length,
+      hasMore: Boolean(this.nextCursor) || this.page > 1,
+    });
+  }
+
+  async action(action, id, button) {
+    const job = this.store.get(id);
+    button.disabled = true;
+    try {
+      if (action === "cancel") {
+        this.store.put(await this.api.cancel(id));
+        this.toast(`Cancelling “${job ? job.name : id}”…`);
+      } else if (action === "retry") {
+        const retry = await this.api.retry(id);
+        this.toast(`Retry of “${retry.name}” started.`, "info", { href: `/jobs/${retry.id}`, text: "View the new job" });
+      }
+    } catch (err) {
+      this.toast(`Could not ${action} “${job ? job.name : id}”: ${err.message}`, "error");
+    } finally {
+      button.disabled = false;
+    }
+  }
+}
