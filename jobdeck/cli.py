@@ -32,6 +32,9 @@ def cmd_api(settings: Settings, _args: argparse.Namespace) -> int:
         port=settings.api_port,
         log_level="info",
         ws_max_size=1_048_576,
+        # Compressing each message again for each client costs more CPU than the feed's
+        # small JSON saves in bandwidth (bench/fanout.py).
+        ws_per_message_deflate=False,
         # Protocol pings find dead peers; the feed's own heartbeats serve browsers.
         ws_ping_interval=20,
         ws_ping_timeout=20,

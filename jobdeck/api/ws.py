@@ -166,10 +166,16 @@ async def _stream(ws: WebSocket, sub: Subscription, last: int, heartbeat_s: floa
         if sub.overflowed.is_set():
             raise _Refused(CLOSE_TOO_SLOW, f"too slow: reconnect with after={last}")
         try:
-            event = await asyncio.wait_for(sub.queue.get(), heartbeat_s)
-        except TimeoutError:
-            await ws.send_text(json.dumps({"type": "heartbeat", "lastEventId": last}))
-            continue
+            # A queued event is taken at once; only an empty queue waits (with a timer).
+            # wait_for would make a task and a timer per event per client.
+            event = sub.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            try:
+                async with asyncio.timeout(heartbeat_s):
+                    event = await sub.queue.get()
+            except TimeoutError:
+                await ws.send_text(json.dumps({"type": "heartbeat", "lastEventId": last}))
+                continue
         if event.id <= last:  # already sent by the replay
             continue
         await ws.send_text(event.message)
