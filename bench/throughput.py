@@ -40,7 +40,6 @@ import platform
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -59,6 +58,7 @@ from temporalio import activity, workflow
 # The workflow sandbox re-imports this module to run NoopWorkflow: let it reuse these.
 with workflow.unsafe.imports_passed_through():
     import httpx
+    from _stack import free_port, load_line, wait_until  # shared with the other benches
     from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
     from temporalio.client import Client
     from temporalio.worker import Worker
@@ -189,13 +189,6 @@ def idle_summary(samples: list[Idle]) -> str:
 # --- processes -------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class Processes:
     """Subprocesses started by this run, each in its own session; all stopped in finally."""
 
@@ -277,21 +270,6 @@ async def measured(procs: Processes, run: Awaitable[Throughput]) -> Throughput:
     after = procs.cpu_seconds()
     result.cpu_s = {name: after[name] - before.get(name, 0.0) for name in after}
     return result
-
-
-async def wait_until(
-    what: str, check: Callable[[], Awaitable[bool]], procs: Processes, limit_s: float
-) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        procs.check_alive()
-        try:
-            if await check():
-                return
-        except Exception:  # not up yet
-            pass
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"{what} not ready after {limit_s:.0f} s")
 
 
 async def start_temporal(procs: Processes, work: Path, *, tuned: bool, name: str) -> Client:
@@ -549,11 +527,6 @@ async def idle_samples(run_one: Callable[[], Awaitable[Idle]], runs: int) -> lis
         await asyncio.sleep(0.2)  # idle: nothing else in flight
         samples.append(await run_one())
     return samples
-
-
-def load_line() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min) {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
 async def main_default(args: argparse.Namespace, work: Path, procs: Processes) -> int:
