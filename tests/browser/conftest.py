@@ -30,6 +30,7 @@ from playwright.async_api import (
 )
 
 from tests.conftest import Stack, Tenant
+from tests.finetuning.conftest import FineTuneStack, fake_servers, ft  # noqa: F401 (fixtures)
 
 BROWSER_DIR = Path(__file__).parent
 CHROMIUM = os.environ.get("JOBDECK_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -178,3 +179,32 @@ def live_indicator(page: Page) -> Locator:
 def row(page: Page, name: str) -> Locator:
     """The table row of the job with this name."""
     return page.get_by_role("row").filter(has=page.get_by_role("link", name=name, exact=True))
+
+
+@pytest.fixture
+async def ft_server(ft: FineTuneStack) -> AsyncIterator[Server]:  # noqa: F811 (the fixture)
+    """The `ft` stack's app (a worker and API wired to the fake OpenAI and Ollama servers),
+    served to the browser as `server` serves the plain stack's."""
+    srv = Server(ft.stack.app_transport.app)  # type: ignore[arg-type]
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+@pytest.fixture
+async def ft_page(
+    browser: Browser, ft_server: Server, tenant: Tenant, allowed_console: list[str]
+) -> AsyncIterator[Page]:
+    """A signed-in page of the `ft` stack's dashboard, live."""
+    context = await new_context(browser, key=tenant.account.key)
+    page = await context.new_page()
+    problems = Problems(page)
+    await page.goto(ft_server.url + "/")
+    await expect(live_indicator(page)).to_have_text("Live")
+    try:
+        yield page
+        problems.check(allowed=tuple(allowed_console))
+    finally:
+        await context.close()

@@ -13,6 +13,7 @@ from playwright.async_api import Browser, Page, expect
 from tests.browser.conftest import Server, live_indicator, new_context, row
 from tests.browser.showcase import seed
 from tests.conftest import Stack, Tenant
+from tests.finetuning.conftest import FineTuneStack, chat_jsonl, start_fine_tune, upload_dataset
 from tests.helpers import create_job, wait_for_job
 
 OUT = os.environ.get("JOBDECK_SCREENSHOTS", "")
@@ -103,4 +104,27 @@ async def test_screenshots(browser: Browser, server: Server, stack: Stack, tenan
         device_scale_factor=2,
     )
     await page.screenshot(path=out / "dashboard-phone.png")
+    await page.context.close()
+
+
+async def test_fine_tune_screenshot(
+    browser: Browser, ft: FineTuneStack, ft_server: Server, tenant: Tenant
+) -> None:
+    """A finished fine-tune's page (fake OpenAI, with a validation file): its loss curves."""
+    dataset_id = await upload_dataset(ft.api, chat_jsonl(40), name="pirate-voice.jsonl")
+    valid_id = await upload_dataset(ft.api, chat_jsonl(12), name="pirate-voice-valid.jsonl")
+    record = await start_fine_tune(
+        ft.api, dataset_id, name="pirate voice", validationDatasetId=valid_id, suffix="pirate"
+    )
+    await wait_for_job(ft.api, record["id"])
+    page = await _open(
+        browser,
+        tenant.account.key,
+        f"{ft_server.url}/fine-tuning/{record['id']}",
+        viewport={"width": 1360, "height": 820},
+        device_scale_factor=1,
+    )
+    await expect(page.locator(".detail-badge")).to_have_text("Completed")
+    await expect(page.get_by_role("link", name="the model")).to_be_visible()
+    await page.screenshot(path=Path(OUT) / "dashboard-fine-tune.png", full_page=True)
     await page.context.close()

@@ -62,6 +62,12 @@ export function createApi({ key, onUnauthorized }) {
     dataset: (id) => request("GET", `/api/datasets/${encodeURIComponent(id)}`),
     validateDataset: (id, body) =>
       request("POST", `/api/datasets/${encodeURIComponent(id)}/validate`, { body: body || {} }),
+    providers: () => request("GET", "/api/fine-tuning/providers"),
+    fineTunes: () => request("GET", "/api/fine-tuning/jobs"),
+    fineTune: (id) => request("GET", `/api/fine-tuning/jobs/${encodeURIComponent(id)}`),
+    startFineTune: (body) => request("POST", "/api/fine-tuning/jobs", { body }),
+    models: () => request("GET", "/api/models"),
+    model: (id) => request("GET", `/api/models/${encodeURIComponent(id)}`),
     uploadDataset: (file, name, onProgress) => upload(key(), file, name, onProgress),
     download: async (id) => {
       const response = await fetch(`/api/datasets/${encodeURIComponent(id)}/download`, {

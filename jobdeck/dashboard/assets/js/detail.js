@@ -222,7 +222,8 @@ export class DetailView {
     const dataset = (id, label) => h("a", { href: `/datasets/${encodeURIComponent(id)}`, dataset: { nav: "" } }, label);
     if (used) this.links.append(h("dt", null, "Dataset used"), h("dd", null, dataset(used, "the input dataset")));
     if (made && made !== used) this.links.append(h("dt", null, "Dataset made"), h("dd", null, dataset(made, "the output dataset")));
-    // Models a job produced get their links here with the fine-tuning API (issue 5).
+    if (job.type === "fine-tuning")
+      this.links.append(h("dt", null, "Fine-tune"), h("dd", null, h("a", { href: `/fine-tuning/${encodeURIComponent(job.id)}`, dataset: { nav: "" } }, "the fine-tune's page")));
     this.links.hidden = !this.links.firstChild;
   }
 

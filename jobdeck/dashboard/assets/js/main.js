@@ -1,10 +1,11 @@
 // The dashboard's entry point: sign-in, the client-side router (/, /jobs/<id>, /datasets,
-// /datasets/<id>, /fine-tuning), the live indicator, toasts and the confirm dialog, and the wiring of the
+// /datasets/<id>, /fine-tuning, /fine-tuning/<id>, /fine-tuning/models/<id>), the live indicator, toasts and the confirm dialog, and the wiring of the
 // feed to the views.
 
 import { createApi } from "./api.js";
 import { DatasetsView, DatasetView } from "./datasets.js";
 import { DetailView } from "./detail.js";
+import { FineTuneView, FineTuningView, ModelView } from "./finetuning.js";
 import { h } from "./dom.js";
 import { Feed } from "./feed.js";
 import { ListView } from "./listview.js";
@@ -102,6 +103,7 @@ function startSession(key) {
     if (!session) return [];
     const ids = session.detail ? [session.detail.id] : [];
     if (session.page && session.page.validationJob) ids.push(session.page.validationJob);
+    if (session.page && session.page.jobId) ids.push(session.page.jobId);
     return ids;
   };
 
@@ -180,16 +182,23 @@ function route({ first = false } = {}) {
       : new DatasetsView(options);
     session.page.start();
     view = session.page.el;
-  } else if (path.startsWith("/fine-tuning")) {
-    // Placeholder: the fine-tuning pages (start a fine-tune from a dataset with its
-    // validation report and cost estimate, the live loss curve, the models list) need the
-    // fine-tuning API of issue 5.
+  } else if (path === "/fine-tuning" || path.startsWith("/fine-tuning/")) {
     section = "fine-tuning";
     document.title = "Fine-tuning · jobdeck";
-    view = placeholder("Fine-tuning", [
-      "Starting a fine-tune, its live loss curve and the models list will live here once the fine-tuning API is available.",
-      "Fine-tuning jobs already show up in the jobs list, live, like every other job.",
-    ]);
+    const rest = path.slice("/fine-tuning/".length);
+    const modelMatch = /^models\/([^/]+)$/.exec(rest);
+    const options = { api: session.api, toast, store: session.store, navigate };
+    if (path === "/fine-tuning" || rest === "models") session.page = new FineTuningView(options);
+    else if (modelMatch) session.page = new ModelView({ ...options, id: decodeURIComponent(modelMatch[1]) });
+    else if (!rest.includes("/")) session.page = new FineTuneView({ ...options, id: decodeURIComponent(rest) });
+    if (session.page) {
+      session.page.start();
+      view = session.page.el;
+    } else {
+      section = "";
+      document.title = "Not found · jobdeck";
+      view = placeholder("Page not found", [`There is no dashboard page at ${path}.`]);
+    }
   } else {
     section = "";
     document.title = "Not found · jobdeck";
