@@ -97,8 +97,9 @@ class JobControl:
         started = await self._start_workflow(spec, job_type.workflow, job_type.task_queue)
         async with self.runtime.db.write() as session:
             # The workflow's first step may have written the row already; either is fine.
-            await job_store.insert_job(session, spec=spec, now=utcnow())
-            job = await job_store.find_job(session, job_id=job_id)
+            job = await job_store.insert_job(session, spec=spec, now=utcnow())
+            if job is None:
+                job = await job_store.find_job(session, job_id=job_id)
         assert job is not None
         if not started:
             job = self._same_request(job, job_type.name, name, data)

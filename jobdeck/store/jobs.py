@@ -29,8 +29,9 @@ async def insert_job(
     spec: JobSpec,
     now: datetime,
     status: JobStatus = JobStatus.PENDING,
-) -> bool:
-    """Insert the job unless a row with its id (or idempotency key) exists; say which.
+) -> Job | None:
+    """Insert the job unless a row with its id (or idempotency key) exists; returns the new
+    row, or None when there was one already.
 
     Both the API and the workflow's first step call this, so whichever runs first after a
     crash creates the row and the other leaves it alone."""
@@ -53,13 +54,11 @@ async def insert_job(
     }
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Job).values(**values).on_conflict_do_nothing()
-    result = await session.execute(stmt)
-    inserted = bool(getattr(result, "rowcount", 0))
-    if inserted:
-        job = await session.get_one(Job, spec.job_id)
+    stmt = insert(Job).values(**values).on_conflict_do_nothing().returning(Job)
+    job = (await session.execute(stmt)).scalar_one_or_none()
+    if job is not None:
         await append_event(session, job=job, kind=EventKind.CREATED, now=now)
-    return inserted
+    return job
 
 
 async def change_job(

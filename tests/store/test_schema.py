@@ -36,8 +36,8 @@ async def test_a_terminal_job_never_changes_again(stack: Stack) -> None:
         name="x",
     )
     async with stack.db.write() as session:
-        assert await job_store.insert_job(session, spec=spec, now=now)
-        assert not await job_store.insert_job(session, spec=spec, now=now)
+        assert await job_store.insert_job(session, spec=spec, now=now) is not None
+        assert await job_store.insert_job(session, spec=spec, now=now) is None
         done = await job_store.change_job(
             session,
             job_id=spec.job_id,
