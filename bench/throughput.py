@@ -58,7 +58,8 @@ from temporalio import activity, workflow
 # The workflow sandbox re-imports this module to run NoopWorkflow: let it reuse these.
 with workflow.unsafe.imports_passed_through():
     import httpx
-    from _stack import free_port, load_line, wait_until  # shared with the other benches
+    from _stack import Processes as SharedProcesses
+    from _stack import free_port, load_line, proc_cpu_seconds, wait_until
     from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
     from temporalio.client import Client
     from temporalio.worker import Worker
@@ -189,79 +190,21 @@ def idle_summary(samples: list[Idle]) -> str:
 # --- processes -------------------------------------------------------------------------
 
 
-class Processes:
-    """Subprocesses started by this run, each in its own session; all stopped in finally."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(
-        self, name: str, cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path
-    ) -> subprocess.Popen[bytes]:
-        with self.log_path(name).open("wb") as out:
-            proc = subprocess.Popen(
-                cmd,
-                env=env,
-                cwd=cwd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        self.procs.append((name, proc))
-        return proc
-
-    def log_path(self, name: str) -> Path:
-        return self.log_dir / f"{name}.log"
-
-    def tail(self, name: str, lines: int = 30) -> str:
-        path = self.log_path(name)
-        if not path.exists():
-            return ""
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+class Processes(SharedProcesses):
+    """The shared bench process keeper, plus each process's CPU time for the cost figures."""
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) used so far by each live subprocess and by this one."""
         usage = resource.getrusage(resource.RUSAGE_SELF)
         times = {"bench": usage.ru_utime + usage.ru_stime}
-        tick = os.sysconf("SC_CLK_TCK")
         for name, proc in self.procs:
             if name.startswith("py-spy"):
                 continue
             try:
-                stat = Path(f"/proc/{proc.pid}/stat").read_text()
+                times[name] = proc_cpu_seconds(proc.pid)
             except OSError:  # not Linux, or gone
                 continue
-            fields = stat.rsplit(")", 1)[1].split()
-            times[name] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
         return times
-
-    def check_alive(self) -> None:
-        for name, proc in self.procs:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with code {proc.returncode}:\n{self.tail(name)}")
-
-    def stop(self, name: str | None = None) -> None:
-        """Stop one process (or all, newest first): SIGTERM, then SIGKILL after 15 s."""
-        for item in reversed(list(self.procs)):
-            proc_name, proc = item
-            if name is not None and proc_name != name:
-                continue
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)  # its own session: pgid == pid
-                except ProcessLookupError:
-                    pass
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    try:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                    proc.wait(timeout=15)
-            self.procs.remove(item)
 
 
 async def measured(procs: Processes, run: Awaitable[Throughput]) -> Throughput:

@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -155,12 +156,13 @@ def allowed_console() -> list[str]:
     return []
 
 
-@pytest.fixture
-async def page(
-    browser: Browser, server: Server, tenant: Tenant, allowed_console: list[str]
+@asynccontextmanager
+async def signed_in_page(
+    browser: Browser, server: Server, key: str, allowed_console: list[str]
 ) -> AsyncIterator[Page]:
-    """A signed-in page on the jobs list of a fresh organization, live."""
-    context = await new_context(browser, key=tenant.account.key)
+    """A page signed in with `key` on the dashboard's jobs list, once the feed is live; it
+    fails the test on console errors other than the allowed ones."""
+    context = await new_context(browser, key=key)
     page = await context.new_page()
     problems = Problems(page)
     await page.goto(server.url + "/")
@@ -170,6 +172,15 @@ async def page(
         problems.check(allowed=tuple(allowed_console))
     finally:
         await context.close()
+
+
+@pytest.fixture
+async def page(
+    browser: Browser, server: Server, tenant: Tenant, allowed_console: list[str]
+) -> AsyncIterator[Page]:
+    """A signed-in page on the jobs list of a fresh organization, live."""
+    async with signed_in_page(browser, server, tenant.account.key, allowed_console) as page:
+        yield page
 
 
 def live_indicator(page: Page) -> Locator:
@@ -198,13 +209,5 @@ async def ft_page(
     browser: Browser, ft_server: Server, tenant: Tenant, allowed_console: list[str]
 ) -> AsyncIterator[Page]:
     """A signed-in page of the `ft` stack's dashboard, live."""
-    context = await new_context(browser, key=tenant.account.key)
-    page = await context.new_page()
-    problems = Problems(page)
-    await page.goto(ft_server.url + "/")
-    await expect(live_indicator(page)).to_have_text("Live")
-    try:
+    async with signed_in_page(browser, ft_server, tenant.account.key, allowed_console) as page:
         yield page
-        problems.check(allowed=tuple(allowed_console))
-    finally:
-        await context.close()

@@ -222,4 +222,3 @@ async def test_providers_are_listed_with_their_base_models(ft: FineTuneStack) ->
     assert "gpt-4o-mini-2024-07-18" in providers["openai"]["baseModels"]
     assert providers["ollama"]["configured"] is True
     assert "does not train" in providers["ollama"]["description"]
-    await asyncio.sleep(0)

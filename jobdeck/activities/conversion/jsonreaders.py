@@ -33,7 +33,25 @@ def _require_utf8(path: Path, name: str, fmt: str) -> None:
         )
 
 
-class JsonlReader:
+class _ObjectReader:
+    """What both JSON readers share: counting rows and learning columns batch by batch."""
+
+    file: CountingFile
+    columns: list[str]
+    rows: int
+
+    def _batch(self, records: list[dict[str, Any]]) -> Batch:
+        batch = Batch(len(records), records=records)
+        if not self.columns:
+            self.columns = batch.columns
+        self.rows += len(records)
+        return batch
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class JsonlReader(_ObjectReader):
     def __init__(self, path: Path, name: str, *, max_row_bytes: int) -> None:
         _require_utf8(path, name, "JSONL")
         self.path, self.name, self.max_row_bytes = path, name, max_row_bytes
@@ -84,18 +102,8 @@ class JsonlReader:
         if records:
             yield self._batch(records)
 
-    def _batch(self, records: list[dict[str, Any]]) -> Batch:
-        batch = Batch(len(records), records=records)
-        if not self.columns:
-            self.columns = batch.columns
-        self.rows += len(records)
-        return batch
 
-    def close(self) -> None:
-        self.file.close()
-
-
-class JsonArrayReader:
+class JsonArrayReader(_ObjectReader):
     def __init__(self, path: Path, name: str, *, max_row_bytes: int) -> None:
         _require_utf8(path, name, "JSON")
         first = read_sample(path).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
@@ -148,13 +156,3 @@ class JsonArrayReader:
                 records = []
         if records:
             yield self._batch(records)
-
-    def _batch(self, records: list[dict[str, Any]]) -> Batch:
-        batch = Batch(len(records), records=records)
-        if not self.columns:
-            self.columns = batch.columns
-        self.rows += len(records)
-        return batch
-
-    def close(self) -> None:
-        self.file.close()
