@@ -68,6 +68,23 @@ class Settings(BaseSettings):
     # How often a running provider job is polled (a durable timer between polls).
     fine_tuning_poll_interval_s: float = 30.0
 
+    # Local LoRA training (the `training` extra). Training runs on its own task queue so that
+    # only workers on a machine fit for it (a GPU) poll it: "auto" polls it where the extra
+    # is installed, "off" never, "on" refuses to start without the extra.
+    worker_training: Literal["auto", "on", "off"] = "auto"
+    training_task_queue: str = Field(default="", description="Empty: <task_queue>-training")
+    # Trainings one worker runs at once (one per GPU); the others wait, pending.
+    training_slots: int = Field(default=1, ge=1)
+    # Base models are loaded from here (a folder per model) or from the worker's Hugging
+    # Face cache; nothing is downloaded. Empty: <data_dir>/base-models.
+    base_models_dir: Path | None = None
+    # Checkpoints and adapters (empty: <data_dir>/training); shared by the training workers.
+    training_dir: Path | None = None
+    training_checkpoints_kept: int = Field(default=2, ge=1)
+    # A training try that stops heartbeating this long is presumed lost and resumed elsewhere
+    # from its last checkpoint.
+    training_heartbeat_timeout_s: float = 120.0
+
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
         if not self.database_url:
@@ -77,6 +94,22 @@ class Settings(BaseSettings):
     @property
     def dataset_root(self) -> Path:
         return self.datasets_dir or self.data_dir / "datasets"
+
+    @property
+    def training_queue(self) -> str:
+        return self.training_task_queue or f"{self.task_queue}-training"
+
+    @property
+    def base_models_root(self) -> Path:
+        return self.base_models_dir or self.data_dir / "base-models"
+
+    @property
+    def training_root(self) -> Path:
+        return self.training_dir or self.data_dir / "training"
+
+    def adapter_dir(self, job_id: str) -> Path:
+        """Where a model-training job leaves its adapter (a folder per job)."""
+        return self.training_root / job_id / "adapter"
 
     def workflow_url(self, job_id: str) -> str:
         base = self.temporal_ui_url.rstrip("/")

@@ -68,6 +68,13 @@ class JobControl:
             raise InvalidInput("name must be 1 to 200 characters")
         if not PRIORITY_HIGHEST <= new.priority <= PRIORITY_LOWEST:
             raise InvalidInput("priority must be 1 (highest) to 5 (lowest)")
+        if job_type.unavailable is not None:
+            try:
+                why = await job_type.unavailable(self.runtime)
+            except (RPCError, RuntimeError) as err:
+                raise Unavailable("the job engine (Temporal) is unreachable; try again") from err
+            if why:
+                raise InvalidInput(why)
         org = principal.organization_id
         if idempotency_key is not None:
             if not 1 <= len(idempotency_key) <= 200:

@@ -133,6 +133,38 @@ class DatasetValidationData(_Data):
     epochs: int | None = Field(default=None, ge=1, le=50)
 
 
+class LoraData(_Data):
+    rank: int = Field(default=8, ge=1, le=512)
+    alpha: float = Field(default=16.0, gt=0, le=4096)
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        default=None,
+        max_length=64,
+        description='Module names, or ["all-linear"]; default: peft\'s for the architecture',
+    )
+
+
+class TrainingOptionsData(_Data):
+    """How a local LoRA fine-tune trains; every field has a default."""
+
+    lora: LoraData = Field(default_factory=LoraData)
+    epochs: int = Field(default=1, ge=1, le=100)
+    learning_rate: float = Field(default=2e-4, gt=0, le=1)
+    batch_size: int = Field(default=4, ge=1, le=1024)
+    max_seq_length: int = Field(default=512, ge=16, le=131_072)
+    warmup_steps: int = Field(default=0, ge=0, le=1_000_000)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    checkpoint_every: int = Field(default=50, ge=1, le=1_000_000, description="In steps")
+    log_every: int = Field(default=10, ge=1, le=1_000_000, description="Loss every N steps")
+    ollama_base_model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The same base model's name in Ollama, for publishing the adapter there",
+    )
+
+
 Auto = Literal["auto"]
 
 
@@ -148,16 +180,76 @@ class FineTuningData(_Data):
     dataset_id: str = Field(min_length=1, max_length=36)
     validation_dataset_id: str | None = Field(default=None, min_length=1, max_length=36)
     base_model: str = Field(min_length=1, max_length=200)
-    provider: Literal["openai", "ollama"]
+    provider: Literal["openai", "ollama", "local"]
     hyperparameters: HyperparametersData | None = None
     suffix: str | None = Field(default=None, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
     seed: int | None = None
     parameters: dict[str, Any] | None = Field(
         default=None, description="Ollama only: model parameters, e.g. temperature"
     )
+    training: TrainingOptionsData | None = Field(
+        default=None, description="local only: LoRA, learning rate, device, checkpoints..."
+    )
 
     @model_validator(mode="after")
     def _known_openai_model(self) -> FineTuningData:
         if self.provider == "openai":  # an alias becomes the dated name OpenAI bills
             self.base_model = find_model(self.base_model).name
+        if self.training is not None and self.provider != "local":
+            raise ValueError("training options apply to the local provider only")
         return self
+
+    def as_training(self) -> dict[str, Any]:
+        """A local fine-tune is a model-training job: this is its data, which the job type
+        then checks. OpenAI-style hyperparameters map onto the training options (a
+        learning-rate multiplier scales the default rate)."""
+        options = (self.training or TrainingOptionsData()).model_dump(mode="json", by_alias=True)
+        given = self.hyperparameters or HyperparametersData()
+        if isinstance(given.n_epochs, int):
+            options["epochs"] = given.n_epochs
+        if isinstance(given.batch_size, int):
+            options["batchSize"] = given.batch_size
+        if isinstance(given.learning_rate_multiplier, float | int):
+            options["learningRate"] = 2e-4 * given.learning_rate_multiplier
+        if self.seed is not None:
+            options["seed"] = self.seed
+        return {
+            **options,
+            "datasetId": self.dataset_id,
+            "validationDatasetId": self.validation_dataset_id,
+            "baseModel": self.base_model,
+            "suffix": self.suffix,
+        }
+
+
+class ModelTrainingData(TrainingOptionsData):
+    dataset_id: str = Field(min_length=1, max_length=36)
+    validation_dataset_id: str | None = Field(default=None, min_length=1, max_length=36)
+    base_model: str = Field(
+        min_length=1,
+        max_length=500,
+        description="A folder under the base-models directory (or a path inside it), or a "
+        "model id in the training worker's Hugging Face cache",
+    )
+    suffix: str | None = Field(default=None, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
+
+    @field_validator("base_model")
+    @classmethod
+    def _no_climbing(cls, value: str) -> str:
+        if ".." in value.replace("\\", "/").split("/"):
+            raise ValueError("a base model path may not contain '..'")
+        return value
+
+
+class ModelPublishData(_Data):
+    model_id: str = Field(min_length=1, max_length=36)
+    target: Literal["ollama"] = "ollama"
+    base_model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The base model's name in Ollama; default: the training's ollamaBaseModel",
+    )
+    name: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/-]+$"
+    )

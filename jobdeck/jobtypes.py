@@ -7,7 +7,7 @@ JOBDECK_JOB_TYPE_MODULES, each exposing `JOB_TYPES: list[JobType]`.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,16 @@ ActivityFactory = Callable[["Runtime"], Sequence[Callable[..., Any]]]
 
 
 @dataclass(frozen=True)
+class QueueActivities:
+    """Activities a job type runs on a task queue of their own, with its own concurrency
+    (e.g. training: one per GPU)."""
+
+    task_queue: str
+    activities: Sequence[Callable[..., Any]]
+    max_concurrent: int | None = None
+
+
+@dataclass(frozen=True)
 class JobType:
     name: str
     description: str
@@ -30,6 +40,11 @@ class JobType:
     # Activities this type's workflow calls, built once per worker from shared clients.
     activities: ActivityFactory | None = None
     task_queue: str | None = None  # None: the default task queue
+    # Activities on other task queues; a factory may return none where this worker
+    # should not poll them.
+    queued_activities: Callable[[Runtime], Sequence[QueueActivities]] | None = None
+    # Why this deployment cannot run the type now (None: it can); asked before a job starts.
+    unavailable: Callable[[Runtime], Awaitable[str | None]] | None = None
 
     def validate(self, data: Any) -> dict[str, Any]:
         """The job's data checked against its model, normalised for storage."""
@@ -73,15 +88,20 @@ def builtin_types() -> list[JobType]:
     from jobdeck.activities.datasets import DatasetActivities
     from jobdeck.activities.fine_tuning import FineTuneActivities
     from jobdeck.activities.ollama_build import OllamaActivities
+    from jobdeck.activities.training import TrainingActivities
     from jobdeck.inputs import (
         BulkOperationData,
         DataConversionData,
         DatasetValidationData,
         FineTuningData,
+        ModelPublishData,
+        ModelTrainingData,
     )
     from jobdeck.workflows.bulk import BulkOperationWorkflow
     from jobdeck.workflows.datasets import DataConversionWorkflow, DatasetValidationWorkflow
     from jobdeck.workflows.fine_tuning import FineTuningWorkflow
+    from jobdeck.workflows.publish import ModelPublishWorkflow
+    from jobdeck.workflows.training import ModelTrainingWorkflow
 
     return [
         JobType(
@@ -118,6 +138,68 @@ def builtin_types() -> list[JobType]:
                 *OllamaActivities(runtime).all(),
             ],
         ),
+        JobType(
+            name="model-training",
+            description="Fine-tune a causal language model with LoRA on a chat dataset, on a "
+            "training worker's CPU or GPU, with checkpoints; leaves an adapter and a model",
+            workflow=ModelTrainingWorkflow,
+            input_model=ModelTrainingData,
+            activities=lambda runtime: TrainingActivities(runtime).all(),
+            queued_activities=_training_queue,
+            unavailable=training_unavailable,
+        ),
+        JobType(
+            name="model-publish",
+            description="Publish a trained LoRA adapter to Ollama as a new model on its base",
+            workflow=ModelPublishWorkflow,
+            input_model=ModelPublishData,
+            activities=lambda runtime: OllamaActivities(runtime).publishing(),
+        ),
+    ]
+
+
+async def training_unavailable(runtime: Runtime) -> str | None:
+    """A training job needs a worker that polls the training queue; on a one-machine
+    setup that is this machine, with the training extra installed."""
+    from jobdeck.temporal import activity_pollers
+    from jobdeck.training import available
+
+    settings = runtime.settings
+    queue = settings.training_queue
+    if await activity_pollers(runtime.temporal, settings.temporal_namespace, queue):
+        return None
+    missing = available.missing_modules()
+    if not missing:
+        return None  # a worker on this machine can train; the job waits until one runs
+    return (
+        f"local training is not installed: no worker serves the training queue {queue!r} "
+        f"and this server lacks {', '.join(missing)}. Install the training extra "
+        f"({available.INSTALL_HINT}) on a worker machine and run `jobdeck worker` there"
+    )
+
+
+def _training_queue(runtime: Runtime) -> list[QueueActivities]:
+    """The training task queue, polled where this worker may train (see worker_training)."""
+    from jobdeck.activities.training import TrainingActivities
+    from jobdeck.training.available import INSTALL_HINT, missing_modules
+
+    settings = runtime.settings
+    if settings.worker_training == "off":
+        return []
+    missing = missing_modules()
+    if missing and settings.worker_training == "on":
+        raise RuntimeError(
+            f"JOBDECK_WORKER_TRAINING=on, but {', '.join(missing)} cannot be imported: "
+            f"{INSTALL_HINT}"
+        )
+    if missing:
+        return []
+    return [
+        QueueActivities(
+            settings.training_queue,
+            TrainingActivities(runtime).training(),
+            max_concurrent=settings.training_slots,
+        )
     ]
 
 

@@ -33,11 +33,17 @@ def build_workers(runtime: Runtime, *, task_queue: str | None = None) -> list[Wo
     default_queue = task_queue or settings.task_queue
     workflows: dict[str, list[type[Any]]] = defaultdict(list)
     activities: dict[str, list[Any]] = defaultdict(list)
+    limits: dict[str, int] = {}
     for job_type in runtime.registry.all():
         queue = job_type.task_queue or default_queue
         workflows[queue].append(job_type.workflow)
         if job_type.activities is not None:
             activities[queue].extend(job_type.activities(runtime))
+        for extra in job_type.queued_activities(runtime) if job_type.queued_activities else []:
+            workflows.setdefault(extra.task_queue, [])
+            activities[extra.task_queue].extend(extra.activities)
+            if extra.max_concurrent is not None:
+                limits[extra.task_queue] = extra.max_concurrent
     return [
         Worker(
             runtime.temporal,
@@ -45,7 +51,7 @@ def build_workers(runtime: Runtime, *, task_queue: str | None = None) -> list[Wo
             workflows=workflows[queue],
             activities=[*records.all(), *activities[queue]],
             interceptors=[AttemptTracking(records)],
-            max_concurrent_activities=settings.worker_max_concurrent_activities,
+            max_concurrent_activities=limits.get(queue, settings.worker_max_concurrent_activities),
             # Heartbeats carry cancel requests back to activities; this bounds their delay.
             max_heartbeat_throttle_interval=timedelta(seconds=settings.heartbeat_interval_s),
             default_heartbeat_throttle_interval=timedelta(seconds=settings.heartbeat_interval_s),

@@ -1,5 +1,7 @@
-"""The fine-tuning job on Ollama: pull the base model, then create the customized model
-from it with a system prompt and few-shot messages taken from the chat dataset."""
+"""Jobs on Ollama: the fine-tuning job (pull the base model, then create the customized
+model from it with a system prompt and few-shot messages taken from the chat dataset), and
+publishing a LoRA adapter trained here (pull the base, upload the adapter's files as
+blobs, create the model with `adapters`)."""
 
 from __future__ import annotations
 
@@ -22,11 +24,21 @@ from jobdeck.storage import open_storage
 from jobdeck.store import datasets as dataset_store
 from jobdeck.store import finetuning as ft_store
 from jobdeck.store import jobs as job_store
+from jobdeck.store.tables import Model
 
 if TYPE_CHECKING:
     from jobdeck.runtime import Runtime
 
 FEW_SHOT_EXAMPLES = 8
+
+
+@dataclass
+class PublishInput:
+    job_id: str
+    organization_id: str
+    model_id: str
+    base_model: str | None = None
+    name: str | None = None
 
 
 @dataclass
@@ -77,6 +89,9 @@ class OllamaActivities:
     def all(self) -> list[Any]:
         return [self.build]
 
+    def publishing(self) -> list[Any]:
+        return [self.publish]
+
     async def _examples(self, request: OllamaBuildInput) -> tuple[str | None, list[dict[str, str]]]:
         try:
             async with self.runtime.db.read() as session:
@@ -113,41 +128,46 @@ class OllamaActivities:
 
         await self.runtime.db.transact(work)
 
+    async def _pull(self, job_id: str, model: str, progress: ProgressReporter) -> None:
+        """Pull a model, its download as progress in bytes, each new status a message."""
+        last_status: str | None = None
+
+        async def on_pull(item: dict[str, Any]) -> None:
+            nonlocal last_status
+            status = str(item.get("status", ""))
+            if "total" in item:
+                await progress.update(item.get("completed", 0), total=item["total"], message=status)
+            else:
+                activity.heartbeat(status)
+            if status != last_status and not status.startswith("pulling "):
+                last_status = status
+                await self._message(job_id, status)
+
+        await self.builder.pull(model, on_pull)
+
+    async def _create(self, job_id: str, body: dict[str, Any]) -> None:
+        async def on_create(item: dict[str, Any]) -> None:
+            activity.heartbeat(item)
+            await self._message(job_id, str(item.get("status", "")))
+
+        await self.builder.create(body, on_create)
+
     @activity.defn(name="fine-tuning.ollama-build")
     async def build(self, request: OllamaBuildInput) -> dict[str, Any]:
         system, messages = await self._examples(request)
         name = model_name(request.base_model, request.suffix, request.job_id)
-        last_status: str | None = None
         async with ProgressReporter(self.records, unit="bytes", stage="pulling") as progress:
-
-            async def on_pull(item: dict[str, Any]) -> None:
-                nonlocal last_status
-                status = str(item.get("status", ""))
-                if "total" in item:
-                    await progress.update(
-                        item.get("completed", 0), total=item["total"], message=status
-                    )
-                else:
-                    activity.heartbeat(status)
-                if status != last_status and not status.startswith("pulling "):
-                    last_status = status
-                    await self._message(request.job_id, status)
-
-            await self.builder.pull(request.base_model, on_pull)
+            await self._pull(request.job_id, request.base_model, progress)
             await progress.update(
                 progress.progress.current, stage="creating", message=f"creating {name}"
             )
-
-            async def on_create(item: dict[str, Any]) -> None:
-                activity.heartbeat(item)
-                await self._message(request.job_id, str(item.get("status", "")))
 
             body: dict[str, Any] = {"model": name, "from": request.base_model, "messages": messages}
             if system:
                 body["system"] = system
             if request.parameters:
                 body["parameters"] = request.parameters
-            await self.builder.create(body, on_create)
+            await self._create(request.job_id, body)
 
         async def work(session: AsyncSession) -> str:
             now = utcnow()
@@ -178,3 +198,71 @@ class OllamaActivities:
 
         model_id = await self.runtime.db.transact(work)
         return {"fineTunedModel": name, "modelId": model_id}
+
+    @activity.defn(name="models.publish-ollama")
+    async def publish(self, request: PublishInput) -> dict[str, Any]:
+        """A LoRA adapter trained here, as a new Ollama model on its base model."""
+        source = await self._adapter_model(request)
+        base = request.base_model or (source.details or {}).get("ollamaBaseModel")
+        if not base:
+            raise ApplicationError(
+                "say which Ollama model the adapter was trained on (baseModel)",
+                type="PublishBaseMissing",
+                non_retryable=True,
+            )
+        adapter = self.runtime.settings.adapter_dir(str(source.job_id))
+        files = sorted(p for p in adapter.glob("adapter_*") if p.is_file())
+        if not any(p.suffix == ".safetensors" for p in files):
+            raise ApplicationError(
+                f"the adapter files of model {source.id} are gone from {adapter}",
+                type="AdapterMissing",
+                non_retryable=True,
+            )
+        name = request.name or source.name
+        async with ProgressReporter(self.records, unit="bytes", stage="pulling") as progress:
+            await self._pull(request.job_id, base, progress)
+            await progress.update(progress.progress.current, stage="uploading", message=name)
+            digests = {p.name: await self.builder.push_blob(p) for p in files}
+            await progress.update(progress.progress.current, stage="creating", message=name)
+            await self._create(request.job_id, {"model": name, "from": base, "adapters": digests})
+
+        async def work(session: AsyncSession) -> str:
+            now = utcnow()
+            model = await ft_store.ensure_model(
+                session,
+                organization_id=request.organization_id,
+                job_id=request.job_id,
+                name=name,
+                provider="ollama",
+                base_model=base,
+                dataset_id=source.dataset_id,
+                details={"adapterOf": source.id, "adapterDigests": digests},
+                now=now,
+            )
+            await ft_store.note_published(
+                session, model_id=source.id, published={"ollama": name, "modelId": model.id}
+            )
+            return model.id
+
+        model_id = await self.runtime.db.transact(work)
+        return {"ollamaModel": name, "modelId": model_id, "adapterOf": source.id}
+
+    async def _adapter_model(self, request: PublishInput) -> Model:
+        try:
+            async with self.runtime.db.read() as session:
+                model = await ft_store.get_model(
+                    session, organization_id=request.organization_id, model_id=request.model_id
+                )
+        except NotFound:
+            raise ApplicationError(
+                f"model {request.model_id} not found in your organization",
+                type="ModelNotFound",
+                non_retryable=True,
+            ) from None
+        if model.provider != "local" or model.job_id is None:
+            raise ApplicationError(
+                f"model {model.name} is not a LoRA adapter trained by jobdeck",
+                type="NotAnAdapter",
+                non_retryable=True,
+            )
+        return model

@@ -45,7 +45,9 @@ class ProgressReporter:
         total: float | None = None,
         stage: str | None = None,
         message: str | None = None,
+        details: dict[str, object] | None = None,
     ) -> None:
+        """`details` ride along in the heartbeat only (a retry reads them back)."""
         stage_changed = stage is not None and stage != self.progress.stage
         self.progress = Progress(
             current=current,
@@ -55,7 +57,7 @@ class ProgressReporter:
             message=message if message is not None else self.progress.message,
             rate=None,
         )
-        activity.heartbeat(self.progress.to_json())
+        activity.heartbeat(self.progress.to_json(), *([details] if details else []))
         self._dirty = True
         now = time.monotonic()
         due = self._written_at is None or now - self._written_at >= self.interval_s

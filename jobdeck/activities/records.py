@@ -67,6 +67,12 @@ class JobRecords:
 
     @activity.defn(name="jobs.mark_started")
     async def mark_started(self, spec: JobSpec) -> Started:
+        await self.start(spec)
+        return Started(progress_interval_s=self.settings.progress_interval_s)
+
+    async def start(self, spec: JobSpec) -> None:
+        """pending → active (a job already active stays as it is)."""
+
         async def work(session: AsyncSession) -> None:
             now = utcnow()
             # Creates the row if the API died between starting the workflow and writing it.
@@ -81,7 +87,6 @@ class JobRecords:
             )
 
         await self.db.transact(work)
-        return Started(progress_interval_s=self.settings.progress_interval_s)
 
     @activity.defn(name="jobs.report_progress")
     async def report_progress(self, report: ProgressReport) -> None:

@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from jobdeck.api import ws
 from jobdeck.api.limits import BodySizeLimit
-from jobdeck.api.routes import accounts, datasets, fine_tuning, health, jobs
+from jobdeck.api.routes import accounts, datasets, fine_tuning, health, jobs, models
 from jobdeck.api.routes.dashboard import router as dashboard_router
 from jobdeck.config import Settings, get_settings
 from jobdeck.errors import Conflict, InvalidInput, JobdeckError, NotFound, Unavailable
@@ -86,6 +86,7 @@ def create_app(
     app.include_router(jobs.router)
     app.include_router(accounts.router)
     app.include_router(fine_tuning.router)
+    app.include_router(models.router)
     app.include_router(datasets.router)
     app.include_router(ws.router)
     app.include_router(dashboard_router)  # last: its pages and /assets/ only

@@ -133,6 +133,19 @@ async def get_model(session: AsyncSession, *, organization_id: str, model_id: st
     return model
 
 
+async def note_published(
+    session: AsyncSession, *, model_id: str, published: dict[str, Any]
+) -> None:
+    """Add where a model was published to its details (once per target name)."""
+    model = await session.get(Model, model_id, populate_existing=True)
+    if model is None:
+        return
+    details = dict(model.details or {})
+    entries = [p for p in details.get("published", []) if p != published]
+    details["published"] = [*entries, published]
+    model.details = details
+
+
 async def list_models(
     session: AsyncSession, *, organization_id: str, limit: int = 50
 ) -> list[Model]:
@@ -145,9 +158,27 @@ async def list_models(
     return list((await session.execute(stmt)).scalars())
 
 
+# A model-training job's data fields that are not training settings.
+_TRAINING_INPUTS = ("datasetId", "validationDatasetId", "baseModel", "suffix")
+
+
 def record_values(job: Job) -> dict[str, Any]:
-    """The fine-tuning record's fields, from its job's row."""
+    """The fine-tuning record's fields, from its job's row (a `fine-tuning` job, or a
+    `model-training` job: the `local` provider)."""
     data = job.data
+    if job.type == "model-training":
+        return {
+            "id": job.id,
+            "organization_id": job.organization_id,
+            "user_id": job.user_id,
+            "name": job.name,
+            "provider": "local",
+            "base_model": data["baseModel"],
+            "dataset_id": data["datasetId"],
+            "validation_dataset_id": data.get("validationDatasetId"),
+            "hyperparameters": {k: v for k, v in data.items() if k not in _TRAINING_INPUTS},
+            "suffix": data.get("suffix"),
+        }
     return {
         "id": job.id,
         "organization_id": job.organization_id,

@@ -83,6 +83,9 @@ def failure_info(err: BaseException) -> JobErrorInfo:
 
 
 class JobWorkflow:
+    # False: a step of the job type marks the job active itself (see workflows/training.py).
+    marks_started = True
+
     def __init__(self) -> None:
         self.state = JobState()
         self._progress_interval = timedelta(seconds=0.5)
@@ -104,9 +107,10 @@ class JobWorkflow:
     async def run_job(self, spec: JobSpec) -> dict[str, Any] | None:
         self._spec = spec
         try:
-            started = await record(JobRecords.mark_started, spec, local=False)
-            self._progress_interval = timedelta(seconds=started.progress_interval_s)
-            self.state.status = JobStatus.ACTIVE
+            if self.marks_started:
+                started = await record(JobRecords.mark_started, spec, local=False)
+                self._progress_interval = timedelta(seconds=started.progress_interval_s)
+                self.state.status = JobStatus.ACTIVE
             result = await self.execute(spec)
         except BaseException as err:
             if is_cancelled_exception(err):

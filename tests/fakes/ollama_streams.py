@@ -134,23 +134,68 @@ class Streams:
         yield {"status": "success"}
 
     def _adapter(self, adapters: dict[str, str], layers: list[tuple[str, int]]) -> Iterator[Line]:
+        """As Ollama's convertModelFromFiles: the file names say the kind. A safetensors
+        adapter is a set of files (the weights and adapter_config.json, which the
+        conversion reads); a GGUF adapter is one file."""
+        if any(name.endswith(".safetensors") for name in adapters):
+            yield from self._safetensors_adapter(adapters, layers)
+            return
         if len(adapters) > 1:
             yield {"error": "only one adapter is currently supported", "status": 400}
             return
         filename, digest = next(iter(adapters.items()))
         blob = self.state.blobs.get(str(digest).replace("-", ":", 1))
-        safetensors = filename.endswith(".safetensors")
-        if safetensors:
-            yield {"status": "converting adapter"}
-        elif blob is None and not filename.endswith(".gguf"):
+        if blob is None and not filename.endswith(".gguf"):
             yield {"error": "unknown type", "status": 400}  # Ollama cannot sniff a missing blob
             return
-        else:
-            yield {"status": "parsing GGUF"}
+        yield {"status": "parsing GGUF"}
         if blob is None:
-            path = f"/root/.ollama/models/blobs/{str(digest).replace(':', '-')}"
-            yield {"error": f"open {path}: no such file or directory", "status": 400}
-        elif not safetensors and not blob.startswith(b"GGUF"):
+            yield {"error": f"open {_blob_path(digest)}: no such file or directory", "status": 400}
+        elif not blob.startswith(b"GGUF"):
             yield {"error": "supplied file was not in GGUF format", "status": 400}
         else:
             layers.append((str(digest), len(blob)))
+
+    def _safetensors_adapter(
+        self, adapters: dict[str, str], layers: list[tuple[str, int]]
+    ) -> Iterator[Line]:
+        yield {"status": "converting adapter"}
+        files: dict[str, bytes] = {}
+        for name, digest in adapters.items():
+            blob = self.state.blobs.get(str(digest).replace("-", ":", 1))
+            if blob is None:
+                yield {"error": f"open {_blob_path(digest)}: no such file or directory"}
+                return
+            files[name] = blob
+        if "adapter_config.json" not in files:
+            yield {"error": "open adapter_config.json: file does not exist"}
+            return
+        try:
+            config = json.loads(files["adapter_config.json"])
+        except ValueError as err:
+            yield {"error": f"invalid character in adapter_config.json: {err}"}
+            return
+        if not isinstance(config, dict) or "r" not in config or "lora_alpha" not in config:
+            yield {"error": "adapter_config.json has no LoRA rank (r) and lora_alpha"}
+            return
+        for name, blob in files.items():
+            if name.endswith(".safetensors") and not _is_safetensors(blob):
+                yield {"error": f"{name}: invalid safetensors header"}
+                return
+        converted = b"".join(files[name] for name in sorted(files))
+        layers.append((sha256(b"GGUF-adapter" + converted), len(converted)))
+
+
+def _blob_path(digest: str) -> str:
+    return f"/root/.ollama/models/blobs/{str(digest).replace(':', '-')}"
+
+
+def _is_safetensors(blob: bytes) -> bool:
+    """An 8-byte little-endian header length, then that many bytes of JSON."""
+    if len(blob) < 10:
+        return False
+    size = int.from_bytes(blob[:8], "little")
+    try:
+        return isinstance(json.loads(blob[8 : 8 + size]), dict)
+    except ValueError:
+        return False

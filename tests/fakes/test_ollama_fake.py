@@ -207,3 +207,35 @@ def test_runs_by_hand() -> None:
     finally:
         process.terminate()
         process.communicate(timeout=10)
+
+
+def _safetensors(header: dict[str, object]) -> bytes:
+    raw = json.dumps(header).encode()
+    return len(raw).to_bytes(8, "little") + raw
+
+
+async def test_a_safetensors_adapter_is_a_set_of_files(ollama: OllamaFake) -> None:
+    ollama.control.install("llama3.2")
+    weights = _safetensors({"__metadata__": {"format": "pt"}})
+    config = json.dumps({"r": 8, "lora_alpha": 16, "peft_type": "LORA"}).encode()
+    for blob in (weights, config, b"not json"):
+        await ollama.http.post(f"/api/blobs/{digest(blob)}", content=blob)
+    files = {"adapter_model.safetensors": digest(weights), "adapter_config.json": digest(config)}
+    lines = await stream(
+        ollama.http, "/api/create", {"model": "tuned", "from": "llama3.2", "adapters": files}
+    )
+    assert lines[0] == {"status": "converting adapter"} and lines[-1] == {"status": "success"}
+    shown = (await ollama.http.post("/api/show", json={"model": "tuned"})).json()
+    assert "ADAPTER adapter_model.safetensors" in shown["modelfile"]
+    without_config = {"adapter_model.safetensors": digest(weights)}
+    bad_config = {**files, "adapter_config.json": digest(b"not json")}
+    bad_weights = {**files, "adapter_model.safetensors": digest(config)}
+    for adapters, error in (
+        (without_config, "open adapter_config.json: file does not exist"),
+        (bad_config, "invalid character in adapter_config.json"),
+        (bad_weights, "adapter_model.safetensors: invalid safetensors header"),
+    ):
+        body = {"model": "broken", "from": "llama3.2", "adapters": adapters}
+        lines = await stream(ollama.http, "/api/create", body)
+        assert lines[-1]["error"].startswith(error), lines
+    assert "broken:latest" not in ollama.control.models

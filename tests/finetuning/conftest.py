@@ -71,6 +71,7 @@ async def ft(
             "ollama_base_url": ollama_url,
             "fine_tuning_poll_interval_s": 0.1,
             "provider_timeout_s": 2.0,
+            "training_heartbeat_timeout_s": 10.0,
         }
     )
     registry = stack.runtime.registry

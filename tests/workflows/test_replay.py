@@ -15,13 +15,25 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from jobdeck.workflows.bulk import BulkOperationWorkflow
+from jobdeck.workflows.publish import ModelPublishWorkflow
+from jobdeck.workflows.training import ModelTrainingWorkflow
 from tests.conftest import Stack, Tenant
 from tests.helpers import create_job, wait_for_job
 from tests.jobtypes import StepsWorkflow
 from tests.workflows.changed_workflow import ChangedStepsWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
-WORKFLOWS = [BulkOperationWorkflow, StepsWorkflow]
+# Histories of other job types are recorded by their own tests (record_history below).
+WORKFLOWS = [BulkOperationWorkflow, StepsWorkflow, ModelTrainingWorkflow, ModelPublishWorkflow]
+
+
+async def record_history(stack: Stack, job_id: str, name: str) -> None:
+    """Replay a finished job's history on today's code; keep it as a fixture on request."""
+    history = await stack.runtime.temporal.get_workflow_handle(job_id).fetch_history()
+    await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+    if os.environ.get("JOBDECK_RECORD_HISTORIES") == "1" and stack.db.is_sqlite:
+        HISTORIES.mkdir(exist_ok=True)
+        (HISTORIES / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
 
 SCENARIOS = {
     "steps-completed": ("test-steps", {"steps": 3, "step_seconds": 0.01}),
@@ -50,11 +62,7 @@ async def test_fresh_histories_replay_and_can_be_recorded(stack: Stack, tenant: 
             await wait_for_job(tenant.api, job["id"], lambda j: j["status"] == "active")
             await tenant.api.patch(f"/api/jobs/{job['id']}/cancel")
         await wait_for_job(tenant.api, job["id"])
-        history = await stack.runtime.temporal.get_workflow_handle(job["id"]).fetch_history()
-        await replayer.replay_workflow(history)
-        if os.environ.get("JOBDECK_RECORD_HISTORIES") == "1" and stack.db.is_sqlite:
-            HISTORIES.mkdir(exist_ok=True)
-            (HISTORIES / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
+        await record_history(stack, job["id"], name)
 
 
 @pytest.mark.parametrize("broken", ["steps-completed"])

@@ -1,8 +1,9 @@
-"""Fine-tuning jobs, their providers, and the models they produce."""
+"""Fine-tuning jobs and their providers (OpenAI, Ollama, local training)."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import httpx
@@ -15,16 +16,15 @@ from jobdeck.api.fine_tuning_schemas import (
     FineTuningPublic,
     FineTuningsPublic,
     MetricPoint,
-    ModelPublic,
-    ModelsPublic,
     ProviderPublic,
 )
 from jobdeck.control import NewJob, utcnow
 from jobdeck.errors import InvalidInput, NotFound
 from jobdeck.finetune_models import MODELS
+from jobdeck.jobtypes import training_unavailable
 from jobdeck.store import datasets as dataset_store
 from jobdeck.store import finetuning as ft_store
-from jobdeck.store.tables import FineTuning, FineTuningMetric, Model
+from jobdeck.store.tables import FineTuning, FineTuningMetric
 
 router = APIRouter(prefix="/api", tags=["fine-tuning"])
 
@@ -34,6 +34,10 @@ OLLAMA_DESCRIPTION = (
     "as few-shot messages."
 )
 OPENAI_DESCRIPTION = "Supervised fine-tuning on OpenAI's machines, polled until it ends."
+LOCAL_DESCRIPTION = (
+    "LoRA fine-tuning on a training worker's own CPU or GPU (PyTorch, transformers, peft), "
+    "with checkpoints; the adapter can be published to Ollama."
+)
 
 
 def _public(record: FineTuning, metrics: list[FineTuningMetric]) -> FineTuningPublic:
@@ -65,19 +69,6 @@ def _public(record: FineTuning, metrics: list[FineTuningMetric]) -> FineTuningPu
     )
 
 
-def _model(model: Model) -> ModelPublic:
-    return ModelPublic(
-        id=model.id,
-        name=model.name,
-        provider=model.provider,
-        base_model=model.base_model,
-        dataset_id=model.dataset_id,
-        job_id=model.job_id,
-        details=model.details,
-        created_at=model.created_at,
-    )
-
-
 @router.post(
     "/fine-tuning/jobs", status_code=status.HTTP_201_CREATED, response_model=FineTuningPublic
 )
@@ -103,10 +94,15 @@ async def create_fine_tuning(
                 )
             except NotFound:
                 raise InvalidInput(f"dataset {dataset_id} not found in your organization") from None
-    data = body.model_dump(mode="json", by_alias=True, exclude={"name"}, exclude_none=True)
+    if body.provider == "local":
+        job_type = "model-training"
+        data = body.as_training()
+    else:
+        job_type = "fine-tuning"
+        data = body.model_dump(mode="json", by_alias=True, exclude={"name"}, exclude_none=True)
     job, created = await runtime.control.create(
         principal,
-        NewJob(type="fine-tuning", name=body.name, data=data),
+        NewJob(type=job_type, name=body.name, data=data),
         idempotency_key=idempotency_key,
     )
 
@@ -170,22 +166,17 @@ async def providers(runtime: RuntimeDep, principal: CurrentUser) -> list[Provide
             description=OLLAMA_DESCRIPTION,
             base_models=ollama_models,
         ),
+        ProviderPublic(
+            name="local",
+            configured=await training_unavailable(runtime) is None,
+            description=LOCAL_DESCRIPTION,
+            base_models=_local_base_models(runtime.settings.base_models_root),
+        ),
     ]
 
 
-@router.get("/models", response_model=ModelsPublic)
-async def list_models(runtime: RuntimeDep, principal: CurrentUser) -> ModelsPublic:
-    """Models the organization's jobs produced, newest first."""
-    async with runtime.db.read() as session:
-        models = await ft_store.list_models(session, organization_id=principal.organization_id)
-    return ModelsPublic(data=[_model(m) for m in models])
-
-
-@router.get("/models/{model_id}", response_model=ModelPublic)
-async def get_model(model_id: str, runtime: RuntimeDep, principal: CurrentUser) -> ModelPublic:
-    """One model with its lineage: dataset, base model, job."""
-    async with runtime.db.read() as session:
-        model = await ft_store.get_model(
-            session, organization_id=principal.organization_id, model_id=model_id
-        )
-    return _model(model)
+def _local_base_models(root: Path) -> list[str]:
+    """Folders of the base-models directory that hold a transformers model."""
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "config.json").is_file())
