@@ -1,5 +1,7 @@
 # jobdeck: one image for `jobdeck api`, `jobdeck worker` and `jobdeck migrate`.
 #   docker build -t jobdeck .      docker run --rm jobdeck --help
+#   docker build --build-arg EXTRAS=training -t jobdeck-trainer .   a worker that trains
+#     (PyTorch from PyPI: its Linux wheel is the CUDA build, for a GPU machine)
 
 # --- build: a virtual environment with jobdeck and its dependencies --------------------
 FROM python:3.11-slim AS build
@@ -11,8 +13,10 @@ RUN python -m venv /opt/venv
 
 WORKDIR /src
 # Dependencies first, from pyproject.toml alone, so that a code change reuses this layer.
+# EXTRAS: optional dependency groups of pyproject.toml, comma-separated (e.g. training).
+ARG EXTRAS=""
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN EXTRAS="$EXTRAS" python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; extras = [e for e in os.environ['EXTRAS'].split(',') if e]; print('\n'.join(p['dependencies'] + [d for e in extras for d in p['optional-dependencies'][e]]))" \
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
 COPY jobdeck ./jobdeck

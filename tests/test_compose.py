@@ -166,3 +166,21 @@ def test_dockerfile_installs_the_project_as_a_non_root_user() -> None:
     assert re.search(r"\bpip install\b.*\s\.\s*$", DOCKERFILE, re.M)
     users = re.findall(r"^USER\s+(\S+)", DOCKERFILE, re.M)
     assert users and users[-1] not in {"root", "0"}
+
+
+def test_training_runs_on_the_trainer_only() -> None:
+    trainer, worker = SERVICES["trainer"], SERVICES["worker"]
+    assert trainer["command"] == ["worker"]
+    assert trainer["build"]["args"]["EXTRAS"] == "training"
+    assert (
+        "training"
+        in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    )
+    assert re.search(r"^ARG EXTRAS=", DOCKERFILE, re.M)
+    assert trainer["image"] != worker["image"]  # the extra makes a different image
+    assert env("trainer")["JOBDECK_WORKER_TRAINING"] == "on"
+    assert env("worker")["JOBDECK_WORKER_TRAINING"] == "off"
+    assert int(env("trainer")["JOBDECK_TRAINING_SLOTS"]) >= 1
+    for setting in ("DATABASE_URL", "TEMPORAL_ADDRESS", "TASK_QUEUE", "DATA_DIR"):
+        assert env("trainer")[f"JOBDECK_{setting}"] == env("api")[f"JOBDECK_{setting}"]
+    assert mounts("trainer") == mounts("api")  # the API serves the adapters it writes

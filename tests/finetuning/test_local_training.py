@@ -20,8 +20,8 @@ from jobdeck.training.loop import load_adapted
 from tests.conftest import Stack, Tenant, new_tenant
 from tests.finetuning.conftest import FineTuneStack, upload_dataset
 from tests.helpers import events_of, wait_for_job
-from tests.workflows.test_replay import record_history
 from tests.training.tiny_model import build_tiny_model, chat_examples, chat_jsonl
+from tests.workflows.test_replay import record_history
 
 BASE = "tiny-llama"
 

@@ -35,6 +35,7 @@ async def record_history(stack: Stack, job_id: str, name: str) -> None:
         HISTORIES.mkdir(exist_ok=True)
         (HISTORIES / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
 
+
 SCENARIOS = {
     "steps-completed": ("test-steps", {"steps": 3, "step_seconds": 0.01}),
     "steps-retried-then-completed": ("test-steps", {"steps": 1, "fail_times": 1}),
@@ -55,7 +56,6 @@ async def test_recorded_histories_replay_on_current_code() -> None:
 
 
 async def test_fresh_histories_replay_and_can_be_recorded(stack: Stack, tenant: Tenant) -> None:
-    replayer = Replayer(workflows=WORKFLOWS)
     for name, (job_type, data) in SCENARIOS.items():
         job = await create_job(tenant.api, type=job_type, name=name, data=data)
         if name == "steps-cancelled":
