@@ -10,14 +10,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import openai
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from jobdeck.activities.progress import ProgressReporter
 from jobdeck.activities.providers.base import CreateRequest, HostedFineTuner, ProviderJob
-from jobdeck.activities.providers.openai import OpenAIFineTuner
 from jobdeck.activities.records import JobRecords
 from jobdeck.control import utcnow
 from jobdeck.domain import EventKind
@@ -29,6 +27,7 @@ from jobdeck.store import jobs as job_store
 from jobdeck.store.tables import Dataset
 
 if TYPE_CHECKING:
+    from jobdeck.activities.providers.openai import OpenAIFineTuner
     from jobdeck.runtime import Runtime
 
 # Metric names as the provider sends them, and as the API shows them.
@@ -132,6 +131,11 @@ class FineTuneActivities:
         if self._openai is None:
             if settings.openai_api_key is None:
                 raise _not_configured("openai", "JOBDECK_OPENAI_API_KEY")
+            # Imported on first use: the SDK costs every worker ~20 MB it may never need.
+            import openai
+
+            from jobdeck.activities.providers.openai import OpenAIFineTuner
+
             client = openai.AsyncOpenAI(
                 api_key=settings.openai_api_key.get_secret_value(),
                 base_url=settings.openai_base_url,

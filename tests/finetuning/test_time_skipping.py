@@ -86,6 +86,7 @@ async def test_the_default_thirty_second_loop_runs_without_waiting(
             "fine_tuning_poll_interval_s": POLL_S,
             # The time-skipping test server has no custom search attributes.
             "temporal_search_attributes": False,
+            "worker_training": "off",  # one worker, on the job's task queue
         }
     )
     client = skipping_env.client

