@@ -55,6 +55,7 @@ async def test_start_a_fine_tune_and_watch_it(
     await expect(details).to_contain_text("succeeded")
     await expect(details).to_contain_text(re.compile(r"Trained tokens\s*[\d,.]+"))
     await expect(details).to_contain_text("ft:gpt-4o-mini")
+    await expect(page.locator("main")).not_to_contain_text("null")  # no missing part as text
     chart = page.get_by_role("img", name="Loss curve")
     points = await chart.locator("polyline.loss-train").get_attribute("points")
     assert points is not None and len(points.split()) >= 2, points

@@ -68,15 +68,26 @@ export function createApi({ key, onUnauthorized }) {
     startFineTune: (body) => request("POST", "/api/fine-tuning/jobs", { body }),
     models: () => request("GET", "/api/models"),
     model: (id) => request("GET", `/api/models/${encodeURIComponent(id)}`),
+    publishModel: (id, body) => request("POST", `/api/models/${encodeURIComponent(id)}/publish`, { body }),
     uploadDataset: (file, name, onProgress) => upload(key(), file, name, onProgress),
-    download: async (id) => {
-      const response = await fetch(`/api/datasets/${encodeURIComponent(id)}/download`, {
-        headers: { Authorization: `Bearer ${key()}` },
-      });
-      if (!response.ok) throw new ApiError(response.status, null);
-      return response.blob();
-    },
+    download: (id) => fileBlob(key(), `/api/datasets/${encodeURIComponent(id)}/download`),
+    /** One of the API's file URLs (a model's adapter files), as a blob: they need the key. */
+    file: (url) => fileBlob(key(), url),
   };
+}
+
+async function fileBlob(key, url) {
+  let response;
+  try {
+    response = await fetch(url, { headers: { Authorization: `Bearer ${key}` } });
+  } catch {
+    throw new ApiError(0, "the API cannot be reached; check your connection");
+  }
+  if (!response.ok) {
+    const payload = await response.json().catch(() => null);
+    throw new ApiError(response.status, payload && typeof payload.detail === "string" ? payload.detail : null);
+  }
+  return response.blob();
 }
 
 /** POST /api/datasets as multipart, with upload progress (which fetch cannot report). */

@@ -209,7 +209,7 @@ export class DetailView {
   renderLinks(job) {
     const used = job.data && typeof job.data.datasetId === "string" ? job.data.datasetId : null;
     const made = job.result && typeof job.result.datasetId === "string" ? job.result.datasetId : null;
-    const key = `${job.retryOf}|${this.retriedAs.join(",")}|${used}|${made}`;
+    const key = `${job.retryOf}|${this.retriedAs.join(",")}|${used}|${made}|${job.result && job.result.modelId}`;
     if (key === this.shownLinks) return;
     this.shownLinks = key;
     clear(this.links);
@@ -222,8 +222,13 @@ export class DetailView {
     const dataset = (id, label) => h("a", { href: `/datasets/${encodeURIComponent(id)}`, dataset: { nav: "" } }, label);
     if (used) this.links.append(h("dt", null, "Dataset used"), h("dd", null, dataset(used, "the input dataset")));
     if (made && made !== used) this.links.append(h("dt", null, "Dataset made"), h("dd", null, dataset(made, "the output dataset")));
-    if (job.type === "fine-tuning")
+    if (job.type === "fine-tuning" || job.type === "model-training")
       this.links.append(h("dt", null, "Fine-tune"), h("dd", null, h("a", { href: `/fine-tuning/${encodeURIComponent(job.id)}`, dataset: { nav: "" } }, "the fine-tune's page")));
+    const model = (id, label) => h("a", { href: `/fine-tuning/models/${encodeURIComponent(id)}`, dataset: { nav: "" } }, label);
+    if (job.type === "model-publish" && job.data && typeof job.data.modelId === "string")
+      this.links.append(h("dt", null, "Adapter"), h("dd", null, model(job.data.modelId, "the adapter's model")));
+    if (job.type === "model-publish" && job.result && typeof job.result.modelId === "string")
+      this.links.append(h("dt", null, "Published"), h("dd", null, model(job.result.modelId, "the Ollama model")));
     this.links.hidden = !this.links.firstChild;
   }
 

@@ -1,12 +1,14 @@
 // Fine-tuning: the page that starts a fine-tune (a dataset with its validation report and
-// cost estimate, a provider, a base model, hyperparameters) and lists the fine-tunes and
-// the models they made; one fine-tune's page (/fine-tuning/<id>) with its stage, step
-// progress, provider job and a live loss curve (inline SVG: the stored metrics first, then
-// the feed's `metric` events); and one model's page (/fine-tuning/models/<id>) with its
-// lineage.
+// cost estimate, a provider, a base model, hyperparameters, or for local LoRA training its
+// training options) and lists the fine-tunes and the models they made; one fine-tune's
+// page (/fine-tuning/<id>) with its phase, step progress (rate, ETA), provider job, a live
+// loss curve (inline SVG: the stored metrics first, then the feed's `metric` events), the
+// kept checkpoints of a local training and its model; and one model's page
+// (/fine-tuning/models/<id>) with its lineage. A LoRA adapter trained here shows its files
+// (downloads) and publishes to Ollama (a `model-publish` job, followed live).
 
 import { append, clear, h, setText } from "./dom.js";
-import { fullTime, number, shortTime, TERMINAL } from "./format.js";
+import { bytes, eta, fullTime, number, rate, shortTime, TERMINAL } from "./format.js";
 import { ProgressView, statusBadge } from "./table.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -15,6 +17,23 @@ const HYPERPARAMETERS = [
   ["batchSize", "Batch size", "1–256"],
   ["learningRateMultiplier", "Learning rate multiplier", "e.g. 1.8"],
 ];
+// Local LoRA training options: [key in `training`, label, default shown as the hint].
+const TRAINING = [
+  ["epochs", "Epochs", "1"],
+  ["batchSize", "Batch size", "4"],
+  ["learningRate", "Learning rate", "0.0002"],
+  ["rank", "LoRA rank", "8"],
+  ["checkpointEvery", "Checkpoint every (steps)", "50"],
+  ["logEvery", "Loss every (steps)", "10"],
+];
+const FINE_TUNE_JOBS = new Set(["fine-tuning", "model-training"]);
+const PROVIDER_LABEL = { openai: "OpenAI", ollama: "Ollama", local: "Local LoRA" };
+// What a provider needs when the server says it is not configured.
+const NOT_CONFIGURED = {
+  openai: "Set JOBDECK_OPENAI_API_KEY on the server.",
+  ollama: "The server cannot reach Ollama (JOBDECK_OLLAMA_BASE_URL).",
+  local: "No worker can train: run `jobdeck worker` on a machine with the training extra (pip install 'jobdeck[training]').",
+};
 
 const link = (href, label) => h("a", { href, dataset: { nav: "" } }, label);
 const fineTuneHref = (id) => `/fine-tuning/${encodeURIComponent(id)}`;
@@ -32,6 +51,27 @@ function svg(tag, attrs, ...children) {
 function phaseChip(phase) {
   return h(`span.phase.phase-${phase || "none"}`, null, phase || "–");
 }
+
+/** Options as one line: {epochs: 2, lora: {rank: 4}} → "epochs 2, lora rank 4". */
+function optionsText(options) {
+  const parts = [];
+  for (const [key, value] of Object.entries(options || {})) {
+    if (value === null || value === undefined) continue;
+    if (Array.isArray(value)) parts.push(`${key} ${value.join("/")}`);
+    else if (typeof value === "object") {
+      const inner = optionsText(value);
+      if (inner) parts.push(`${key} ${inner}`);
+    } else parts.push(`${key} ${value}`);
+  }
+  return parts.join(", ");
+}
+
+/** A number typed in a field: sent as a number, anything else as text (the API says what's wrong). */
+function typed(raw) {
+  return raw !== "" && !Number.isNaN(Number(raw)) ? Number(raw) : raw;
+}
+
+const lossText = (v) => (typeof v === "number" ? (Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(4)) : "–");
 
 function reportSummary(report) {
   if (!report) return null;
@@ -77,6 +117,42 @@ export class FineTuningView {
       this.hyper[key] = input;
       return h("div.field", null, h("label", { htmlFor: `ft-${key}` }, label), input, h("span.hint", { id: `ft-${key}-hint` }, `auto or ${hint}`));
     });
+    this.hyperFieldset = h("fieldset.ft-fieldset", null, h("legend", null, "Hyperparameters"), h("div.upload-fields", null, hyperFields));
+    this.training = {};
+    const trainingFields = TRAINING.map(([key, label, fallback]) => {
+      const input = h("input", { id: `ft-t-${key}`, type: "text", inputMode: "decimal", autocomplete: "off", placeholder: fallback, "aria-describedby": `ft-t-${key}-hint` });
+      this.training[key] = input;
+      return h("div.field", null, h("label", { htmlFor: `ft-t-${key}` }, label), input, h("span.hint", { id: `ft-t-${key}-hint` }, `default ${fallback}`));
+    });
+    this.device = h(
+      "select",
+      { id: "ft-t-device", name: "device" },
+      h("option", { value: "auto" }, "auto (GPU when there is one)"),
+      h("option", { value: "cpu" }, "CPU"),
+      h("option", { value: "cuda" }, "GPU (CUDA)"),
+    );
+    this.ollamaBase = h("input", { id: "ft-t-ollama", type: "text", autocomplete: "off", maxLength: 200, placeholder: "e.g. llama3.2:1b", "aria-describedby": "ft-t-ollama-hint" });
+    // Shown instead of the hyperparameters when the local provider is chosen (only one of
+    // the two is in the page at a time).
+    this.trainingFieldset = h(
+      "fieldset.ft-fieldset.ft-training",
+      null,
+      h("legend", null, "Training"),
+      h(
+        "div.upload-fields",
+        null,
+        trainingFields,
+        h("div.field", null, h("label", { htmlFor: "ft-t-device" }, "Device"), this.device),
+        h(
+          "div.field.field-wide",
+          null,
+          h("label", { htmlFor: "ft-t-ollama" }, "Ollama base model (for publishing)"),
+          this.ollamaBase,
+          h("span.hint", { id: "ft-t-ollama-hint" }, "the same model's name in Ollama; optional"),
+        ),
+      ),
+    );
+    this.options = h("div.ft-options", null, this.hyperFieldset);
     this.suffix = h("input", { id: "ft-suffix", type: "text", name: "suffix", autocomplete: "off", maxLength: 40, placeholder: "letters, digits, - and _" });
     this.submit = h("button.btn.btn-primary", { type: "submit" }, "Start fine-tune");
     this.formError = h("p.notice.notice-error", { role: "alert", id: "ft-error", hidden: true });
@@ -99,7 +175,7 @@ export class FineTuningView {
         h("div.field", null, h("label", { htmlFor: "ft-base" }, "Base model"), this.baseModel),
         h("div.field", null, h("label", { htmlFor: "ft-suffix" }, "Suffix (optional)"), this.suffix),
       ),
-      h("fieldset.ft-fieldset", null, h("legend", null, "Hyperparameters"), h("div.upload-fields", null, hyperFields)),
+      this.options,
       this.formError,
       h("div.ft-actions", null, this.submit),
     );
@@ -183,8 +259,8 @@ export class FineTuningView {
           h(
             "div",
             null,
-            h("label", { htmlFor: id }, p.name === "openai" ? "OpenAI" : p.name === "ollama" ? "Ollama" : p.name, p.configured ? "" : " (not configured)"),
-            h("p.muted.ft-provider-desc", { id: `${id}-desc` }, p.description),
+            h("label", { htmlFor: id }, PROVIDER_LABEL[p.name] || p.name, p.configured ? "" : " (not configured)"),
+            h("p.muted.ft-provider-desc", { id: `${id}-desc` }, p.description, p.configured || !NOT_CONFIGURED[p.name] ? "" : ` ${NOT_CONFIGURED[p.name]}`),
           ),
         ),
       );
@@ -201,10 +277,13 @@ export class FineTuningView {
   showModels() {
     const p = this.provider();
     const models = p ? p.baseModels : [];
+    const none = p && p.name === "local" ? "No base models: add a model folder to the base-models directory" : "No base models available";
     append(clear(this.baseModel), [
-      models.length ? null : h("option", { value: "" }, p ? "No base models available" : "Choose a provider first"),
+      models.length ? null : h("option", { value: "" }, p ? none : "Choose a provider first"),
       models.map((m) => h("option", { value: m }, m)),
     ]);
+    const fieldset = p && p.name === "local" ? this.trainingFieldset : this.hyperFieldset;
+    if (this.options.firstChild !== fieldset) this.options.replaceChildren(fieldset);
   }
 
   showDataset() {
@@ -234,15 +313,33 @@ export class FineTuningView {
     };
     if (this.validation.value) body.validationDatasetId = this.validation.value;
     if (this.suffix.value.trim()) body.suffix = this.suffix.value.trim();
+    if (body.provider === "local") {
+      body.training = this.trainingOptions();
+      return body;
+    }
     const hyper = {};
     for (const [key] of HYPERPARAMETERS) {
       const raw = this.hyper[key].value.trim();
       if (!raw) continue;
       // A number is sent as one; "auto" and anything else as text (the API says what's wrong).
-      hyper[key] = raw !== "" && !Number.isNaN(Number(raw)) ? Number(raw) : raw;
+      hyper[key] = typed(raw);
     }
     if (Object.keys(hyper).length) body.hyperparameters = hyper;
     return body;
+  }
+
+  /** The `training` object of a local fine-tune: what was typed; the rest is the API's default. */
+  trainingOptions() {
+    const training = { device: this.device.value };
+    for (const [key] of TRAINING) {
+      const raw = this.training[key].value.trim();
+      if (!raw) continue;
+      if (key === "rank") training.lora = { rank: typed(raw) };
+      else training[key] = typed(raw);
+    }
+    const ollama = this.ollamaBase.value.trim();
+    if (ollama) training.ollamaBaseModel = ollama;
+    return training;
   }
 
   async startFineTune(e) {
@@ -305,7 +402,7 @@ export class FineTuningView {
           h("td", null, m.provider),
           h("td", null, m.baseModel),
           h("td", null, m.datasetId ? link(datasetHref(m.datasetId), "the dataset") : "–"),
-          h("td", null, m.jobId ? link(fineTuneHref(m.jobId), "the fine-tune") : "–"),
+          h("td", null, m.jobId ? (m.details && m.details.adapterOf ? link(jobHref(m.jobId), "the publish job") : link(fineTuneHref(m.jobId), "the fine-tune")) : "–"),
           h("td", null, h("time", { dateTime: m.createdAt, title: fullTime(m.createdAt) }, shortTime(m.createdAt))),
         ),
       );
@@ -315,7 +412,7 @@ export class FineTuningView {
   /** Feed events: a fine-tuning job that moves changes the lists. */
   event(event) {
     const job = event.data && event.data.job;
-    if (!job || job.type !== "fine-tuning") return;
+    if (!job || !FINE_TUNE_JOBS.has(job.type)) return;
     if (event.kind !== "progress" && event.kind !== "created" && !TERMINAL.has(event.kind)) return;
     clearTimeout(this.reloadTimer);
     this.reloadTimer = setTimeout(() => this.loadLists(), 300);
@@ -416,14 +513,22 @@ export class FineTuneView {
     this.pending = [];
     this.loaded = false;
     this.refreshTimer = null;
+    this.refreshes = 0;
+    this.modelPanel = null;
     this.title = h("h1.detail-title", { tabIndex: -1 }, "Loading fine-tune…");
     this.el = h("div.page.page-fine-tune", { "aria-busy": "true" }, h("a.back", { href: "/fine-tuning", dataset: { nav: "" } }, "← All fine-tunes"), this.title);
     this.unsubscribe = store.subscribe((changed) => changed.has(this.id) && this.showJob());
   }
 
+  /** The model-publish job this page follows (the store keeps it while the page is open). */
+  get publishJob() {
+    return this.modelPanel ? this.modelPanel.publishJob : null;
+  }
+
   destroy() {
     this.unsubscribe();
     clearTimeout(this.refreshTimer);
+    if (this.modelPanel) this.modelPanel.destroy();
   }
 
   async start() {
@@ -449,17 +554,27 @@ export class FineTuneView {
 
   build() {
     const r = this.record;
+    this.local = r.provider === "local";
     setText(this.title, r.name);
     document.title = `${r.name} · jobdeck`;
     this.badge = h("span.detail-badge");
     this.phase = h("dd");
+    this.stage = h("dd");
+    this.rate = h("dd");
+    this.eta = h("dd");
     this.progress = new ProgressView(`Training progress of ${r.name}`);
     this.message = h("p.progress-message");
     this.facts = h("dl.facts");
     this.links = h("dl.facts");
     this.errorBox = h("section.error-box", { hidden: true, "aria-labelledby": "ft-error-title" });
     this.chart = new LossChart();
-    this.el.append(
+    this.checkpoints = h("div.checkpoints");
+    if (this.local) this.modelPanel = new ModelPanel({ api: this.api, store: this.store, toast: this.toast, withName: true });
+    this.modelCard = this.local
+      ? h("section.card", { "aria-labelledby": "ft-model-title", hidden: true }, h("h2", { id: "ft-model-title" }, "Model"), this.modelPanel.el)
+      : null;
+    const fact = (label, dd) => [h("dt", null, label), dd];
+    append(this.el, [
       h("div.detail-head", null, h("div.detail-meta", null, this.badge, h("code.job-id", null, r.id))),
       h(
         "section.card",
@@ -467,31 +582,35 @@ export class FineTuneView {
         h("h2", { id: "ft-progress-title" }, "Progress"),
         this.progress.el,
         this.message,
-        h("dl.facts.facts-inline", null, h("dt", null, "Stage"), this.phase),
+        h("dl.facts.facts-inline", null, fact("Phase", this.phase), fact("Stage", this.stage), fact("Rate", this.rate), fact("ETA", this.eta)),
       ),
       this.errorBox,
       h("section.card", { "aria-labelledby": "ft-loss-title" }, h("h2", { id: "ft-loss-title" }, "Loss"), this.chart.el),
+      this.modelCard,
+      this.local
+        ? h("section.card", { "aria-labelledby": "ft-checkpoints-title" }, h("h2", { id: "ft-checkpoints-title" }, "Checkpoints"), this.checkpoints)
+        : null,
       h(
         "div.detail-grid",
         null,
         h("section.card", { "aria-labelledby": "ft-facts-title" }, h("h2", { id: "ft-facts-title" }, "Details"), this.facts),
         h("section.card", { "aria-labelledby": "ft-links-title" }, h("h2", { id: "ft-links-title" }, "Lineage"), this.links),
       ),
-    );
+    ]);
   }
 
   fill() {
     const r = this.record;
-    setText(this.phase, r.status || "–");
+    clear(this.phase).append(phaseChip(r.status));
     const fact = (label, value) => [h("dt", null, label), h("dd", null, value)];
-    const hp = Object.entries(r.hyperparameters || {}).map(([k, v]) => `${k} ${v}`).join(", ");
+    const hp = optionsText(r.hyperparameters); // unset ones (null) are left out
     append(clear(this.facts), [
       fact("Status", r.status || "–"),
-      fact("Provider", r.provider),
-      fact("Provider status", r.providerStatus || "–"),
-      fact("Provider job", r.providerJobId ? h("code.job-id", null, r.providerJobId) : "not created yet"),
+      fact("Provider", PROVIDER_LABEL[r.provider] || r.provider),
+      this.local ? null : fact("Provider status", r.providerStatus || "–"),
+      this.local ? null : fact("Provider job", r.providerJobId ? h("code.job-id", null, r.providerJobId) : "not created yet"),
       fact("Base model", r.baseModel),
-      fact("Hyperparameters", hp || "auto"),
+      this.local ? fact("Training", optionsText(r.hyperparameters) || "defaults") : fact("Hyperparameters", hp || "auto"),
       r.suffix ? fact("Suffix", r.suffix) : null,
       fact("Trained tokens", r.trainedTokens == null ? "–" : number(r.trainedTokens)),
       fact("Fine-tuned model", r.fineTunedModel ? h("code.job-id", null, r.fineTunedModel) : "not yet"),
@@ -511,6 +630,29 @@ export class FineTuneView {
         h("h2", { id: "ft-error-title" }, "Error"),
         h("p.error-message", null, [error.type, error.message || error.code].filter(Boolean).join(": ") || JSON.stringify(error)),
       ]);
+    if (this.local) {
+      this.renderCheckpoints();
+      this.modelCard.hidden = !r.modelId;
+      if (r.modelId && this.modelPanel.modelId !== r.modelId) this.modelPanel.load(r.modelId);
+    }
+  }
+
+  renderCheckpoints() {
+    const kept = this.record.checkpoints || [];
+    const every = (this.record.hyperparameters || {}).checkpointEvery;
+    const key = kept.map((c) => `${c.step}:${c.path}`).join("|");
+    if (key === this.shownCheckpoints) return;
+    this.shownCheckpoints = key;
+    append(clear(this.checkpoints), [
+      kept.length
+        ? h(
+            "ol.checkpoint-list",
+            null,
+            kept.map((c) => h("li", { dataset: { step: String(c.step) } }, h("span.checkpoint-step", null, `Step ${number(c.step)}`), h("code.job-id", null, c.path))),
+          )
+        : h("p.muted", null, `None kept yet${every ? `: one is written every ${number(every)} steps` : ""}.`),
+      kept.length ? h("p.muted.hint", null, "The newest checkpoints are kept; a training that is interrupted resumes from the last one.") : null,
+    ]);
   }
 
   showJob() {
@@ -522,12 +664,16 @@ export class FineTuneView {
     }
     this.progress.update(job);
     const p = job.progress || {};
-    if (p.stage) setText(this.phase, p.stage);
+    setText(this.stage, p.stage || "–");
+    setText(this.rate, job.status === "active" ? rate(p) : "–");
+    setText(this.eta, job.status === "active" ? eta(p) : "–");
     setText(this.message, p.message || "");
   }
 
-  /** Feed events: this fine-tune's metrics go on the curve; its other events refresh it. */
+  /** Feed events: this fine-tune's metrics go on the curve; its other events refresh it;
+   * the model's publish job goes to the model panel. */
   event(event) {
+    if (this.modelPanel) this.modelPanel.event(event);
     if (event.jobId !== this.id) return;
     if (!this.loaded) {
       this.pending.push(event);
@@ -537,13 +683,23 @@ export class FineTuneView {
       this.chart.add(event.data.metrics);
       return;
     }
+    // At most one refresh in flight per 400 ms: a stream of progress events (a step every
+    // few milliseconds) neither floods the API nor postpones the refresh forever.
+    const end = TERMINAL.has(event.kind);
+    if (this.refreshTimer && !end) return;
     clearTimeout(this.refreshTimer);
-    this.refreshTimer = setTimeout(() => this.refresh(), TERMINAL.has(event.kind) ? 50 : 400);
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      this.refresh();
+    }, end ? 50 : 400);
   }
 
   async refresh() {
+    const mine = ++this.refreshes;
     try {
-      this.record = await this.api.fineTune(this.id);
+      const record = await this.api.fineTune(this.id);
+      if (mine !== this.refreshes) return; // a newer answer is on its way
+      this.record = record;
       this.chart.add(this.record.metrics);
       this.fill();
       this.showJob();
@@ -553,18 +709,217 @@ export class FineTuneView {
   }
 }
 
-/** /fine-tuning/models/<id>: one model with its lineage. */
+/** A model's card: its facts and, for a LoRA adapter trained here, its files (downloaded
+ * with the API key) and publishing it to Ollama, whose job it follows live. */
+let panels = 0;
+export class ModelPanel {
+  constructor({ api, store, toast, withName = false }) {
+    const uid = `model-panel-${++panels}`;
+    this.api = api;
+    this.store = store;
+    this.toast = toast;
+    this.withName = withName;
+    this.modelId = null;
+    this.model = null;
+    this.publishJob = null;
+    this.facts = h("dl.facts");
+    this.files = h("ul.model-files");
+    this.published = h("ul.published");
+    this.base = h("input", { id: `${uid}-base`, type: "text", autocomplete: "off", maxLength: 200, placeholder: "e.g. llama3.2:1b", "aria-describedby": `${uid}-base-hint` });
+    this.name = h("input", { id: `${uid}-name`, type: "text", autocomplete: "off", maxLength: 200, "aria-describedby": `${uid}-name-hint` });
+    this.publishButton = h("button.btn.btn-primary", { type: "submit" }, "Publish to Ollama");
+    this.error = h("p.notice.notice-error", { role: "alert", hidden: true });
+    this.jobBadge = h("span.publish-badge");
+    this.jobProgress = new ProgressView("Publishing progress");
+    this.jobStage = h("span.muted.publish-stage");
+    this.jobLink = h("a", { href: "#", dataset: { nav: "" } }, "View the publish job");
+    this.jobLine = h("div.publish-job", { hidden: true }, this.jobBadge, this.jobProgress.el, this.jobStage, this.jobLink);
+    this.result = h("p.publish-result", { role: "status" });
+    const field = (input, label, hint) =>
+      h("div.field", null, h("label", { htmlFor: input.id }, label), input, h("span.hint", { id: `${input.id}-hint` }, hint));
+    this.form = h(
+      "form.publish-form",
+      { "aria-labelledby": `${uid}-publish`, onsubmit: (e) => this.publish(e) },
+      h("h3", { id: `${uid}-publish` }, "Publish to Ollama"),
+      h("div.upload-fields", null, [
+        field(this.base, "Ollama base model", "the model the adapter was trained on, as Ollama names it"),
+        field(this.name, "Name in Ollama (optional)", "default: this model's name"),
+        h("div.field.field-end", null, this.publishButton),
+      ]),
+      this.error,
+      this.jobLine,
+      this.result,
+    );
+    this.adapter = h(
+      "div.adapter",
+      { hidden: true },
+      h("h3", null, "Adapter files"),
+      this.files,
+      h("div.published-block", { hidden: true }, h("h3", null, "Published"), this.published),
+      this.form,
+    );
+    this.notice = h("p.notice.notice-error", { role: "alert", hidden: true });
+    this.el = h("div.model-panel", null, this.notice, this.facts, this.adapter);
+    this.unsubscribe = store.subscribe((changed) => this.publishJob && changed.has(this.publishJob) && this.showPublishJob());
+  }
+
+  destroy() {
+    this.unsubscribe();
+  }
+
+  async load(id) {
+    this.modelId = id;
+    try {
+      this.show(await this.api.model(id));
+      this.notice.hidden = true;
+    } catch (err) {
+      this.modelId = null; // the next refresh tries again
+      this.notice.hidden = false;
+      setText(this.notice, `Could not load the model: ${err.message}`);
+    }
+  }
+
+  show(m) {
+    const first = this.model === null;
+    this.model = m;
+    this.modelId = m.id;
+    const d = m.details || {};
+    const adapter = d.kind === "lora-adapter";
+    const fact = (label, value) => [h("dt", null, label), h("dd", null, value)];
+    append(clear(this.facts), [
+      this.withName ? fact("Name", link(modelHref(m.id), h("code", null, m.name))) : null,
+      this.withName ? fact("Base model", m.baseModel) : null,
+      adapter ? fact("Trained on", d.device || "–") : null,
+      adapter ? fact("Steps", number(d.steps)) : null,
+      adapter ? fact("Train loss", lossText(d.trainLoss)) : null,
+      adapter && d.validLoss != null ? fact("Validation loss", lossText(d.validLoss)) : null,
+      adapter ? fact("LoRA", optionsText(d.lora) || "–") : null,
+    ]);
+    this.adapter.hidden = !adapter;
+    if (!adapter) return;
+    const sizes = d.adapterFiles || {};
+    append(clear(this.files), [
+      (m.files || []).map((url) => {
+        const name = decodeURIComponent(url.slice(url.lastIndexOf("/") + 1));
+        return h(
+          "li",
+          null,
+          h("a", { href: url, download: name, onclick: (e) => this.download(e, url, name) }, name),
+          typeof sizes[name] === "number" ? h("span.muted", null, ` ${bytes(sizes[name])}`) : null,
+        );
+      }),
+      m.files && m.files.length ? null : h("li.muted", null, "No files: the adapter was not kept."),
+    ]);
+    const published = d.published || [];
+    this.published.parentElement.hidden = !published.length;
+    append(clear(this.published), [
+      published.map((p) => h("li", null, "Ollama model ", h("code", null, p.ollama), p.modelId ? [" (", link(modelHref(p.modelId), "its model page"), ")"] : null)),
+    ]);
+    if (first && !this.base.value) this.base.value = d.ollamaBaseModel || "";
+    this.name.placeholder = m.name;
+  }
+
+  async download(e, url, name) {
+    // The files need the API key, which a plain link does not send: fetch, then save.
+    e.preventDefault();
+    try {
+      const blob = await this.api.file(url);
+      const href = URL.createObjectURL(blob);
+      const save = h("a", { href, download: name, hidden: true });
+      document.body.append(save);
+      save.click();
+      save.remove();
+      setTimeout(() => URL.revokeObjectURL(href), 10_000);
+    } catch (err) {
+      this.toast(`Could not download ${name}: ${err.message}`, "error");
+    }
+  }
+
+  async publish(e) {
+    e.preventDefault();
+    if (!this.model) return;
+    this.error.hidden = true;
+    setText(this.result, "");
+    const body = {};
+    const base = this.base.value.trim();
+    const name = this.name.value.trim();
+    if (base) body.baseModel = base;
+    if (name) body.name = name;
+    this.publishButton.disabled = true;
+    let job;
+    try {
+      job = await this.api.publishModel(this.model.id, body);
+    } catch (err) {
+      this.error.hidden = false;
+      setText(this.error, `Could not publish: ${err.message}`);
+      this.publishButton.disabled = false;
+      return;
+    }
+    this.publishJob = job.id;
+    this.shownJob = null;
+    this.store.put(job);
+    this.showPublishJob();
+    // Feed events of the job that came before this answer were not applied: catch up once.
+    this.api.job(job.id).then((record) => this.store.put(record), () => {});
+  }
+
+  showPublishJob() {
+    const job = this.store.get(this.publishJob);
+    if (!job) return;
+    this.jobLine.hidden = false;
+    if (this.shownJob !== `${job.id}:${job.status}`) {
+      clear(this.jobBadge).append(statusBadge(job.status));
+      this.jobLink.href = jobHref(job.id);
+      this.shownJob = `${job.id}:${job.status}`;
+    }
+    this.jobProgress.update(job);
+    const p = job.progress || {};
+    setText(this.jobStage, TERMINAL.has(job.status) ? "" : p.stage || "");
+    if (!TERMINAL.has(job.status) || this.finished === job.id) return;
+    if (job.status === "completed" && !job.result) return; // the record with it is on its way
+    this.finished = job.id;
+    this.publishButton.disabled = false;
+    if (job.status === "completed") {
+      clear(this.result).append("Published to Ollama as ", h("code", null, job.result.ollamaModel), ".");
+      this.load(this.model.id); // its `published` list has the new model
+    } else if (job.status === "failed") {
+      const err = job.error || {};
+      this.error.hidden = false;
+      setText(this.error, `Publishing failed: ${[err.type, err.message].filter(Boolean).join(": ") || "error"}`);
+    } else {
+      setText(this.result, "Publishing was cancelled.");
+    }
+  }
+
+  /** Feed events: the end of the publish job brings its result. */
+  event(event) {
+    if (!this.publishJob || event.jobId !== this.publishJob || !TERMINAL.has(event.kind)) return;
+    this.api.job(this.publishJob).then((job) => this.store.put(job), () => {});
+  }
+}
+
+/** /fine-tuning/models/<id>: one model with its lineage (and a LoRA adapter's files and
+ * publishing). */
 export class ModelView {
-  constructor({ id, api }) {
+  constructor({ id, api, store, toast }) {
     this.id = id;
     this.api = api;
+    this.panel = new ModelPanel({ api, store, toast });
     this.title = h("h1.detail-title", { tabIndex: -1 }, "Loading model…");
     this.el = h("div.page.page-model", null, h("a.back", { href: "/fine-tuning", dataset: { nav: "" } }, "← Fine-tuning"), this.title);
   }
 
-  destroy() {}
+  get publishJob() {
+    return this.panel.publishJob;
+  }
 
-  event() {}
+  destroy() {
+    this.panel.destroy();
+  }
+
+  event(event) {
+    this.panel.event(event);
+  }
 
   async start() {
     let m;
@@ -578,6 +933,8 @@ export class ModelView {
     setText(this.title, m.name);
     document.title = `${m.name} · jobdeck`;
     const fact = (label, value) => [h("dt", null, label), h("dd", null, value)];
+    const adapter = m.details && m.details.kind === "lora-adapter";
+    if (adapter) this.panel.show(m);
     append(this.el, [
       h(
         "div.detail-grid",
@@ -586,7 +943,7 @@ export class ModelView {
           "section.card",
           { "aria-labelledby": "model-facts" },
           h("h2", { id: "model-facts" }, "Details"),
-          h("dl.facts", null, fact("Name", h("code.job-id", null, m.name)), fact("Provider", m.provider), fact("Base model", m.baseModel), fact("Created", fullTime(m.createdAt))),
+          h("dl.facts", null, fact("Name", h("code.job-id", null, m.name)), fact("Provider", PROVIDER_LABEL[m.provider] || m.provider), fact("Base model", m.baseModel), fact("Created", fullTime(m.createdAt))),
         ),
         h(
           "section.card",
@@ -596,11 +953,14 @@ export class ModelView {
             "dl.facts",
             null,
             fact("Dataset", m.datasetId ? link(datasetHref(m.datasetId), "the training dataset") : "–"),
-            fact("Fine-tune", m.jobId ? link(fineTuneHref(m.jobId), "the fine-tune") : "–"),
+            m.details && m.details.adapterOf
+              ? fact("Adapter of", link(modelHref(m.details.adapterOf), "the LoRA adapter's model"))
+              : fact("Fine-tune", m.jobId ? link(fineTuneHref(m.jobId), "the fine-tune") : "–"),
             fact("Background job", m.jobId ? link(jobHref(m.jobId), "the background job") : "–"),
           ),
         ),
       ),
+      adapter ? h("section.card", { "aria-labelledby": "model-adapter" }, h("h2", { id: "model-adapter" }, "LoRA adapter"), this.panel.el) : null,
       m.details ? h("details.card", null, h("summary", null, "Details from the provider"), h("pre.json", { tabIndex: 0 }, JSON.stringify(m.details, null, 2))) : null,
     ]);
   }

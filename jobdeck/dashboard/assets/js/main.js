@@ -104,6 +104,7 @@ function startSession(key) {
     const ids = session.detail ? [session.detail.id] : [];
     if (session.page && session.page.validationJob) ids.push(session.page.validationJob);
     if (session.page && session.page.jobId) ids.push(session.page.jobId);
+    if (session.page && session.page.publishJob) ids.push(session.page.publishJob);
     return ids;
   };
 
