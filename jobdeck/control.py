@@ -100,6 +100,7 @@ class JobControl:
             retry_of=retry_of,
             idempotency_key=idempotency_key,
             created_at=utcnow().isoformat(),
+            progress_interval_s=self.runtime.settings.progress_interval_s,
         )
         started = await self._start_workflow(spec, job_type.workflow, job_type.task_queue)
         async with self.runtime.db.write() as session:

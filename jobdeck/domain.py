@@ -121,6 +121,8 @@ class JobSpec:
     created_at: str | None = None  # ISO time the API accepted it
     # State a continued-as-new run picks up from (cursor, counters); None on the first run.
     resume: dict[str, Any] | None = None
+    # How often workflow code may write progress (the API's setting when it was created).
+    progress_interval_s: float | None = None
 
 
 @dataclass

@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from jobdeck.activities.attempts import AttemptTracking
+from jobdeck.activities.pickup import PickUp
 from jobdeck.activities.records import JobRecords
 from jobdeck.config import Settings
 from jobdeck.jobtypes import JobTypeRegistry, load_registry
@@ -34,6 +35,12 @@ def build_workers(runtime: Runtime, *, task_queue: str | None = None) -> list[Wo
     workflows: dict[str, list[type[Any]]] = defaultdict(list)
     activities: dict[str, list[Any]] = defaultdict(list)
     limits: dict[str, int] = {}
+    # Workflow names are job type names; a type may mark its own start (marks_started).
+    marking = {t.name: getattr(t.workflow, "marks_started", True) for t in runtime.registry.all()}
+
+    def starts_on_pickup(workflow_type: str) -> bool:
+        return marking.get(workflow_type, True)
+
     for job_type in runtime.registry.all():
         queue = job_type.task_queue or default_queue
         workflows[queue].append(job_type.workflow)
@@ -50,7 +57,7 @@ def build_workers(runtime: Runtime, *, task_queue: str | None = None) -> list[Wo
             task_queue=queue,
             workflows=workflows[queue],
             activities=[*records.all(), *activities[queue]],
-            interceptors=[AttemptTracking(records)],
+            interceptors=[PickUp(records, starts_on_pickup), AttemptTracking(records)],
             max_concurrent_activities=limits.get(queue, settings.worker_max_concurrent_activities),
             # Heartbeats carry cancel requests back to activities; this bounds their delay.
             max_heartbeat_throttle_interval=timedelta(seconds=settings.heartbeat_interval_s),

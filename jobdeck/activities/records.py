@@ -58,12 +58,45 @@ class JobRecords:
 
     def all(self) -> list[Any]:
         return [
+            self.ensure_row,
             self.mark_started,
             self.report_progress,
             self.mark_completed,
             self.mark_failed,
             self.mark_cancelled,
         ]
+
+    @activity.defn(name="jobs.ensure_row")
+    async def ensure_row(self, spec: JobSpec) -> None:
+        """Write the job's row if the API died between starting the workflow and writing
+        it (a read, in the usual case where the row is there)."""
+        async with self.db.read() as session:
+            if await job_store.find_job(session, job_id=spec.job_id) is not None:
+                return
+
+        async def work(session: AsyncSession) -> None:
+            await job_store.insert_job(session, spec=spec, now=utcnow())
+
+        await self.db.transact(work)
+
+    async def start_pending(self, job_id: str) -> bool:
+        """pending → active, when a worker slot picks up the job's first step; False when
+        the job was not pending (already started, or ended)."""
+
+        async def work(session: AsyncSession) -> bool:
+            now = utcnow()
+            changed = await job_store.change_job(
+                session,
+                job_id=job_id,
+                kind=EventKind.STARTED,
+                now=now,
+                values={"status": JobStatus.ACTIVE.value, "started_at": now, "attempts": 1},
+                from_statuses=[JobStatus.PENDING],
+            )
+            return changed is not None
+
+        started: bool = await self.db.transact(work)
+        return started
 
     @activity.defn(name="jobs.mark_started")
     async def mark_started(self, spec: JobSpec) -> Started:

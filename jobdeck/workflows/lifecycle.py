@@ -45,6 +45,9 @@ RECORDS_RETRY = RetryPolicy(
 
 
 LOCAL_BOOKKEEPING = "local-bookkeeping"
+# The job is marked active by its first step when a worker slot picks it up (see
+# activities/pickup.py), not by a `mark_started` activity of its own.
+START_ON_PICKUP = "start-on-pickup"
 
 
 async def record(
@@ -107,7 +110,12 @@ class JobWorkflow:
     async def run_job(self, spec: JobSpec) -> dict[str, Any] | None:
         self._spec = spec
         try:
-            if self.marks_started:
+            if self.marks_started and workflow.patched(START_ON_PICKUP):
+                await record(JobRecords.ensure_row, spec)  # no job without its row
+                if spec.progress_interval_s is not None:
+                    self._progress_interval = timedelta(seconds=spec.progress_interval_s)
+                self.state.status = JobStatus.ACTIVE
+            elif self.marks_started:
                 started = await record(JobRecords.mark_started, spec, local=False)
                 self._progress_interval = timedelta(seconds=started.progress_interval_s)
                 self.state.status = JobStatus.ACTIVE

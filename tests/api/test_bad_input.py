@@ -21,7 +21,7 @@ async def _job_count(tenant: Tenant) -> int:
             {"type": "no-such-type", "name": "x"},
             422,
             "unknown job type 'no-such-type'; known types: bulk-operation, data-conversion, "
-            "dataset-validation, fine-tuning, test-steps",
+            "dataset-validation, fine-tuning, model-publish, model-training, test-steps",
         ),
         (
             {"type": "test-steps", "name": "x", "data": {"steps": -1}},

@@ -164,6 +164,8 @@ async def test_job_types_are_listed(tenant: Tenant) -> None:
         "data-conversion",
         "dataset-validation",
         "fine-tuning",
+        "model-training",
+        "model-publish",
         "test-steps",
     ]
 
