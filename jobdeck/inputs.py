@@ -201,18 +201,22 @@ class FineTuningData(_Data):
 
     def as_training(self) -> dict[str, Any]:
         """A local fine-tune is a model-training job: this is its data, which the job type
-        then checks. OpenAI-style hyperparameters map onto the training options (a
-        learning-rate multiplier scales the default rate)."""
-        options = (self.training or TrainingOptionsData()).model_dump(mode="json", by_alias=True)
+        then checks. OpenAI-style hyperparameters (and seed) fill the training options that
+        `training` leaves unset; a learning-rate multiplier scales the default rate."""
+        training = self.training or TrainingOptionsData()
+        options = training.model_dump(mode="json", by_alias=True)
         given = self.hyperparameters or HyperparametersData()
-        if isinstance(given.n_epochs, int):
-            options["epochs"] = given.n_epochs
-        if isinstance(given.batch_size, int):
-            options["batchSize"] = given.batch_size
-        if isinstance(given.learning_rate_multiplier, float | int):
-            options["learningRate"] = 2e-4 * given.learning_rate_multiplier
-        if self.seed is not None:
-            options["seed"] = self.seed
+        mapped = {
+            "epochs": given.n_epochs,
+            "batch_size": given.batch_size,
+            "learning_rate": 2e-4 * given.learning_rate_multiplier
+            if isinstance(given.learning_rate_multiplier, float | int)
+            else None,
+            "seed": self.seed,
+        }
+        for name, value in mapped.items():
+            if isinstance(value, int | float) and name not in training.model_fields_set:
+                options[TrainingOptionsData.model_fields[name].alias or name] = value
         return {
             **options,
             "datasetId": self.dataset_id,

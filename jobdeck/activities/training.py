@@ -406,6 +406,7 @@ class _Run:
                 await progress.update(step.step, message=f"loss {step.loss:.4f}", details=self.beat)
             await progress.update(trainer.step, stage="saving", message="saving the adapter")
             await self.in_thread(_save_final, trainer, adapter)
+            await progress.update(trainer.step, stage="trained", message="adapter saved")
         seconds = time.perf_counter() - started
         return {
             **self.summary_of_done(trainer, adapter),

@@ -54,6 +54,7 @@ class FineTuningsPublic(Schema):
 class ProviderPublic(Schema):
     name: str
     configured: bool
+    reason: str | None = Field(default=None, description="What it needs when not configured")
     description: str
     base_models: list[str]
 

@@ -72,6 +72,7 @@ async def test_a_local_fine_tune_trains_leaves_an_adapter_and_publishes_to_ollam
     assert result["steps"] == result["totalSteps"] == 16  # 32 examples / 4, two epochs
     assert result["resumedFromStep"] == 0 and result["trainedTokens"] > 0
     assert job["progress"]["unit"] == "steps" and job["progress"]["current"] == 16
+    assert job["progress"]["stage"] == "trained"
 
     events = await events_of(ft.api, job_id)
     kinds = [e["kind"] for e in events]
@@ -312,6 +313,7 @@ async def test_the_api_says_when_no_worker_can_train(
         assert "pip install 'jobdeck[training]'" in response.json()["detail"]
         assert "lacks torch" in response.json()["detail"]
         providers = (await api.get("/api/fine-tuning/providers")).json()
-        assert next(p for p in providers if p["name"] == "local")["configured"] is False
+        local = next(p for p in providers if p["name"] == "local")
+        assert local["configured"] is False and "jobdeck[training]" in local["reason"]
         listed = (await api.get("/api/jobs", params={"type": "model-training"})).json()
         assert all(j["name"] != "x" or j["status"] != "pending" for j in listed["data"])

@@ -153,22 +153,28 @@ async def providers(runtime: RuntimeDep, principal: CurrentUser) -> list[Provide
         ollama_ok = True
     except (httpx.HTTPError, TimeoutError, ValueError):
         ollama_ok = False
+    unable_to_train = await training_unavailable(runtime)
     return [
         ProviderPublic(
             name="openai",
             configured=settings.openai_api_key is not None,
+            reason=None
+            if settings.openai_api_key is not None
+            else "set JOBDECK_OPENAI_API_KEY on the server",
             description=OPENAI_DESCRIPTION,
             base_models=list(MODELS),
         ),
         ProviderPublic(
             name="ollama",
             configured=ollama_ok,
+            reason=None if ollama_ok else f"Ollama does not answer at {settings.ollama_base_url}",
             description=OLLAMA_DESCRIPTION,
             base_models=ollama_models,
         ),
         ProviderPublic(
             name="local",
-            configured=await training_unavailable(runtime) is None,
+            configured=unable_to_train is None,
+            reason=unable_to_train,
             description=LOCAL_DESCRIPTION,
             base_models=_local_base_models(runtime.settings.base_models_root),
         ),

@@ -28,7 +28,7 @@ const TRAINING = [
 ];
 const FINE_TUNE_JOBS = new Set(["fine-tuning", "model-training"]);
 const PROVIDER_LABEL = { openai: "OpenAI", ollama: "Ollama", local: "Local LoRA" };
-// What a provider needs when the server says it is not configured.
+// What a provider needs when the server says it is not configured (and gives no reason).
 const NOT_CONFIGURED = {
   openai: "Set JOBDECK_OPENAI_API_KEY on the server.",
   ollama: "The server cannot reach Ollama (JOBDECK_OLLAMA_BASE_URL).",
@@ -260,7 +260,7 @@ export class FineTuningView {
             "div",
             null,
             h("label", { htmlFor: id }, PROVIDER_LABEL[p.name] || p.name, p.configured ? "" : " (not configured)"),
-            h("p.muted.ft-provider-desc", { id: `${id}-desc` }, p.description, p.configured || !NOT_CONFIGURED[p.name] ? "" : ` ${NOT_CONFIGURED[p.name]}`),
+            h("p.muted.ft-provider-desc", { id: `${id}-desc` }, p.description, p.configured ? "" : ` ${p.reason || NOT_CONFIGURED[p.name] || ""}`),
           ),
         ),
       );
