@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from jobdeck.api import ws
 from jobdeck.api.limits import BodySizeLimit
+from jobdeck.api.metrics import Metrics, MetricsMiddleware
 from jobdeck.api.routes import accounts, datasets, fine_tuning, health, jobs, models
 from jobdeck.api.routes.dashboard import router as dashboard_router
 from jobdeck.config import Settings, get_settings
@@ -68,6 +69,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.state.metrics = Metrics()
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
 
     @app.exception_handler(JobdeckError)
     async def _jobdeck_error(_: Request, err: JobdeckError) -> JSONResponse:

@@ -1,14 +1,16 @@
-"""Liveness and readiness for load balancers and orchestrators."""
+"""Liveness, readiness and metrics, for load balancers, orchestrators and operators."""
 
 from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from jobdeck.api.deps import RuntimeDep
+from jobdeck.api.metrics import CONTENT_TYPE
+from jobdeck.store import jobs as job_store
 
 router = APIRouter(tags=["health"])
 
@@ -40,3 +42,12 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         {"status": "ok" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,
     )
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(request: Request, runtime: RuntimeDep) -> Response:
+    """Prometheus text format: HTTP requests, jobs by type and status, feed subscribers."""
+    async with runtime.db.read() as session:
+        counts = await job_store.counts_by_type_and_status(session)
+    body = request.app.state.metrics.render(counts, request.app.state.feed.hub.subscribers)
+    return Response(body, media_type=CONTENT_TYPE)
