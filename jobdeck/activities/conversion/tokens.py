@@ -59,7 +59,12 @@ def _prime(name: str) -> None:
 @cache
 def _encoding(name: str) -> Any:
     _prime(name)
-    return tiktoken.get_encoding(name)
+    enc = tiktoken.get_encoding(name)
+    # tiktoken keeps a Python copy of the vocabulary (200k entries, ~30 MB) only to pickle
+    # the encoding; its Rust core holds its own. Nothing here pickles it: let it go.
+    if isinstance(getattr(enc, "_mergeable_ranks", None), dict):
+        enc._mergeable_ranks = {}
+    return enc
 
 
 def encoding(name: str) -> Any:
