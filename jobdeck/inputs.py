@@ -245,8 +245,9 @@ class ModelTrainingData(TrainingOptionsData):
         return value
 
 
-class ModelPublishData(_Data):
-    model_id: str = Field(min_length=1, max_length=36)
+class PublishOptions(_Data):
+    """Where and as what a trained adapter is published (the body of POST .../publish)."""
+
     target: Literal["ollama"] = "ollama"
     base_model: str | None = Field(
         default=None,
@@ -255,5 +256,13 @@ class ModelPublishData(_Data):
         description="The base model's name in Ollama; default: the training's ollamaBaseModel",
     )
     name: str | None = Field(
-        default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/-]+$"
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_.:/-]+$",
+        description="The new Ollama model's name; default: the model's",
     )
+
+
+class ModelPublishData(PublishOptions):
+    model_id: str = Field(min_length=1, max_length=36)

@@ -19,12 +19,9 @@ from jobdeck.activities.providers.base import CreateRequest, HostedFineTuner, Pr
 from jobdeck.activities.records import JobRecords
 from jobdeck.control import utcnow
 from jobdeck.domain import EventKind
-from jobdeck.errors import NotFound
 from jobdeck.storage import open_storage
-from jobdeck.store import datasets as dataset_store
 from jobdeck.store import finetuning as ft_store
 from jobdeck.store import jobs as job_store
-from jobdeck.store.tables import Dataset
 
 if TYPE_CHECKING:
     from jobdeck.activities.providers.openai import OpenAIFineTuner
@@ -146,19 +143,6 @@ class FineTuneActivities:
             self._openai = OpenAIFineTuner(client)
         return self._openai
 
-    async def _dataset(self, organization_id: str, dataset_id: str) -> Dataset:
-        try:
-            async with self.runtime.db.read() as session:
-                return await dataset_store.get_dataset(
-                    session, organization_id=organization_id, dataset_id=dataset_id
-                )
-        except NotFound:
-            raise ApplicationError(
-                f"dataset {dataset_id} not found in your organization",
-                type="DatasetNotFound",
-                non_retryable=True,
-            ) from None
-
     async def _update(self, job_id: str, **values: Any) -> None:
         async def work(session: AsyncSession) -> None:
             await ft_store.update_fine_tuning(
@@ -196,7 +180,7 @@ class FineTuneActivities:
             if dataset_id is None:
                 files.append(None)
                 continue
-            dataset = await self._dataset(request.ref.organization_id, dataset_id)
+            dataset = await self.records.find_dataset(request.ref.organization_id, dataset_id)
             async with self.storage.local_path(dataset.storage_key) as path:
                 # Keyed by job and role: a retried upload finds the file made before.
                 files.append(

@@ -18,12 +18,9 @@ from jobdeck.activities.progress import ProgressReporter
 from jobdeck.activities.providers.ollama import OllamaBuilder
 from jobdeck.activities.records import JobRecords
 from jobdeck.control import utcnow
-from jobdeck.domain import EventKind
 from jobdeck.errors import NotFound
 from jobdeck.storage import open_storage
-from jobdeck.store import datasets as dataset_store
 from jobdeck.store import finetuning as ft_store
-from jobdeck.store import jobs as job_store
 from jobdeck.store.tables import Model
 
 if TYPE_CHECKING:
@@ -93,19 +90,7 @@ class OllamaActivities:
         return [self.publish]
 
     async def _examples(self, request: OllamaBuildInput) -> tuple[str | None, list[dict[str, str]]]:
-        try:
-            async with self.runtime.db.read() as session:
-                dataset = await dataset_store.get_dataset(
-                    session,
-                    organization_id=request.organization_id,
-                    dataset_id=request.dataset_id,
-                )
-        except NotFound:
-            raise ApplicationError(
-                f"dataset {request.dataset_id} not found in your organization",
-                type="DatasetNotFound",
-                non_retryable=True,
-            ) from None
+        dataset = await self.records.find_dataset(request.organization_id, request.dataset_id)
         lines: list[str] = []
         async with self.storage.local_path(dataset.storage_key) as path:
             with path.open(encoding="utf-8") as handle:
@@ -117,16 +102,7 @@ class OllamaActivities:
         return few_shot(lines)
 
     async def _message(self, job_id: str, text: str) -> None:
-        async def work(session: AsyncSession) -> None:
-            await job_store.note_event(
-                session,
-                job_id=job_id,
-                kind=EventKind.MESSAGE,
-                now=utcnow(),
-                data={"message": text, "source": "ollama"},
-            )
-
-        await self.runtime.db.transact(work)
+        await self.records.note_message(job_id, text, source="ollama")
 
     async def _pull(self, job_id: str, model: str, progress: ProgressReporter) -> None:
         """Pull a model, its download as progress in bytes, each new status a message."""

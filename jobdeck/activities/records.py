@@ -13,12 +13,16 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from jobdeck.config import Settings
 from jobdeck.control import utcnow
 from jobdeck.domain import EventKind, JobErrorInfo, JobSpec, JobStatus, Progress, with_rate
+from jobdeck.errors import NotFound
+from jobdeck.store import datasets as dataset_store
 from jobdeck.store import jobs as job_store
 from jobdeck.store.engine import Database
+from jobdeck.store.tables import Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +195,34 @@ class JobRecords:
             )
 
         await self.db.transact(work)
+
+    async def note_message(self, job_id: str, text: str, *, source: str) -> None:
+        """A line for the job's timeline (a provider's status, a training milestone)."""
+
+        async def work(session: AsyncSession) -> None:
+            await job_store.note_event(
+                session,
+                job_id=job_id,
+                kind=EventKind.MESSAGE,
+                now=utcnow(),
+                data={"message": text, "source": source},
+            )
+
+        await self.db.transact(work)
+
+    async def find_dataset(self, organization_id: str, dataset_id: str) -> Dataset:
+        """A dataset of the job's organization; a missing one fails the job for good."""
+        try:
+            async with self.db.read() as session:
+                return await dataset_store.get_dataset(
+                    session, organization_id=organization_id, dataset_id=dataset_id
+                )
+        except NotFound:
+            raise ApplicationError(
+                f"dataset {dataset_id} not found in your organization",
+                type="DatasetNotFound",
+                non_retryable=True,
+            ) from None
 
     async def note_attempt_failed(
         self,

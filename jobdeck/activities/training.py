@@ -27,10 +27,8 @@ from jobdeck.activities.records import JobRecords
 from jobdeck.config import Settings
 from jobdeck.control import utcnow
 from jobdeck.domain import EventKind, JobSpec
-from jobdeck.errors import NotFound
 from jobdeck.inputs import ModelTrainingData
 from jobdeck.storage import open_storage
-from jobdeck.store import datasets as dataset_store
 from jobdeck.store import finetuning as ft_store
 from jobdeck.store import jobs as job_store
 from jobdeck.training.available import INSTALL_HINT, missing_modules
@@ -171,31 +169,12 @@ class TrainingActivities:
 
     @asynccontextmanager
     async def _dataset_path(self, spec: JobSpec, dataset_id: str) -> AsyncIterator[Path]:
-        try:
-            async with self.runtime.db.read() as session:
-                dataset = await dataset_store.get_dataset(
-                    session, organization_id=spec.organization_id, dataset_id=dataset_id
-                )
-        except NotFound:
-            raise ApplicationError(
-                f"dataset {dataset_id} not found in your organization",
-                type="DatasetNotFound",
-                non_retryable=True,
-            ) from None
+        dataset = await self.records.find_dataset(spec.organization_id, dataset_id)
         async with self.storage.local_path(dataset.storage_key) as path:
             yield path
 
     async def _message(self, job_id: str, text: str) -> None:
-        async def work(session: AsyncSession) -> None:
-            await job_store.note_event(
-                session,
-                job_id=job_id,
-                kind=EventKind.MESSAGE,
-                now=utcnow(),
-                data={"message": text, "source": "training"},
-            )
-
-        await self._transact(work)
+        await self.records.note_message(job_id, text, source="training")
 
     async def _metrics(self, job_id: str, points: list[tuple[int, int, dict[str, Any]]]) -> None:
         """Loss points for the curve: in the fine-tuning record and as a metric event."""

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from jobdeck.api.schemas import Schema
 from jobdeck.inputs import FineTuningData
@@ -69,25 +68,6 @@ class ModelPublic(Schema):
     details: dict[str, Any] | None
     files: list[str] = Field(default_factory=list, description="A trained adapter's files")
     created_at: datetime
-
-
-class ModelPublish(Schema):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
-    target: Literal["ollama"] = "ollama"
-    base_model: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=200,
-        description="The base model's name in Ollama; default: the training's ollamaBaseModel",
-    )
-    name: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=200,
-        pattern=r"^[A-Za-z0-9_.:/-]+$",
-        description="The new Ollama model's name; default: the model's",
-    )
 
 
 class ModelsPublic(Schema):

@@ -31,7 +31,12 @@ from playwright.async_api import (
 )
 
 from tests.conftest import Stack, Tenant
-from tests.finetuning.conftest import FineTuneStack, fake_servers, ft  # noqa: F401 (fixtures)
+from tests.finetuning.conftest import (  # noqa: F401 (fixtures)
+    FineTuneStack,
+    fake_servers,
+    ft,
+    tiny_base,
+)
 
 BROWSER_DIR = Path(__file__).parent
 CHROMIUM = os.environ.get("JOBDECK_TEST_CHROMIUM", "/usr/bin/chromium")

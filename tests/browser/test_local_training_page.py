@@ -20,21 +20,11 @@ from tests.browser.conftest import Server, signed_in_page
 from tests.conftest import Stack, Tenant
 from tests.finetuning.conftest import FineTuneStack, upload_dataset
 from tests.helpers import wait_for_job
-from tests.training.tiny_model import build_tiny_model, chat_examples, chat_jsonl
+from tests.training.tiny_model import BASE, chat_examples, chat_jsonl
 
 pytestmark = pytest.mark.browser
 
-BASE = "tiny-llama"
 OLLAMA_BASE = "llama3.2:1b"
-
-
-@pytest.fixture(scope="session")
-def tiny_base(stack: Stack) -> Path:
-    """The tiny model, in the base-models directory the training worker reads."""
-    folder = stack.settings.base_models_root / BASE
-    if not (folder / "config.json").is_file():
-        build_tiny_model(folder, chat_examples(64))
-    return folder
 
 
 def points(count: int) -> re.Pattern[str]:

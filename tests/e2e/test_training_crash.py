@@ -15,7 +15,7 @@ from jobdeck.store.migrate import upgrade_async
 from tests.e2e.support import Processes, e2e_settings, running_api, worker_env
 from tests.finetuning.conftest import upload_dataset
 from tests.helpers import event_kinds, events_of, wait_for_job
-from tests.training.tiny_model import build_tiny_model, chat_examples, chat_jsonl
+from tests.training.tiny_model import BASE, build_tiny_model, chat_examples, chat_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ async def test_a_killed_training_worker_resumes_from_its_checkpoint(
 ) -> None:
     address = temporal_env.client.service_client.config.target_host
     settings = e2e_settings(tmp_path / "data", address)
-    build_tiny_model(settings.base_models_root / "tiny-llama", chat_examples(64))
+    build_tiny_model(settings.base_models_root / BASE, chat_examples(64))
     await upgrade_async(settings.database_url)
     env = {
         **worker_env(
@@ -46,7 +46,7 @@ async def test_a_killed_training_worker_resumes_from_its_checkpoint(
             "name": "resumable",
             "provider": "local",
             "datasetId": dataset,
-            "baseModel": "tiny-llama",
+            "baseModel": BASE,
             "training": {
                 "epochs": 60,
                 "batchSize": 4,

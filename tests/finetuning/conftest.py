@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +24,8 @@ from tests.fakes.openai_control import FakeControl
 from tests.fakes.openai_jobs import Timeline
 from tests.fakes.openai_server import control_of, create_openai_fake
 from tests.fakes.serving import Switchable, serving
+from tests.training.tiny_model import BASE, build_tiny_model
+from tests.training.tiny_model import chat_examples as tiny_examples
 
 # A sentinel that must never leave the activities: not in history, events, logs, responses.
 SENTINEL_KEY = "sk-sentinel-" + "7e57" * 8
@@ -99,6 +102,16 @@ async def ft(
             for worker in workers:
                 await worker.__aexit__(None, None, None)
             await runtime.aclose()
+
+
+@pytest.fixture(scope="session")
+def tiny_base(stack: Stack) -> Path:
+    """The tiny model (tests/training/tiny_model.py), in the base-models directory the
+    workers read; built once per database backend."""
+    folder = stack.settings.base_models_root / BASE
+    if not (folder / "config.json").is_file():
+        build_tiny_model(folder, tiny_examples(64))
+    return folder
 
 
 def chat_jsonl(examples: int = 12) -> bytes:

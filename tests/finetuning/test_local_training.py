@@ -20,19 +20,8 @@ from jobdeck.training.loop import load_adapted
 from tests.conftest import Stack, Tenant, new_tenant
 from tests.finetuning.conftest import FineTuneStack, upload_dataset
 from tests.helpers import events_of, wait_for_job
-from tests.training.tiny_model import build_tiny_model, chat_examples, chat_jsonl
+from tests.training.tiny_model import BASE, chat_examples, chat_jsonl
 from tests.workflows.test_replay import record_history
-
-BASE = "tiny-llama"
-
-
-@pytest.fixture(scope="session")
-def tiny_base(stack: Stack) -> Path:
-    """The tiny model, in the base-models directory the workers read."""
-    folder = stack.settings.base_models_root / BASE
-    if not (folder / "config.json").is_file():
-        build_tiny_model(folder, chat_examples(64))
-    return folder
 
 
 async def _train(

@@ -12,6 +12,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+BASE = "tiny-llama"  # its folder's name under a base-models directory
 SPECIAL = ["<unk>", "<pad>", "<s>", "</s>", "<|system|>", "<|user|>", "<|assistant|>"]
 
 _SUBJECTS = ["cats", "dogs", "rivers", "stars", "trains", "bread", "music", "rain", "maps", "tea"]

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Header, Response, status
 from fastapi.responses import FileResponse
 
 from jobdeck.api.deps import CurrentUser, RuntimeDep
-from jobdeck.api.fine_tuning_schemas import ModelPublic, ModelPublish, ModelsPublic
+from jobdeck.api.fine_tuning_schemas import ModelPublic, ModelsPublic
 from jobdeck.api.schemas import JobPublic
 from jobdeck.api.views import job_public
 from jobdeck.control import NewJob
 from jobdeck.errors import InvalidInput, NotFound
+from jobdeck.inputs import PublishOptions
 from jobdeck.store import finetuning as ft_store
 from jobdeck.store.tables import Model
 
@@ -70,7 +71,7 @@ async def model_file(
 @router.post("/{model_id}/publish", status_code=status.HTTP_202_ACCEPTED, response_model=JobPublic)
 async def publish_model(
     model_id: str,
-    body: ModelPublish,
+    body: PublishOptions,
     runtime: RuntimeDep,
     principal: CurrentUser,
     response: Response,
