@@ -13,6 +13,7 @@ import asyncio
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,6 +159,7 @@ class TrainingActivities:
             ]
             await self._update(spec.job_id, phase="preparing")
             run = _Run(self, spec, options)
+            stack.callback(run.close)
             trainer = await run.in_thread(run.build, paths)
             if (adapter / "done").is_file():
                 await self._message(spec.job_id, "the adapter was saved by an earlier try")
@@ -252,11 +254,19 @@ class _Run:
         self.spec = spec
         self.options = options
         self.beat: dict[str, Any] = {"step": 0, "checkpoint": None}
+        # Every torch call of the run on one thread: PyTorch's CPU thread pool (OpenMP)
+        # belongs to the thread that calls it, so steps hopping between the threads of a
+        # shared pool would each wake a pool of their own and fight over the cores.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="training")
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
 
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn` in a thread, heartbeating while it runs. A cancel waits for it to end
-        (a step is never cut in half), then goes on."""
-        future = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        """Run `fn` on the run's thread, heartbeating while it runs. A cancel waits for it
+        to end (a step is never cut in half), then goes on."""
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.executor, fn, *args)
         try:
             while not future.done():
                 await asyncio.wait({future}, timeout=1.0)
