@@ -167,7 +167,7 @@ async def test_cancel_stops_within_a_step_and_keeps_the_checkpoints(
 async def test_a_second_training_waits_pending_for_the_slot(
     ft: FineTuneStack, tiny_base: Path
 ) -> None:
-    first = await _train(ft, epochs=40)
+    first = await _train(ft, epochs=15)
     await wait_for_job(ft.api, first["jobId"], lambda j: j["status"] == "active", within=30)
     second = await _train(ft, epochs=1)
     await asyncio.sleep(1.0)
