@@ -38,12 +38,14 @@ from jobdeck.workflows.lifecycle import JobWorkflow
 # everything below rather than import it again (and leave the process helpers alone).
 with workflow.unsafe.imports_passed_through():
     import contextlib
+    import shutil
     import signal
     import socket
     import subprocess
     import sys
+    import tempfile
     import uuid
-    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+    from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
     from pathlib import Path
 
     from jobdeck.activities.progress import ProgressReporter
@@ -488,3 +490,29 @@ def open_feed(deck: Deck, path: str = "/ws/jobs", **kwargs: Any) -> Any:
         open_timeout=30,
         **kwargs,
     )
+
+
+def run_bench(
+    prefix: str,
+    keep: bool,
+    body: Callable[[Path, Any], Coroutine[Any, Any, int]],
+    processes: Callable[[Path], Any] = Processes,
+) -> int:
+    """Run a bench's body in a fresh temporary folder with a process keeper: every process
+    it started is stopped and the folder removed (unless kept); a failure prints the tail
+    of each process's log."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    procs = processes(work)
+    try:
+        return asyncio.run(body(work, procs))
+    except (RuntimeError, TimeoutError) as err:
+        print(f"bench failed: {err!r}", file=sys.stderr)
+        for log in sorted(work.glob("*.log")):
+            print(f"----- {log.stem}\n{procs.tail(log.stem)}", file=sys.stderr)
+        return 1
+    finally:
+        procs.stop()
+        if keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)

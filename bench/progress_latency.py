@@ -52,10 +52,7 @@ import argparse
 import asyncio
 import contextlib
 import json
-import shutil
 import statistics
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +69,7 @@ from _stack import (
     proc_cpu_seconds,
     proc_cpu_wait_seconds,
     profiled,
+    run_bench,
     scratch_postgres,
     start_deck,
     start_temporal,
@@ -418,21 +416,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="jobdeck-bench-latency-"))
-    procs = Processes(work)
-    try:
-        return asyncio.run(main_async(args, work, procs))
-    except (RuntimeError, TimeoutError) as err:
-        print(f"bench failed: {err!r}", file=sys.stderr)
-        for log in sorted(work.glob("*.log")):
-            print(f"----- {log.stem}\n{procs.tail(log.stem)}", file=sys.stderr)
-        return 1
-    finally:
-        procs.stop()
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    return run_bench(
+        "jobdeck-bench-latency-", args.keep, lambda work, procs: main_async(args, work, procs)
+    )
 
 
 if __name__ == "__main__":

@@ -38,12 +38,10 @@ import math
 import os
 import platform
 import resource
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -59,7 +57,7 @@ from temporalio import activity, workflow
 with workflow.unsafe.imports_passed_through():
     import httpx
     from _stack import Processes as SharedProcesses
-    from _stack import free_port, load_line, proc_cpu_seconds, wait_until
+    from _stack import free_port, load_line, proc_cpu_seconds, run_bench, wait_until
     from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
     from temporalio.client import Client
     from temporalio.worker import Worker
@@ -652,20 +650,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.bare_worker:
         asyncio.run(bare_worker_main(args.address, args.task_queue))
         return 0
-    work = Path(tempfile.mkdtemp(prefix="jobdeck-bench-"))
-    procs = Processes(work)
-    try:
-        run = main_compare_tuning if args.compare_tuning else main_default
-        return asyncio.run(run(args, work, procs))
-    except RuntimeError as err:
-        print(f"bench failed: {err}", file=sys.stderr)
-        return 1
-    finally:
-        procs.stop()
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    run = main_compare_tuning if args.compare_tuning else main_default
+    return run_bench(
+        "jobdeck-bench-", args.keep, lambda work, procs: run(args, work, procs), Processes
+    )
 
 
 if __name__ == "__main__":

@@ -62,10 +62,8 @@ import json
 import math
 import os
 import resource
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -80,6 +78,7 @@ from _stack import (
     proc_cpu_seconds,
     profiled,
     repo_root,
+    run_bench,
     start_deck,
     start_temporal,
 )
@@ -703,19 +702,7 @@ def run(argv: list[str] | None = None) -> int:
     if args.plain:
         plain_main(json.loads(args.plain), args.plain_out)
         return 0
-    work = Path(tempfile.mkdtemp(prefix="jobdeck-training-"))
-    procs = Processes(work)
-    try:
-        return asyncio.run(main(args, work, procs))
-    except RuntimeError as err:
-        print(f"bench failed: {err}", file=sys.stderr)
-        return 1
-    finally:
-        procs.stop()
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    return run_bench("jobdeck-training-", args.keep, lambda work, procs: main(args, work, procs))
 
 
 if __name__ == "__main__":
