@@ -51,7 +51,10 @@ less this bench's processes), and a round where either side saw 0.2 or more is l
 of the medians and run again (up to --redo extra rounds). --threads N sets
 OMP_NUM_THREADS on both sides.
 
---py-spy PATH samples the worker during each jobdeck round into --profile-dir.
+--plain-in-thread runs the plain loop on a thread of its own, as the worker trains, to
+tell the cost of training off the main thread from jobdeck's bookkeeping. --py-spy PATH
+samples the worker during each jobdeck round into --profile-dir. Figures measured on the
+project's machine, and what they showed, are in bench/README.md.
 """
 
 from __future__ import annotations
