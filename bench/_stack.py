@@ -48,11 +48,10 @@ with workflow.unsafe.imports_passed_through():
     from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
     from pathlib import Path
 
+    from jobdeck.activities.base import ActivityGroup
     from jobdeck.activities.progress import ProgressReporter
-    from jobdeck.activities.records import JobRecords
     from jobdeck.domain import JobSpec
-    from jobdeck.jobtypes import JobType
-    from jobdeck.runtime import Runtime
+    from jobdeck.workflows.jobtype import JobType
 
 JOB_TYPE = "bench-progress"
 JOB_TYPE_MODULE = "bench._stack"
@@ -80,10 +79,7 @@ class PacedInput:
     durations: bool = False
 
 
-class PacedActivities:
-    def __init__(self, runtime: Runtime) -> None:
-        self.records = JobRecords(runtime.db, runtime.settings)
-
+class PacedActivities(ActivityGroup):
     @activity.defn(name="bench-progress.run")
     async def run(self, params: PacedInput) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
@@ -114,15 +110,15 @@ class PacedActivities:
 
 
 @workflow.defn(name=JOB_TYPE)
-class PacedWorkflow(JobWorkflow):
+class PacedWorkflow(JobWorkflow[PacedData]):
     @workflow.run
     async def run(self, spec: JobSpec) -> dict[str, Any] | None:
         return await self.run_job(spec)
 
-    async def execute(self, spec: JobSpec) -> dict[str, Any] | None:
+    async def execute(self, spec: JobSpec, data: PacedData) -> dict[str, Any] | None:
         result: dict[str, Any] = await workflow.execute_activity_method(
             PacedActivities.run,
-            PacedInput(**spec.data),
+            PacedInput(**data.model_dump()),
             start_to_close_timeout=timedelta(minutes=10),
             heartbeat_timeout=timedelta(seconds=30),
         )
@@ -131,11 +127,9 @@ class PacedWorkflow(JobWorkflow):
 
 JOB_TYPES = [
     JobType(
-        name=JOB_TYPE,
-        description="Paced progress reports (benchmarks only)",
         workflow=PacedWorkflow,
-        input_model=PacedData,
-        activities=lambda runtime: [PacedActivities(runtime).run],
+        description="Paced progress reports (benchmarks only)",
+        activities=[PacedActivities.run],
     )
 ]
 

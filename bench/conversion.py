@@ -220,13 +220,14 @@ async def run_jobdeck(work: Path, src: Path, rows: int, *, validate: bool) -> li
     from temporalio.testing import WorkflowEnvironment
 
     from jobdeck.admin import create_account
+    from jobdeck.clock import utcnow
     from jobdeck.config import Settings
-    from jobdeck.control import NewJob, utcnow
     from jobdeck.dataformats import DatasetFormat
+    from jobdeck.dataset_files import open_storage, storage_key
     from jobdeck.devserver import TUNING_ARGS, temporal_binary
-    from jobdeck.jobtypes import load_registry
+    from jobdeck.registry import load_registry
     from jobdeck.runtime import Runtime
-    from jobdeck.storage import open_storage, storage_key
+    from jobdeck.services.jobs import JobControl, NewJob
     from jobdeck.store import datasets as dataset_store
     from jobdeck.store import jobs as job_store
     from jobdeck.store.accounts import Principal, Role
@@ -276,7 +277,7 @@ async def run_jobdeck(work: Path, src: Path, rows: int, *, validate: bool) -> li
                 storage_key=key,
                 now=utcnow(),
             )
-        runtime = Runtime(settings, db, env.client, load_registry())
+        jobs = JobControl(Runtime.of(settings, db, env.client), load_registry())
         log = work / "worker.log"
         while b"worker running" not in log.read_bytes():
             if worker.poll() is not None:
@@ -292,7 +293,7 @@ async def run_jobdeck(work: Path, src: Path, rows: int, *, validate: bool) -> li
                 "validation": with_report,
             }
             name = "validated" if with_report else "converted"
-            job, _ = await runtime.control.create(principal, NewJob("data-conversion", name, data))
+            job, _ = await jobs.create(principal, NewJob("data-conversion", name, data))
             while True:
                 if worker.poll() is not None:
                     raise RuntimeError(f"the worker died; see {work / 'worker.log'}")

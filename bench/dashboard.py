@@ -41,8 +41,8 @@ from sqlalchemy import insert
 
 from jobdeck.admin import create_account
 from jobdeck.api.app import create_app
+from jobdeck.clock import utcnow
 from jobdeck.config import Settings
-from jobdeck.control import utcnow
 from jobdeck.domain import EventKind, Progress
 from jobdeck.store import jobs as job_store
 from jobdeck.store.accounts import Role

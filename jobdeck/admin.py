@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobdeck.clock import utcnow
 from jobdeck.config import Settings
-from jobdeck.control import utcnow
 from jobdeck.store import accounts
 from jobdeck.store.engine import Database
 

@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     # Tag each job's workflow with JobType, JobOrganization and JobName for the Web UI. They
     # must be registered on the server (the worker does it); off for a server without them.
     temporal_search_attributes: bool = True
-    # Extra modules that register job types (see jobdeck.jobtypes); loaded by API and worker.
+    # Extra modules that register job types (see jobdeck.registry); loaded by API and worker.
     job_type_modules: list[str] = []
 
     api_host: str = "127.0.0.1"

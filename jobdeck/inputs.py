@@ -10,6 +10,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -17,7 +18,7 @@ from pydantic.alias_generators import to_camel
 
 from jobdeck.dataformats import DatasetFormat, OutputFormat
 from jobdeck.domain import JobStatus
-from jobdeck.finetune_models import DEFAULT_MODEL, find_model
+from jobdeck.fine_tuning_models import DEFAULT_MODEL, find_model
 
 
 class _Data(BaseModel):
@@ -180,7 +181,7 @@ class FineTuningData(_Data):
     dataset_id: str = Field(min_length=1, max_length=36)
     validation_dataset_id: str | None = Field(default=None, min_length=1, max_length=36)
     base_model: str = Field(min_length=1, max_length=200)
-    provider: Literal["openai", "ollama", "local"]
+    provider: str = Field(min_length=1, max_length=50, description="openai, ollama, local...")
     hyperparameters: HyperparametersData | None = None
     suffix: str | None = Field(default=None, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
     seed: int | None = None
@@ -192,11 +193,28 @@ class FineTuningData(_Data):
     )
 
     @model_validator(mode="after")
-    def _known_openai_model(self) -> FineTuningData:
-        if self.provider == "openai":  # an alias becomes the dated name OpenAI bills
-            self.base_model = find_model(self.base_model).name
-        if self.training is not None and self.provider != "local":
-            raise ValueError("training options apply to the local provider only")
+    def _fits_provider(self, info: ValidationInfo) -> FineTuningData:
+        """At the edge, `fine_tuning_providers` (the provider registry) is in the context;
+        inside the workflow the data was checked already and is only typed."""
+        context = info.context or {}
+        providers = context.get("fine_tuning_providers")
+        if providers is None:
+            return self
+        provider = providers.get(self.provider)
+        if provider is None:
+            known = ", ".join(p.name for p in providers)
+            raise ValueError(f"unknown provider {self.provider!r}; known providers: {known}")
+        job_type = context.get("job_type")
+        if job_type is not None and provider.job_type != job_type:
+            raise ValueError(
+                f"the {provider.name} provider runs as a {provider.job_type} job; start it "
+                "with POST /api/fine-tuning/jobs"
+            )
+        self.base_model = provider.canonical_model(self.base_model)
+        for option in ("hyperparameters", "parameters", "training"):
+            if getattr(self, option) is not None and option not in provider.options:
+                takers = [p.name for p in providers if option in p.options]
+                raise ValueError(f"{option} apply to the {', '.join(takers)} provider only")
         return self
 
     def as_training(self) -> dict[str, Any]:

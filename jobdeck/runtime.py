@@ -1,16 +1,19 @@
-"""The long-lived clients that activities and the API share, opened once per process."""
+"""The long-lived clients a worker or an API process opens once and shares: settings, the
+database, Temporal, dataset file storage, and the HTTP or SDK clients that activities open
+on first use (closed with the runtime)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from temporalio.client import Client
 
 from jobdeck.config import Settings
-from jobdeck.control import JobControl
-from jobdeck.jobtypes import JobTypeRegistry
+from jobdeck.dataset_files import DatasetStorage, open_storage
 from jobdeck.store.engine import Database
+from jobdeck.temporal import connect
 
 
 @dataclass
@@ -18,15 +21,32 @@ class Runtime:
     settings: Settings
     db: Database
     temporal: Client
-    registry: JobTypeRegistry
+    files: DatasetStorage
     # Clients that activities open (HTTP, provider SDKs), closed with the runtime.
     closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, settings: Settings, db: Database, temporal: Client) -> Runtime:
+        return cls(settings=settings, db=db, temporal=temporal, files=open_storage(settings))
 
     async def aclose(self) -> None:
         for close in reversed(self.closers):
             await close()
         self.closers.clear()
 
-    @property
-    def control(self) -> JobControl:
-        return JobControl(self)
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings, *, temporal: Client | None = None, for_api: bool = False
+) -> AsyncIterator[Runtime]:
+    """The clients a worker or an API process holds for its whole life."""
+    db = Database.connect(settings.database_url)
+    try:
+        client = temporal or await connect(settings, for_api=for_api)
+        runtime = Runtime.of(settings, db, client)
+        try:
+            yield runtime
+        finally:
+            await runtime.aclose()
+    finally:
+        await db.dispose()

@@ -1,54 +1,91 @@
-"""The worker: builds the shared clients once, registers every job type's workflows and
-activities on their task queues, and runs until told to stop."""
+"""The worker: builds each activity group once from the shared clients, registers on each
+task queue exactly the workflows and activities the declared job types need, and runs
+until told to stop."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+import sys
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client
 from temporalio.worker import Worker
 
 from jobdeck.activities.attempts import AttemptTracking
+from jobdeck.activities.base import ActivityGroup, JobActions
 from jobdeck.activities.pickup import PickUp
 from jobdeck.activities.records import JobRecords
 from jobdeck.config import Settings
-from jobdeck.jobtypes import JobTypeRegistry, load_registry
-from jobdeck.runtime import Runtime
-from jobdeck.store.engine import Database
-from jobdeck.temporal import connect, ensure_search_attributes
+from jobdeck.registry import JobTypeRegistry, load_registry
+from jobdeck.runtime import Runtime, open_runtime
+from jobdeck.services.jobs import JobControl
+from jobdeck.temporal import ensure_search_attributes
+from jobdeck.workflows.jobtype import Activity
 
 logger = logging.getLogger(__name__)
 
 
-def build_workers(runtime: Runtime, *, task_queue: str | None = None) -> list[Worker]:
+def activity_owner(activity: Activity) -> type[Any] | None:
+    """The class an unbound activity method was declared on (None: a plain function)."""
+    owner_name, _, method = activity.__qualname__.rpartition(".")
+    if not owner_name:
+        return None
+    owner = getattr(sys.modules[activity.__module__], owner_name, None)
+    if not isinstance(owner, type):
+        raise TypeError(f"cannot find the class of activity {activity.__qualname__}")
+    return owner
+
+
+class ActivityBinder:
+    """Binds declared activities to one instance of their class per worker process."""
+
+    def __init__(self, runtime: Runtime, jobs: JobActions) -> None:
+        self.runtime = runtime
+        self.jobs = jobs
+        self.groups: dict[type[Any], Any] = {}
+
+    def bind(self, activity: Activity) -> Callable[..., Any]:
+        owner = activity_owner(activity)
+        if owner is None:
+            return activity
+        if owner not in self.groups:
+            if not issubclass(owner, ActivityGroup):
+                raise TypeError(f"{owner.__name__} must subclass ActivityGroup")
+            self.groups[owner] = owner(self.runtime, self.jobs)
+        bound: Callable[..., Any] = getattr(self.groups[owner], activity.__name__)
+        return bound
+
+
+def build_workers(
+    runtime: Runtime, registry: JobTypeRegistry, *, task_queue: str | None = None
+) -> list[Worker]:
     """One Temporal worker per task queue used by the registered job types."""
     settings = runtime.settings
     records = JobRecords(runtime.db, settings)
+    binder = ActivityBinder(runtime, JobControl(runtime, registry))
     default_queue = task_queue or settings.task_queue
     workflows: dict[str, list[type[Any]]] = defaultdict(list)
-    activities: dict[str, list[Any]] = defaultdict(list)
+    # Per queue, by activity: a step two types declare is registered once.
+    activities: dict[str, dict[Activity, None]] = defaultdict(dict)
     limits: dict[str, int] = {}
     # Workflow names are job type names; a type may mark its own start (marks_started).
-    marking = {t.name: getattr(t.workflow, "marks_started", True) for t in runtime.registry.all()}
+    marking = {t.name: getattr(t.workflow, "marks_started", True) for t in registry.all()}
 
     def starts_on_pickup(workflow_type: str) -> bool:
         return marking.get(workflow_type, True)
 
-    for job_type in runtime.registry.all():
+    for job_type in registry.all():
         queue = job_type.task_queue or default_queue
         workflows[queue].append(job_type.workflow)
-        if job_type.activities is not None:
-            activities[queue].extend(job_type.activities(runtime))
-        for extra in job_type.queued_activities(runtime) if job_type.queued_activities else []:
+        activities[queue].update(dict.fromkeys(job_type.activities))
+        for extra in job_type.queues(settings) if job_type.queues else []:
             workflows.setdefault(extra.task_queue, [])
-            activities[extra.task_queue].extend(extra.activities)
+            activities[extra.task_queue].update(dict.fromkeys(extra.activities))
             if extra.max_concurrent is not None:
                 limits[extra.task_queue] = extra.max_concurrent
     return [
@@ -56,7 +93,7 @@ def build_workers(runtime: Runtime, *, task_queue: str | None = None) -> list[Wo
             runtime.temporal,
             task_queue=queue,
             workflows=workflows[queue],
-            activities=[*records.all(), *activities[queue]],
+            activities=[*records.all(), *(binder.bind(a) for a in activities[queue])],
             interceptors=[PickUp(records, starts_on_pickup), AttemptTracking(records)],
             max_concurrent_activities=limits.get(queue, settings.worker_max_concurrent_activities),
             # Heartbeats carry cancel requests back to activities; this bounds their delay.
@@ -70,36 +107,11 @@ def build_workers(runtime: Runtime, *, task_queue: str | None = None) -> list[Wo
     ]
 
 
-@asynccontextmanager
-async def open_runtime(
-    settings: Settings,
-    *,
-    temporal: Client | None = None,
-    registry: JobTypeRegistry | None = None,
-    for_api: bool = False,
-) -> AsyncIterator[Runtime]:
-    """The clients a worker or an API process holds for its whole life."""
-    db = Database.connect(settings.database_url)
-    try:
-        client = temporal or await connect(settings, for_api=for_api)
-        runtime = Runtime(
-            settings=settings,
-            db=db,
-            temporal=client,
-            registry=registry or load_registry(settings.job_type_modules),
-        )
-        try:
-            yield runtime
-        finally:
-            await runtime.aclose()
-    finally:
-        await db.dispose()
-
-
 async def run_worker(settings: Settings) -> None:
+    registry = load_registry(settings.job_type_modules)
     async with open_runtime(settings) as runtime:
         await ensure_search_attributes(runtime.temporal, settings.temporal_namespace)
-        workers = build_workers(runtime)
+        workers = build_workers(runtime, registry)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -8,8 +8,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -22,7 +24,7 @@ from jobdeck.admin import Created, create_account
 from jobdeck.api.app import create_app
 from jobdeck.config import Settings
 from jobdeck.devserver import SINGLE_NODE_ARGS, TUNING_ARGS, temporal_binary
-from jobdeck.jobtypes import load_registry
+from jobdeck.registry import JobTypeRegistry, load_registry
 from jobdeck.runtime import Runtime
 from jobdeck.store.accounts import Role
 from jobdeck.store.engine import Database
@@ -135,10 +137,11 @@ def make_settings(database_url: str, client: Client, data_dir: Path, **extra: ob
 
 @dataclass
 class Stack:
-    """One worker and one API app against one database and the shared Temporal server."""
+    """Workers and one API app against one database and the shared Temporal server."""
 
     settings: Settings
     runtime: Runtime
+    registry: JobTypeRegistry
     app_transport: httpx.ASGITransport
 
     @property
@@ -152,26 +155,46 @@ class Stack:
         )
 
 
+@asynccontextmanager
+async def open_stack(
+    base: Stack | None = None,
+    *,
+    settings: Settings | None = None,
+    temporal: Client | None = None,
+    db: Database | None = None,
+    workers: bool = True,
+    **changes: Any,
+) -> AsyncIterator[Stack]:
+    """An API app (its lifespan entered) and, unless `workers` is False, the workers of
+    its settings: `base`'s settings with `changes`, on `base`'s database and Temporal
+    unless others are given. The one way tests build a stack."""
+    if base is not None:
+        settings = settings or base.settings.model_copy(update=changes)
+        temporal = temporal or base.runtime.temporal
+        db = db or base.db
+    assert settings is not None and temporal is not None and db is not None
+    registry = base.registry if base is not None else load_registry(settings.job_type_modules)
+    runtime = Runtime.of(settings, db, temporal)
+    app = create_app(settings, temporal=temporal, registry=registry)
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        stack.push_async_callback(runtime.aclose)
+        for worker in build_workers(runtime, registry) if workers else []:
+            await stack.enter_async_context(worker)
+        yield Stack(settings, runtime, registry, httpx.ASGITransport(app=app))
+
+
 @pytest.fixture(scope="session")
 async def stack(
     database_url: str, temporal_client: Client, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
     settings = make_settings(database_url, temporal_client, tmp_path_factory.mktemp("data"))
-    registry = load_registry(settings.job_type_modules)
     db = Database.connect(database_url)
-    runtime = Runtime(settings=settings, db=db, temporal=temporal_client, registry=registry)
-    workers = build_workers(runtime)
-    app = create_app(settings, temporal=temporal_client, registry=registry)
-    async with app.router.lifespan_context(app):
-        for worker in workers:
-            await worker.__aenter__()
-        try:
-            yield Stack(settings, runtime, httpx.ASGITransport(app=app))
-        finally:
-            for worker in workers:
-                await worker.__aexit__(None, None, None)
-            await runtime.aclose()
-    await db.dispose()
+    try:
+        async with open_stack(settings=settings, temporal=temporal_client, db=db) as built:
+            yield built
+    finally:
+        await db.dispose()
 
 
 @dataclass

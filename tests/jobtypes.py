@@ -17,15 +17,14 @@ from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+from jobdeck.workflows.jobtype import JobType
 from jobdeck.workflows.lifecycle import JobWorkflow
 
 with workflow.unsafe.imports_passed_through():
+    from jobdeck.activities.base import ActivityGroup
     from jobdeck.activities.progress import ProgressReporter
-    from jobdeck.activities.records import JobRecords
-    from jobdeck.control import utcnow
+    from jobdeck.clock import utcnow
     from jobdeck.domain import EventKind, JobSpec
-    from jobdeck.jobtypes import JobType
-    from jobdeck.runtime import Runtime
     from jobdeck.store import jobs as job_store
 
 
@@ -44,11 +43,7 @@ class StepsInput:
     fail_permanently: bool = False
 
 
-class StepsActivities:
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.records = JobRecords(runtime.db, runtime.settings)
-
+class StepsActivities(ActivityGroup):
     @activity.defn(name="test-steps.run")
     async def run(self, params: StepsInput) -> dict[str, Any]:
         info = activity.info()
@@ -66,7 +61,7 @@ class StepsActivities:
                     await asyncio.sleep(params.step_seconds)
                     await progress.update(step, message=f"step {step}")
         except asyncio.CancelledError:
-            async with self.runtime.db.write() as session:
+            async with self.db.write() as session:
                 await job_store.note_event(
                     session,
                     job_id=info.workflow_id or "",
@@ -79,13 +74,13 @@ class StepsActivities:
 
 
 @workflow.defn(name="test-steps")
-class StepsWorkflow(JobWorkflow):
+class StepsWorkflow(JobWorkflow[StepsData]):
     @workflow.run
     async def run(self, spec: JobSpec) -> dict[str, Any] | None:
         return await self.run_job(spec)
 
-    async def execute(self, spec: JobSpec) -> dict[str, Any] | None:
-        params = StepsInput(**spec.data)
+    async def execute(self, spec: JobSpec, data: StepsData) -> dict[str, Any] | None:
+        params = StepsInput(**data.model_dump())
         result: dict[str, Any] = await workflow.execute_activity_method(
             StepsActivities.run,
             params,
@@ -103,10 +98,8 @@ class StepsWorkflow(JobWorkflow):
 
 JOB_TYPES = [
     JobType(
-        name="test-steps",
-        description="Timed steps with progress (tests only)",
         workflow=StepsWorkflow,
-        input_model=StepsData,
-        activities=lambda runtime: [StepsActivities(runtime).run],
+        description="Timed steps with progress (tests only)",
+        activities=[StepsActivities.run],
     )
 ]

@@ -9,12 +9,13 @@ from jobdeck.logs import KeyValueFormatter
 
 def test_extra_fields_are_rendered_as_key_values() -> None:
     record = logging.LogRecord(
-        "jobdeck.control", logging.INFO, __file__, 1, "job created", None, None
+        "jobdeck.services.jobs", logging.INFO, __file__, 1, "job created", None, None
     )
     record.job_id = "abc"
     record.job_type = "bulk-operation"
     line = KeyValueFormatter().format(record)
     assert line.endswith(
-        'level=info logger=jobdeck.control msg="job created" job_id=abc job_type=bulk-operation'
+        'level=info logger=jobdeck.services.jobs msg="job created" job_id=abc '
+        "job_type=bulk-operation"
     )
     assert "\n" not in line

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from temporalio import activity
 
+from jobdeck.activities.base import ActivityGroup
 from jobdeck.activities.progress import ProgressReporter
-from jobdeck.activities.records import JobRecords
-from jobdeck.control import utcnow
+from jobdeck.clock import utcnow
 from jobdeck.domain import JobFilter
 from jobdeck.errors import Conflict, NotFound
 from jobdeck.store import jobs as job_store
 from jobdeck.store.accounts import Principal, Role
-
-if TYPE_CHECKING:
-    from jobdeck.runtime import Runtime
 
 PAGE_SIZE = 100
 
@@ -71,18 +68,11 @@ class BulkPageResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
-class BulkActivities:
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.records = JobRecords(runtime.db, runtime.settings)
-
-    def all(self) -> list[Any]:
-        return [self.plan, self.apply_page]
-
+class BulkActivities(ActivityGroup):
     @activity.defn(name="bulk.plan")
     async def plan(self, plan: BulkPlanInput) -> BulkPlan:
         now = utcnow()
-        async with self.runtime.db.read() as session:
+        async with self.db.read() as session:
             total = await job_store.count_jobs(
                 session,
                 organization_id=plan.organization_id,
@@ -94,7 +84,7 @@ class BulkActivities:
 
     @activity.defn(name="bulk.apply_page")
     async def apply_page(self, page: BulkPageInput) -> BulkPageResult:
-        async with self.runtime.db.read() as session:
+        async with self.db.read() as session:
             jobs, next_cursor = await job_store.list_jobs(
                 session,
                 organization_id=page.organization_id,
@@ -111,17 +101,16 @@ class BulkActivities:
             key_id=f"bulk:{page.job_id}",
         )
         result = BulkPageResult(counts=BulkCounts(), next_cursor=next_cursor)
-        control = self.runtime.control
         async with ProgressReporter(
             self.records, job_id=page.job_id, total=page.total, unit="jobs", stage=page.action
         ) as progress:
             for target in jobs:
                 try:
                     if page.action == "cancel":
-                        await control.cancel(principal, target.id)
+                        await self.jobs.cancel(principal, target.id)
                     else:
                         # Keyed per target, so a retried page never retries a job twice.
-                        new = await control.retry(
+                        new = await self.jobs.retry(
                             principal, target.id, idempotency_key=f"bulk:{page.job_id}:{target.id}"
                         )
                         result.new_job_ids.append(new.id)

@@ -20,17 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from jobdeck.activities.base import ActivityGroup
 from jobdeck.activities.conversion.errors import DataError
 from jobdeck.activities.progress import ProgressReporter
-from jobdeck.activities.records import JobRecords
-from jobdeck.control import utcnow
+from jobdeck.clock import utcnow
 from jobdeck.dataformats import DatasetFormat, OutputFormat, extension
+from jobdeck.dataset_files import discard, storage_key
 from jobdeck.errors import NotFound
-from jobdeck.storage import discard, open_storage, storage_key
 from jobdeck.store import datasets as dataset_store
 from jobdeck.store.tables import Dataset
 
 if TYPE_CHECKING:
+    from jobdeck.activities.base import JobActions
     from jobdeck.activities.conversion.pipeline import Control
     from jobdeck.runtime import Runtime
 
@@ -86,22 +87,17 @@ def _message(rows: int, position: int, total: int, started: float) -> str:
     )
 
 
-class DatasetActivities:
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.records = JobRecords(runtime.db, runtime.settings)
-        self.storage = open_storage(runtime.settings)
+class DatasetActivities(ActivityGroup):
+    def __init__(self, runtime: Runtime, jobs: JobActions) -> None:
+        super().__init__(runtime, jobs)
         # Only workers build this: load the conversion code (Arrow and all) now rather than
         # in the first job. The API imports this module too, and must not pay for it.
         import jobdeck.activities.conversion.pipeline  # noqa: F401
 
-    def all(self) -> list[Any]:
-        return [self.convert, self.validate]
-
     async def _source(self, organization_id: str, dataset_id: str) -> Dataset:
         """The dataset to read, in the job's organization only, with its file."""
         try:
-            async with self.runtime.db.read() as session:
+            async with self.db.read() as session:
                 dataset = await dataset_store.get_dataset(
                     session, organization_id=organization_id, dataset_id=dataset_id
                 )
@@ -113,7 +109,7 @@ class DatasetActivities:
                     kind="DatasetNotFound",
                 )
             ) from None
-        if not await self.storage.exists(dataset.storage_key):  # deleted meanwhile
+        if not await self.files.exists(dataset.storage_key):  # deleted meanwhile
             raise _failure(
                 DataError(
                     f"the file of dataset {dataset.name!r} ({dataset.id}) is gone from storage; "
@@ -153,13 +149,13 @@ class DatasetActivities:
         from jobdeck.activities.conversion.pipeline import Control, ConversionPlan, convert
 
         source = await self._source(request.organization_id, request.dataset_id)
-        settings = self.runtime.settings
+        settings = self.settings
         output = OutputFormat(request.output_format)
         input_format = DatasetFormat(request.input_format or source.format)
-        scratch = self.storage.scratch(extension(output.dataset_format))
+        scratch = self.files.scratch(extension(output.dataset_format))
         try:
             async with (
-                self.storage.local_path(source.storage_key) as path,
+                self.files.local_path(source.storage_key) as path,
                 ProgressReporter(
                     self.records, total=source.size_bytes, unit="bytes", stage="converting"
                 ) as progress,
@@ -183,7 +179,7 @@ class DatasetActivities:
                 )
             dataset_id = output_id(request.job_id)
             key = storage_key(request.organization_id, dataset_id, output.dataset_format)
-            await self.storage.put(key, scratch)
+            await self.files.put(key, scratch)
         finally:
             discard(scratch)  # gone already after a put; a partial output otherwise
 
@@ -223,7 +219,7 @@ class DatasetActivities:
                 validation=outcome.report,
             )
 
-        dataset = await self.runtime.db.transact(register)
+        dataset = await self.db.transact(register)
         logger.info(
             "dataset converted",
             extra={"job_id": request.job_id, "dataset_id": dataset.id, "rows": outcome.rows_out},
@@ -257,9 +253,9 @@ class DatasetActivities:
                     "openai-chat)"
                 )
             )
-        settings = self.runtime.settings
+        settings = self.settings
         async with (
-            self.storage.local_path(source.storage_key) as path,
+            self.files.local_path(source.storage_key) as path,
             ProgressReporter(
                 self.records, total=source.size_bytes, unit="bytes", stage="validating"
             ) as progress,
@@ -288,5 +284,5 @@ class DatasetActivities:
                 values=values,
             )
 
-        await self.runtime.db.transact(store)
+        await self.db.transact(store)
         return {"datasetId": source.id, **summary(report)}

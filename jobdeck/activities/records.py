@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from jobdeck.clock import utcnow
 from jobdeck.config import Settings
-from jobdeck.control import utcnow
 from jobdeck.domain import EventKind, JobErrorInfo, JobSpec, JobStatus, Progress, with_rate
 from jobdeck.errors import NotFound
 from jobdeck.store import datasets as dataset_store

@@ -20,8 +20,10 @@ from jobdeck.api.routes.dashboard import router as dashboard_router
 from jobdeck.config import Settings, get_settings
 from jobdeck.errors import Conflict, InvalidInput, JobdeckError, NotFound, Unavailable
 from jobdeck.events.feed import running_feed
-from jobdeck.jobtypes import JobTypeRegistry
-from jobdeck.worker import open_runtime
+from jobdeck.registry import JobTypeRegistry, load_registry
+from jobdeck.runtime import open_runtime
+from jobdeck.services.fine_tuning import FineTuningService
+from jobdeck.services.jobs import JobControl
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +53,15 @@ def create_app(
     registry: JobTypeRegistry | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
+    job_types = registry or load_registry(settings.job_type_modules)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_runtime(
-            settings, temporal=temporal, registry=registry, for_api=True
-        ) as runtime:
+        async with open_runtime(settings, temporal=temporal, for_api=True) as runtime:
             app.state.runtime = runtime
+            app.state.registry = job_types
+            app.state.jobs = JobControl(runtime, job_types)
+            app.state.fine_tuning = FineTuningService(runtime, app.state.jobs)
             async with running_feed(runtime.db, settings) as feed:
                 app.state.feed = feed
                 yield

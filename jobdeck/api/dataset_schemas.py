@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from jobdeck.api.schemas import Owner, Schema
-from jobdeck.finetune_models import DEFAULT_MODEL
+from jobdeck.fine_tuning_models import DEFAULT_MODEL
 
 
 class DatasetLinks(Schema):

@@ -1,4 +1,5 @@
-"""Dependencies handed to routes: the process's runtime and the authenticated caller."""
+"""Dependencies handed to routes: the process's runtime (its clients), the job-type
+registry, the services, and the authenticated caller."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from jobdeck.registry import JobTypeRegistry
 from jobdeck.runtime import Runtime
+from jobdeck.services.fine_tuning import FineTuningService
+from jobdeck.services.jobs import JobControl
 from jobdeck.store.accounts import Principal, authenticate
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: Authorization: Bearer jd_...")
@@ -19,6 +23,26 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_registry(request: Request) -> JobTypeRegistry:
+    registry: JobTypeRegistry = request.app.state.registry
+    return registry
+
+
+async def get_jobs(request: Request) -> JobControl:
+    jobs: JobControl = request.app.state.jobs
+    return jobs
+
+
+async def get_fine_tuning(request: Request) -> FineTuningService:
+    service: FineTuningService = request.app.state.fine_tuning
+    return service
+
+
+RegistryDep = Annotated[JobTypeRegistry, Depends(get_registry)]
+JobsDep = Annotated[JobControl, Depends(get_jobs)]
+FineTuningDep = Annotated[FineTuningService, Depends(get_fine_tuning)]
 
 
 async def current_principal(

@@ -56,6 +56,10 @@ class ProviderPublic(Schema):
     reason: str | None = Field(default=None, description="What it needs when not configured")
     description: str
     base_models: list[str]
+    options: list[str] = Field(
+        description="The request sections it takes: hyperparameters, parameters, training"
+    )
+    job_type: str = Field(description="The job type its fine-tunes run as")
 
 
 class ModelPublic(Schema):

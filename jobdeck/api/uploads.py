@@ -15,7 +15,7 @@ from fastapi import HTTPException, Request, status
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from jobdeck.storage import DatasetStorage, discard
+from jobdeck.dataset_files import DatasetStorage, discard
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks

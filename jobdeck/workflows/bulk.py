@@ -8,16 +8,19 @@ Queries: `progress` (from JobWorkflow).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from jobdeck.workflows.jobtype import JobType
 from jobdeck.workflows.lifecycle import LOCAL_BOOKKEEPING, JobWorkflow
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, ConfigDict, Field
+    from pydantic.alias_generators import to_camel
+
     from jobdeck.activities.bulk import (
         BulkActivities,
         BulkCounts,
@@ -26,30 +29,40 @@ with workflow.unsafe.imports_passed_through():
         BulkPlanInput,
     )
     from jobdeck.domain import JobFilter, JobSpec, Progress
+    from jobdeck.inputs import BulkOperationData
 
 STEP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
 )
 
 
+class BulkResume(BaseModel):
+    """Where a continued-as-new run of the operation goes on from."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    plan: BulkPlan
+    counts: BulkCounts = Field(default_factory=BulkCounts)
+    cursor: str | None = None
+    new_job_ids: list[str] = Field(default_factory=list)
+
+
 @workflow.defn(name="bulk-operation")
-class BulkOperationWorkflow(JobWorkflow):
+class BulkOperationWorkflow(JobWorkflow[BulkOperationData]):
     @workflow.run
     async def run(self, spec: JobSpec) -> dict[str, Any] | None:
         return await self.run_job(spec)
 
-    async def execute(self, spec: JobSpec) -> dict[str, Any] | None:
-        action: str = spec.data["action"]
-        raw_filter: dict[str, Any] = spec.data.get("filter") or {}
+    async def execute(self, spec: JobSpec, data: BulkOperationData) -> dict[str, Any] | None:
+        action = data.action
         flt = JobFilter(
-            statuses=list(raw_filter.get("statuses") or []),
-            types=list(raw_filter.get("types") or []),
-            q=raw_filter.get("q"),
-            ids=list(raw_filter.get("ids") or []),
+            statuses=[str(s) for s in data.filter.statuses],
+            types=list(data.filter.types),
+            q=data.filter.q,
+            ids=list(data.filter.ids),
         )
-        resume = spec.resume or {}
-        if "plan" in resume:
-            plan = BulkPlan(**resume["plan"])
+        resume = self.resumed(BulkResume)
+        if resume is not None:
+            plan = resume.plan
         else:
             # One count query: a local activity (see lifecycle.record), behind the same patch.
             plan_step = (
@@ -63,9 +76,9 @@ class BulkOperationWorkflow(JobWorkflow):
                 start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=STEP_RETRY,
             )
-        counts = BulkCounts(**resume.get("counts", {}))
-        new_job_ids: list[str] = list(resume.get("newJobIds", []))
-        cursor: str | None = resume.get("cursor")
+        counts = resume.counts if resume else BulkCounts()
+        new_job_ids = resume.new_job_ids if resume else []
+        cursor = resume.cursor if resume else None
         if plan.total or not workflow.patched(LOCAL_BOOKKEEPING):  # nothing to count: no write
             await self.report(Progress(counts.processed, plan.total, unit="jobs", stage=action))
         while plan.total:
@@ -93,13 +106,9 @@ class BulkOperationWorkflow(JobWorkflow):
             if cursor is None:
                 break
             if workflow.info().is_continue_as_new_suggested():
-                resume = {
-                    "plan": {"total": plan.total, "created_before": plan.created_before},
-                    "counts": vars(counts),
-                    "cursor": cursor,
-                    "newJobIds": new_job_ids,
-                }
-                workflow.continue_as_new(replace(spec, resume=resume))
+                self.continue_as_new(
+                    BulkResume(plan=plan, counts=counts, cursor=cursor, new_job_ids=new_job_ids)
+                )
         return {
             "action": action,
             "matched": plan.total,
@@ -109,3 +118,10 @@ class BulkOperationWorkflow(JobWorkflow):
             "failed": counts.failed,
             "newJobIds": new_job_ids if action == "retry" else [],
         }
+
+
+JOB_TYPE = JobType(
+    workflow=BulkOperationWorkflow,
+    description="Cancel or retry every job of the organization that matches a filter",
+    activities=[BulkActivities.plan, BulkActivities.apply_page],
+)

@@ -16,12 +16,14 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from jobdeck.workflows.jobtype import JobType
 from jobdeck.workflows.lifecycle import JobWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from jobdeck.activities.conversion.errors import NON_RETRYABLE
     from jobdeck.activities.datasets import ConversionInput, DatasetActivities, ValidationInput
     from jobdeck.domain import JobSpec
+    from jobdeck.inputs import DataConversionData, DatasetValidationData
 
 # Bad data fails at once (non-retryable); a lost worker or a storage hiccup is retried.
 DATASET_RETRY = RetryPolicy(
@@ -36,28 +38,27 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 
 
 @workflow.defn(name="data-conversion")
-class DataConversionWorkflow(JobWorkflow):
+class DataConversionWorkflow(JobWorkflow[DataConversionData]):
     @workflow.run
     async def run(self, spec: JobSpec) -> dict[str, Any] | None:
         return await self.run_job(spec)
 
-    async def execute(self, spec: JobSpec) -> dict[str, Any] | None:
-        data = spec.data
+    async def execute(self, spec: JobSpec, data: DataConversionData) -> dict[str, Any] | None:
         request = ConversionInput(
             job_id=spec.job_id,
             organization_id=spec.organization_id,
             user_id=spec.user_id,
-            dataset_id=data["datasetId"],
-            output_format=data["outputFormat"],
-            input_format=data.get("inputFormat"),
-            encoding=data.get("encoding"),
-            delimiter=data.get("delimiter"),
-            sheet=data.get("sheet"),
-            mapping=data.get("mapping"),
-            validation=data.get("validation", True),
-            model=data["model"],
-            epochs=data.get("epochs"),
-            name=data.get("name"),
+            dataset_id=data.dataset_id,
+            output_format=data.output_format.value,
+            input_format=data.input_format.value if data.input_format else None,
+            encoding=data.encoding,
+            delimiter=data.delimiter,
+            sheet=data.sheet,
+            mapping=data.mapping.model_dump(mode="json", by_alias=True) if data.mapping else None,
+            validation=data.validation,
+            model=data.model,
+            epochs=data.epochs,
+            name=data.name,
         )
         result: dict[str, Any] = await workflow.execute_activity_method(
             DatasetActivities.convert,
@@ -71,18 +72,18 @@ class DataConversionWorkflow(JobWorkflow):
 
 
 @workflow.defn(name="dataset-validation")
-class DatasetValidationWorkflow(JobWorkflow):
+class DatasetValidationWorkflow(JobWorkflow[DatasetValidationData]):
     @workflow.run
     async def run(self, spec: JobSpec) -> dict[str, Any] | None:
         return await self.run_job(spec)
 
-    async def execute(self, spec: JobSpec) -> dict[str, Any] | None:
+    async def execute(self, spec: JobSpec, data: DatasetValidationData) -> dict[str, Any] | None:
         request = ValidationInput(
             job_id=spec.job_id,
             organization_id=spec.organization_id,
-            dataset_id=spec.data["datasetId"],
-            model=spec.data["model"],
-            epochs=spec.data.get("epochs"),
+            dataset_id=data.dataset_id,
+            model=data.model,
+            epochs=data.epochs,
         )
         result: dict[str, Any] = await workflow.execute_activity_method(
             DatasetActivities.validate,
@@ -93,3 +94,17 @@ class DatasetValidationWorkflow(JobWorkflow):
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
         return result
+
+
+CONVERSION = JobType(
+    workflow=DataConversionWorkflow,
+    description="Convert a dataset (CSV, TSV, JSON, JSONL, Parquet, XLSX) to JSONL, CSV, "
+    "Parquet or OpenAI chat fine-tuning JSONL, as a new dataset",
+    activities=[DatasetActivities.convert],
+)
+VALIDATION = JobType(
+    workflow=DatasetValidationWorkflow,
+    description="Check a chat JSONL dataset against OpenAI's fine-tuning rules, with token "
+    "counts and cost; the report is stored with the dataset",
+    activities=[DatasetActivities.validate],
+)

@@ -1,7 +1,8 @@
 """The fine-tuning job: validate the dataset, then either
-- a hosted provider (OpenAI): upload → create → poll until the provider job ends → record
-  the model; or
-- Ollama: pull the base model and create the customized one, streamed, in one step.
+- a hosted provider (OpenAI; see the provider registry): upload → create → poll until the
+  provider job ends → record the model; or
+- a provider with a step of its own (Ollama: pull the base model and create the customized
+  one, streamed, in one step).
 
 Polling pattern: a loop of short poll activities with a durable timer between them and
 continue-as-new when the history grows, since a provider job can run for days.
@@ -11,7 +12,6 @@ Queries: `progress` (from JobWorkflow).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -19,22 +19,29 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+from jobdeck.workflows.jobtype import JobType
 from jobdeck.workflows.lifecycle import JobWorkflow
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, ConfigDict
+    from pydantic.alias_generators import to_camel
+
     from jobdeck.activities.datasets import DatasetActivities, ValidationInput
-    from jobdeck.activities.fine_tuning import (
+    from jobdeck.activities.fine_tuning.hosted import (
         CreateInput,
-        FineTuneActivities,
-        FineTuneRef,
+        FineTuningActivities,
+        FineTuningRef,
         FinishInput,
         PollInput,
         Uploaded,
         UploadInput,
     )
-    from jobdeck.activities.ollama_build import OllamaActivities, OllamaBuildInput
+    from jobdeck.activities.fine_tuning.ollama import OllamaActivities, OllamaBuildInput
+    from jobdeck.activities.fine_tuning.provider import FineTuningProvider
+    from jobdeck.activities.fine_tuning.providers import PROVIDERS
     from jobdeck.domain import JobSpec
-    from jobdeck.finetune_models import DEFAULT_MODEL
+    from jobdeck.fine_tuning_models import DEFAULT_MODEL
+    from jobdeck.inputs import FineTuningData
 
 # 429s, 5xx and timeouts are retried here (the SDK's own retries are off); a provider's
 # 4xx arrives as a non-retryable ApplicationError and fails the job with its message.
@@ -47,46 +54,63 @@ PROVIDER_RETRY = RetryPolicy(
 SHORT = timedelta(minutes=2)
 
 
+class PollingResume(BaseModel):
+    """Where a continued-as-new run goes on polling from."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    provider_job_id: str | None = None
+    last_event_id: str | None = None
+
+
+def _provider(name: str) -> FineTuningProvider:
+    provider = PROVIDERS.get(name)
+    if provider is None:
+        raise ApplicationError(
+            f"unknown fine-tuning provider {name!r}", type="UnknownProvider", non_retryable=True
+        )
+    return provider
+
+
 @workflow.defn(name="fine-tuning")
-class FineTuningWorkflow(JobWorkflow):
+class FineTuningWorkflow(JobWorkflow[FineTuningData]):
     def __init__(self) -> None:
         super().__init__()
-        self._ref: FineTuneRef | None = None
+        self._ref: FineTuningRef | None = None
 
     @workflow.run
     async def run(self, spec: JobSpec) -> dict[str, Any] | None:
         return await self.run_job(spec)
 
-    async def execute(self, spec: JobSpec) -> dict[str, Any] | None:
-        data = spec.data
-        ref = FineTuneRef(spec.job_id, spec.organization_id, data["provider"])
+    async def execute(self, spec: JobSpec, data: FineTuningData) -> dict[str, Any] | None:
+        provider = _provider(data.provider)
+        ref = FineTuningRef(spec.job_id, spec.organization_id, provider.name)
         self._ref = ref
-        resume = spec.resume or {}
+        resume = self.resumed(PollingResume)
         prepared = await workflow.execute_activity_method(
-            FineTuneActivities.prepare,
+            FineTuningActivities.prepare,
             ref,
             start_to_close_timeout=SHORT,
             retry_policy=PROVIDER_RETRY,
         )
-        if not resume:
-            await self._validate(spec)
-        if ref.provider == "ollama":
-            return await self._ollama(spec)
-        if "providerJobId" in resume:
-            ref.provider_job_id = resume["providerJobId"]
+        if resume is None:
+            await self._validate(spec, data, provider)
+        if not provider.hosted:
+            return await self._build(spec, data)
+        if resume is not None and resume.provider_job_id is not None:
+            ref.provider_job_id = resume.provider_job_id
         else:
             files = await workflow.execute_activity_method(
-                FineTuneActivities.upload,
-                UploadInput(ref, data["datasetId"], data.get("validationDatasetId")),
+                FineTuningActivities.upload,
+                UploadInput(ref, data.dataset_id, data.validation_dataset_id),
                 start_to_close_timeout=timedelta(minutes=30),
                 retry_policy=PROVIDER_RETRY,
             )
-            ref.provider_job_id = await self._create(spec, ref, files)
-        last_event_id: str | None = resume.get("lastEventId")
+            ref.provider_job_id = await self._create(ref, data, files)
+        last_event_id = resume.last_event_id if resume else None
         interval = timedelta(seconds=prepared.poll_interval_s)
         while True:
             polled = await workflow.execute_activity_method(
-                FineTuneActivities.poll,
+                FineTuningActivities.poll,
                 PollInput(ref, last_event_id),
                 start_to_close_timeout=SHORT,
                 retry_policy=PROVIDER_RETRY,
@@ -96,11 +120,8 @@ class FineTuningWorkflow(JobWorkflow):
                 break
             await workflow.sleep(interval)
             if workflow.info().is_continue_as_new_suggested():
-                workflow.continue_as_new(
-                    replace(
-                        spec,
-                        resume={"providerJobId": ref.provider_job_id, "lastEventId": last_event_id},
-                    )
+                self.continue_as_new(
+                    PollingResume(provider_job_id=ref.provider_job_id, last_event_id=last_event_id)
                 )
         if polled.phase == "failed":
             error = polled.error or {}
@@ -117,8 +138,8 @@ class FineTuningWorkflow(JobWorkflow):
                 non_retryable=True,
             )
         model_id = await workflow.execute_activity_method(
-            FineTuneActivities.finish,
-            FinishInput(ref, data["baseModel"], data["datasetId"], polled.fine_tuned_model or ""),
+            FineTuningActivities.finish,
+            FinishInput(ref, data.base_model, data.dataset_id, polled.fine_tuned_model or ""),
             start_to_close_timeout=SHORT,
             retry_policy=PROVIDER_RETRY,
         )
@@ -128,18 +149,19 @@ class FineTuningWorkflow(JobWorkflow):
             "providerJobId": ref.provider_job_id,
         }
 
-    async def _validate(self, spec: JobSpec) -> None:
+    async def _validate(
+        self, spec: JobSpec, data: FineTuningData, provider: FineTuningProvider
+    ) -> None:
         """Refuse to spend money on data the provider would reject."""
-        data = spec.data
-        epochs = (data.get("hyperparameters") or {}).get("nEpochs")
-        # Token counts and cost follow the OpenAI base model; Ollama's figures use the default.
-        model = data["baseModel"] if data["provider"] == "openai" else DEFAULT_MODEL
+        epochs = data.hyperparameters.n_epochs if data.hyperparameters else None
+        # Token counts and cost follow a base model the provider prices; else the default.
+        model = data.base_model if provider.prices_tokens else DEFAULT_MODEL
         report = await workflow.execute_activity_method(
             DatasetActivities.validate,
             ValidationInput(
                 spec.job_id,
                 spec.organization_id,
-                data["datasetId"],
+                data.dataset_id,
                 model=model,
                 epochs=epochs if isinstance(epochs, int) else None,
             ),
@@ -156,35 +178,30 @@ class FineTuningWorkflow(JobWorkflow):
                 non_retryable=True,
             )
 
-    async def _create(self, spec: JobSpec, ref: FineTuneRef, files: Uploaded) -> str:
-        data = spec.data
+    async def _create(self, ref: FineTuningRef, data: FineTuningData, files: Uploaded) -> str:
+        hyperparameters = (
+            data.hyperparameters.model_dump(exclude_none=True) if data.hyperparameters else {}
+        )
         provider_job_id: str = await workflow.execute_activity_method(
-            FineTuneActivities.create,
-            CreateInput(
-                ref,
-                data["baseModel"],
-                files,
-                _hyperparameters(data),
-                data.get("suffix"),
-                data.get("seed"),
-            ),
+            FineTuningActivities.create,
+            CreateInput(ref, data.base_model, files, hyperparameters, data.suffix, data.seed),
             start_to_close_timeout=SHORT,
             retry_policy=PROVIDER_RETRY,
         )
         return provider_job_id
 
-    async def _ollama(self, spec: JobSpec) -> dict[str, Any]:
-        data = spec.data
+    async def _build(self, spec: JobSpec, data: FineTuningData) -> dict[str, Any]:
+        """A provider that builds the model in one streamed step of its own (Ollama)."""
         result: dict[str, Any] = await workflow.execute_activity_method(
             OllamaActivities.build,
             OllamaBuildInput(
                 spec.job_id,
                 spec.organization_id,
-                data["datasetId"],
-                data["baseModel"],
+                data.dataset_id,
+                data.base_model,
                 spec.name,
-                data.get("suffix"),
-                data.get("parameters") or {},
+                data.suffix,
+                data.parameters or {},
             ),
             start_to_close_timeout=timedelta(hours=6),
             heartbeat_timeout=timedelta(minutes=2),
@@ -195,22 +212,28 @@ class FineTuningWorkflow(JobWorkflow):
 
     async def on_cancel(self) -> None:
         """Cancel at the provider too (once), even if the create step was cut short."""
-        if self._ref is None or self._ref.provider == "ollama":
+        if self._ref is None or not _provider(self._ref.provider).hosted:
             return
         await workflow.execute_activity_method(
-            FineTuneActivities.cancel,
+            FineTuningActivities.cancel,
             self._ref,
             start_to_close_timeout=SHORT,
             retry_policy=PROVIDER_RETRY,
         )
 
 
-def _hyperparameters(data: dict[str, Any]) -> dict[str, Any]:
-    """The API's camelCase hyperparameters in OpenAI's names ("auto" or a number each)."""
-    given = data.get("hyperparameters") or {}
-    names = {
-        "nEpochs": "n_epochs",
-        "batchSize": "batch_size",
-        "learningRateMultiplier": "learning_rate_multiplier",
-    }
-    return {names[k]: v for k, v in given.items() if k in names and v is not None}
+JOB_TYPE = JobType(
+    workflow=FineTuningWorkflow,
+    description="Fine-tune a model on a chat dataset with a provider (OpenAI, or Ollama's "
+    "customization), polled until done, leaving a model record",
+    activities=[
+        DatasetActivities.validate,
+        FineTuningActivities.prepare,
+        FineTuningActivities.upload,
+        FineTuningActivities.create,
+        FineTuningActivities.poll,
+        FineTuningActivities.cancel,
+        FineTuningActivities.finish,
+        *(step for p in PROVIDERS.for_job_type("fine-tuning") for step in p.activities),
+    ],
+)

@@ -1,8 +1,10 @@
 """The lifecycle every job workflow shares: pending → active → completed | failed |
 cancelled, with the job row kept current through the records activities.
 
-A job type subclasses `JobWorkflow`, implements `execute`, and defines a `@workflow.run`
-method that returns `await self.run_job(spec)`.
+A job type subclasses `JobWorkflow[ItsInputModel]`, implements `execute(spec, data)` (data
+arrives as that model, checked), and defines a `@workflow.run` method that returns
+`await self.run_job(spec)`. A long run keeps its continue-as-new state in a model of its
+own (`resumed` / `continue_as_new`).
 
 Queries: `progress` — the job's status and typed progress as the workflow knows it.
 """
@@ -10,9 +12,9 @@ Queries: `progress` — the job's status and typed progress as the workflow know
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar, Generic, NoReturn, TypeVar, get_args, get_origin
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -25,6 +27,8 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
     from jobdeck.activities.attempts import describe_error
     from jobdeck.activities.records import (
         Completion,
@@ -85,9 +89,21 @@ def failure_info(err: BaseException) -> JobErrorInfo:
     return describe_error(cause)
 
 
-class JobWorkflow:
+InputT = TypeVar("InputT", bound="BaseModel")
+ResumeT = TypeVar("ResumeT", bound="BaseModel")
+
+
+class JobWorkflow(Generic[InputT]):
     # False: a step of the job type marks the job active itself (see workflows/training.py).
     marks_started = True
+    # The model of the job's `data`: the type argument, e.g. JobWorkflow[FineTuningData].
+    input_model: ClassVar[type[BaseModel]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            if get_origin(base) is JobWorkflow:
+                cls.input_model = get_args(base)[0]
 
     def __init__(self) -> None:
         self.state = JobState()
@@ -104,8 +120,18 @@ class JobWorkflow:
     def progress(self) -> dict[str, Any]:
         return {"status": self.state.status.value, "progress": self.state.progress.to_json()}
 
-    async def execute(self, spec: JobSpec) -> dict[str, Any] | None:
+    async def execute(self, spec: JobSpec, data: InputT) -> dict[str, Any] | None:
         raise NotImplementedError
+
+    def resumed(self, model: type[ResumeT]) -> ResumeT | None:
+        """The state a continued-as-new run left for this one (None on the first run)."""
+        return None if self.spec.resume is None else model.model_validate(self.spec.resume)
+
+    def continue_as_new(self, state: BaseModel) -> NoReturn:
+        """Go on in a fresh run (a fresh history) from `state`, with the same job."""
+        workflow.continue_as_new(
+            replace(self.spec, resume=state.model_dump(mode="json", by_alias=True))
+        )
 
     async def run_job(self, spec: JobSpec) -> dict[str, Any] | None:
         self._spec = spec
@@ -119,7 +145,9 @@ class JobWorkflow:
                 started = await record(JobRecords.mark_started, spec, local=False)
                 self._progress_interval = timedelta(seconds=started.progress_interval_s)
                 self.state.status = JobStatus.ACTIVE
-            result = await self.execute(spec)
+            # The API checked the data with the same model: this only types it.
+            data: InputT = self.input_model.model_validate(spec.data)  # type: ignore[assignment]
+            result = await self.execute(spec, data)
         except BaseException as err:
             if is_cancelled_exception(err):
                 await self._end_cancelled()

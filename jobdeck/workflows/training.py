@@ -16,11 +16,20 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import is_cancelled_exception
 
+from jobdeck.workflows.jobtype import JobType, QueueActivities
 from jobdeck.workflows.lifecycle import JobWorkflow, failure_info
 
 with workflow.unsafe.imports_passed_through():
-    from jobdeck.activities.training import STARTED_SIGNAL, TrainingActivities, TrainingEnd
+    from jobdeck.activities.fine_tuning.training import (
+        STARTED_SIGNAL,
+        TrainingActivities,
+        TrainingEnd,
+        training_unavailable,
+    )
+    from jobdeck.config import Settings
     from jobdeck.domain import JobSpec, JobStatus
+    from jobdeck.inputs import ModelTrainingData
+    from jobdeck.training import available
 
 SHORT = timedelta(minutes=2)
 # A try lost with its worker resumes from its checkpoint; a real error (bad data, no
@@ -34,7 +43,7 @@ TRAINING_RETRY = RetryPolicy(
 
 
 @workflow.defn(name="model-training")
-class ModelTrainingWorkflow(JobWorkflow):
+class ModelTrainingWorkflow(JobWorkflow[ModelTrainingData]):
     marks_started = False  # the training activity does, when a slot picks the job up
 
     @workflow.run
@@ -46,7 +55,7 @@ class ModelTrainingWorkflow(JobWorkflow):
         if not self.state.status.is_terminal:
             self.state.status = JobStatus.ACTIVE
 
-    async def execute(self, spec: JobSpec) -> dict[str, Any] | None:
+    async def execute(self, spec: JobSpec, data: ModelTrainingData) -> dict[str, Any] | None:
         plan = await workflow.execute_activity_method(
             TrainingActivities.prepare,
             spec,
@@ -79,3 +88,35 @@ class ModelTrainingWorkflow(JobWorkflow):
             start_to_close_timeout=SHORT,
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
         )
+
+
+def _training_queue(settings: Settings) -> list[QueueActivities]:
+    """The training task queue, polled where this worker may train
+    (JOBDECK_WORKER_TRAINING: auto polls it where the training extra is installed)."""
+    if settings.worker_training == "off":
+        return []
+    missing = available.missing_modules()
+    if missing and settings.worker_training == "on":
+        raise RuntimeError(
+            f"JOBDECK_WORKER_TRAINING=on, but {', '.join(missing)} cannot be imported: "
+            f"{available.INSTALL_HINT}"
+        )
+    if missing:
+        return []
+    return [
+        QueueActivities(
+            settings.training_queue,
+            [TrainingActivities.train],
+            max_concurrent=settings.training_slots,
+        )
+    ]
+
+
+JOB_TYPE = JobType(
+    workflow=ModelTrainingWorkflow,
+    description="Fine-tune a causal language model with LoRA on a chat dataset, on a "
+    "training worker's CPU or GPU, with checkpoints; leaves an adapter and a model",
+    activities=[TrainingActivities.prepare, TrainingActivities.ended],
+    queues=_training_queue,
+    unavailable=training_unavailable,
+)

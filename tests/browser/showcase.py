@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from jobdeck.control import utcnow
+from jobdeck.clock import utcnow
 from jobdeck.domain import EventKind, JobSpec, Progress
 from jobdeck.store import jobs as job_store
 from tests.conftest import Stack

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from jobdeck.control import utcnow
+from jobdeck.clock import utcnow
 from jobdeck.domain import JobSpec
 from jobdeck.store import jobs as job_store
 from tests.browser.conftest import Problems, Server, live_indicator, new_context, row

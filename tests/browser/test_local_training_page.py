@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from jobdeck.api.app import create_app
 from jobdeck.training import available
 from tests.browser.conftest import Server, signed_in_page
-from tests.conftest import Stack, Tenant
+from tests.conftest import Stack, Tenant, open_stack
 from tests.finetuning.conftest import FineTuneStack, upload_dataset
 from tests.helpers import wait_for_job
 from tests.training.tiny_model import BASE, chat_examples, chat_jsonl
@@ -195,11 +194,9 @@ async def test_local_training_is_offered_only_where_a_worker_can_train(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A deployment whose training queue no worker polls, and whose API lacks the extra.
-    settings = stack.settings.model_copy(update={"task_queue": f"idle-{uuid.uuid4().hex[:8]}"})
     monkeypatch.setattr(available, "missing_modules", lambda: ["torch"])
-    app = create_app(settings, temporal=stack.runtime.temporal, registry=stack.runtime.registry)
-    async with app.router.lifespan_context(app):
-        server = Server(app)
+    async with open_stack(stack, workers=False, task_queue=f"idle-{uuid.uuid4().hex[:8]}") as idle:
+        server = Server(idle.app_transport.app)  # type: ignore[arg-type]
         await server.start()
         try:
             async with signed_in_page(browser, server, tenant.account.key, allowed_console) as page:

@@ -25,6 +25,7 @@ from jobdeck.api.app import create_app
 from jobdeck.config import Settings
 from jobdeck.devserver import dev_server_command
 from jobdeck.runtime import Runtime
+from jobdeck.services.jobs import JobControl
 from jobdeck.store.accounts import Role
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -268,6 +269,7 @@ class Api:
 
     client: httpx.AsyncClient
     runtime: Runtime
+    jobs: JobControl
     organization_id: str
     user_id: str
 
@@ -290,4 +292,4 @@ async def running_api(settings: Settings) -> AsyncIterator[Api]:
             base_url="http://jobdeck.test",
             headers={"Authorization": f"Bearer {account.key}"},
         ) as client:
-            yield Api(client, runtime, account.organization_id, account.user_id)
+            yield Api(client, runtime, app.state.jobs, account.organization_id, account.user_id)

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from jobdeck.control import PRIORITY_DEFAULT, utcnow
+from jobdeck.clock import utcnow
 from jobdeck.domain import JobSpec
+from jobdeck.services.jobs import PRIORITY_DEFAULT
 from jobdeck.store.migrate import upgrade_async
 from jobdeck.worker import build_workers
 from tests.e2e.support import (
@@ -41,7 +42,7 @@ async def test_crash_between_workflow_start_and_row_write_leaves_no_orphan(
     async with running_api(settings) as api:
         # What JobControl.create does up to the crash: build the spec, start the workflow
         # (with the same code) ... and die before inserting the row.
-        job_type = api.runtime.registry.get("test-steps")
+        job_type = api.jobs.registry.get("test-steps")
         spec = JobSpec(
             job_id=str(uuid.uuid4()),
             organization_id=api.organization_id,
@@ -52,9 +53,7 @@ async def test_crash_between_workflow_start_and_row_write_leaves_no_orphan(
             priority=PRIORITY_DEFAULT,
             created_at=utcnow().isoformat(),
         )
-        started = await api.runtime.control._start_workflow(
-            spec, job_type.workflow, job_type.task_queue
-        )
+        started = await api.jobs._start_workflow(spec, job_type.workflow, job_type.task_queue)
         assert started is True
         # No worker polls the queue yet: the workflow exists, the row does not.
         missing = await api.client.get(f"/api/jobs/{spec.job_id}")
@@ -63,7 +62,7 @@ async def test_crash_between_workflow_start_and_row_write_leaves_no_orphan(
         async with AsyncExitStack() as stack:
             # A worker process of its own: its client connects eagerly, unlike the API's.
             worker_runtime = replace(api.runtime, temporal=temporal_env.client)
-            for worker in build_workers(worker_runtime):
+            for worker in build_workers(worker_runtime, api.jobs.registry):
                 await stack.enter_async_context(worker)
             done = await wait_for_job(api.client, spec.job_id, within=30, missing_ok=True)
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from jobdeck.control import utcnow
+from jobdeck.clock import utcnow
 from jobdeck.domain import EventKind
 from jobdeck.events.hub import FeedEvent, FeedFilter, Hub
 from jobdeck.events.retention import prune_once

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from jobdeck.api.app import create_app
-from tests.conftest import Stack, Tenant, new_tenant
+from tests.conftest import Stack, Tenant, new_tenant, open_stack
 from tests.feed.conftest import ended, open_feed, receive, receive_until, serving
 from tests.helpers import create_job, events_of, wait_for_job
 
@@ -84,10 +83,10 @@ async def test_a_client_that_drops_and_resumes_gets_exactly_every_event(
 
 
 async def test_two_api_processes_both_deliver(stack: Stack, tenant: Tenant) -> None:
-    other_api = create_app(
-        stack.settings, temporal=stack.runtime.temporal, registry=stack.runtime.registry
-    )
-    async with other_api.router.lifespan_context(other_api), serving(other_api) as other_url:
+    async with (
+        open_stack(stack, workers=False) as other,
+        serving(other.app_transport.app) as other_url,  # type: ignore[arg-type]
+    ):
         async with open_feed(f"{other_url}/ws/jobs", tenant.account.key) as ws:
             await receive_until(ws, lambda m: m["type"] == "ready")
             # Created through the first API process, seen live through the second.

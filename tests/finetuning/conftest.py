@@ -13,10 +13,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from jobdeck.api.app import create_app
-from jobdeck.runtime import Runtime
-from jobdeck.worker import build_workers
-from tests.conftest import Stack
+from tests.conftest import Stack, open_stack
 from tests.fakes.clock import FakeClock
 from tests.fakes.ollama_server import create_ollama_fake
 from tests.fakes.ollama_state import OllamaControl
@@ -66,42 +63,22 @@ async def ft(
     )
     ollama_app = create_ollama_fake(clock)
     openai_switch.app, ollama_switch.app = openai_app, ollama_app
-    settings = stack.settings.model_copy(
-        update={
-            "task_queue": f"ft-{uuid.uuid4().hex[:8]}",
-            "openai_api_key": SecretStr(SENTINEL_KEY),
-            "openai_base_url": f"{openai_url}/v1",
-            "ollama_base_url": ollama_url,
-            "fine_tuning_poll_interval_s": 0.1,
-            "provider_timeout_s": 2.0,
-            "training_heartbeat_timeout_s": 10.0,
-        }
-    )
-    registry = stack.runtime.registry
-    runtime = Runtime(
-        settings=settings, db=stack.db, temporal=stack.runtime.temporal, registry=registry
-    )
-    app = create_app(settings, temporal=stack.runtime.temporal, registry=registry)
-    async with app.router.lifespan_context(app):
-        workers = build_workers(runtime)
-        for worker in workers:
-            await worker.__aenter__()
-        try:
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(
-                transport=transport,
-                base_url="http://jobdeck.test",
-                headers={"Authorization": f"Bearer {tenant.account.key}"},
-            ) as api:
-                yield FineTuneStack(
-                    Stack(settings, runtime, transport),
-                    api,
-                    Fakes(control_of(openai_app), ollama_app.state.control, clock),
-                )
-        finally:
-            for worker in workers:
-                await worker.__aexit__(None, None, None)
-            await runtime.aclose()
+    async with (
+        open_stack(
+            stack,
+            task_queue=f"ft-{uuid.uuid4().hex[:8]}",
+            openai_api_key=SecretStr(SENTINEL_KEY),
+            openai_base_url=f"{openai_url}/v1",
+            ollama_base_url=ollama_url,
+            fine_tuning_poll_interval_s=0.1,
+            provider_timeout_s=2.0,
+            training_heartbeat_timeout_s=10.0,
+        ) as ft_stack,
+        ft_stack.client(tenant.account.key) as api,
+    ):
+        yield FineTuneStack(
+            ft_stack, api, Fakes(control_of(openai_app), ollama_app.state.control, clock)
+        )
 
 
 @pytest.fixture(scope="session")

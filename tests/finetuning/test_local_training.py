@@ -10,14 +10,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from safetensors.torch import load_file
 
-from jobdeck.api.app import create_app
 from jobdeck.training import available
 from jobdeck.training.loop import load_adapted
-from tests.conftest import Stack, Tenant, new_tenant
+from tests.conftest import Stack, Tenant, new_tenant, open_stack
 from tests.finetuning.conftest import FineTuneStack, upload_dataset
 from tests.helpers import events_of, wait_for_job
 from tests.training.tiny_model import BASE, chat_examples, chat_jsonl
@@ -284,16 +282,10 @@ async def test_the_api_says_when_no_worker_can_train(
     stack: Stack, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A deployment whose training queue no worker polls, and whose API lacks the extra.
-    settings = stack.settings.model_copy(update={"task_queue": f"idle-{uuid.uuid4().hex[:8]}"})
     monkeypatch.setattr(available, "missing_modules", lambda: ["torch"])
-    app = create_app(settings, temporal=stack.runtime.temporal, registry=stack.runtime.registry)
     async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://jobdeck.test",
-            headers={"Authorization": f"Bearer {tenant.account.key}"},
-        ) as api,
+        open_stack(stack, workers=False, task_queue=f"idle-{uuid.uuid4().hex[:8]}") as idle,
+        idle.client(tenant.account.key) as api,
     ):
         dataset = await upload_dataset(api, chat_jsonl(chat_examples(4)), "chat.jsonl")
         body = {"name": "x", "provider": "local", "datasetId": dataset, "baseModel": BASE}

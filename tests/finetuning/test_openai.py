@@ -195,7 +195,7 @@ async def test_data_the_provider_would_reject_is_never_sent(ft: FineTuneStack) -
     [
         ({"datasetId": "nope"}, "dataset nope not found in your organization"),
         ({"baseModel": "gpt-9"}, "gpt-9"),
-        ({"provider": "huggingface"}, "provider: Input should be 'openai', 'ollama' or 'local'"),
+        ({"provider": "huggingface"}, "known providers: openai, ollama, local"),
         ({"hyperparameters": {"nEpochs": 0}}, "hyperparameters.nEpochs"),
     ],
 )

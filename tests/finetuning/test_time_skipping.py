@@ -11,17 +11,13 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from jobdeck.api.app import create_app
-from jobdeck.runtime import Runtime
-from jobdeck.worker import build_workers
-from tests.conftest import Stack, Tenant
+from tests.conftest import Stack, Tenant, open_stack
 from tests.fakes.clock import FakeClock
 from tests.fakes.openai_jobs import Timeline
 from tests.fakes.openai_server import control_of, create_openai_fake
@@ -78,33 +74,20 @@ async def test_the_default_thirty_second_loop_runs_without_waiting(
         timeline=Timeline(validating_s=20, queued_s=40, step_s=10, finalize_s=20, total_steps=20),
     )
     switch.app = ClockFollowsPolls(fake, clock)
-    settings = stack.settings.model_copy(
-        update={
-            "task_queue": f"skip-{uuid.uuid4().hex[:8]}",
-            "openai_api_key": SecretStr(SENTINEL_KEY),
-            "openai_base_url": f"{openai_url}/v1",
-            "fine_tuning_poll_interval_s": POLL_S,
-            # The time-skipping test server has no custom search attributes.
-            "temporal_search_attributes": False,
-            "worker_training": "off",  # one worker, on the job's task queue
-        }
-    )
     client = skipping_env.client
-    runtime = Runtime(
-        settings=settings, db=stack.db, temporal=client, registry=stack.runtime.registry
-    )
-    app = create_app(settings, temporal=client, registry=stack.runtime.registry)
     started = time.monotonic()
-    async with app.router.lifespan_context(app):
-        [worker] = build_workers(runtime)
-        async with (
-            worker,
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://jobdeck.test",
-                headers={"Authorization": f"Bearer {tenant.account.key}"},
-            ) as api,
-        ):
+    async with open_stack(
+        stack,
+        temporal=client,
+        task_queue=f"skip-{uuid.uuid4().hex[:8]}",
+        openai_api_key=SecretStr(SENTINEL_KEY),
+        openai_base_url=f"{openai_url}/v1",
+        fine_tuning_poll_interval_s=POLL_S,
+        # The time-skipping test server has no custom search attributes.
+        temporal_search_attributes=False,
+        worker_training="off",  # one worker, on the job's task queue
+    ) as skipping:
+        async with skipping.client(tenant.account.key) as api:
             record = await start_fine_tune(api, await upload_dataset(api, chat_jsonl()))
             job = (await api.get(f"/api/jobs/{record['jobId']}")).json()
             for _ in range(100):
@@ -114,7 +97,6 @@ async def test_the_default_thirty_second_loop_runs_without_waiting(
                 job = await wait_for_job(api, record["jobId"], within=10, until=lambda j: True)
                 await asyncio.sleep(0.2)  # let the poll that the timer released run
             history = await client.get_workflow_handle(record["jobId"]).fetch_history()
-    await runtime.aclose()
     assert job["status"] == "completed", job
     timers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED]
     # About 5 minutes of provider time went by in polls 30 s apart...

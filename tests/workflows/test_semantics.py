@@ -9,13 +9,9 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-import httpx
 import pytest
 
-from jobdeck.api.app import create_app
-from jobdeck.runtime import Runtime
-from jobdeck.worker import build_workers
-from tests.conftest import Stack, Tenant
+from tests.conftest import Stack, Tenant, open_stack
 from tests.helpers import create_job, events_of, wait_for_job
 
 
@@ -89,24 +85,13 @@ async def test_a_step_that_keeps_failing_fails_the_job_after_its_attempts(tenant
 @pytest.fixture
 async def one_slot_stack(stack: Stack) -> AsyncIterator[Stack]:
     """A worker that runs one activity at a time, so jobs queue up behind each other."""
-    settings = stack.settings.model_copy(
-        update={
-            "task_queue": f"tq-{uuid.uuid4().hex[:8]}",
-            "worker_max_concurrent_activities": 1,
-            "worker_training": "off",
-        }
-    )
-    runtime = Runtime(
-        settings=settings,
-        db=stack.db,
-        temporal=stack.runtime.temporal,
-        registry=stack.runtime.registry,
-    )
-    app = create_app(settings, temporal=stack.runtime.temporal, registry=stack.runtime.registry)
-    async with app.router.lifespan_context(app):
-        [worker] = build_workers(runtime)
-        async with worker:
-            yield Stack(settings, runtime, httpx.ASGITransport(app=app))
+    async with open_stack(
+        stack,
+        task_queue=f"tq-{uuid.uuid4().hex[:8]}",
+        worker_max_concurrent_activities=1,
+        worker_training="off",
+    ) as one_slot:
+        yield one_slot
 
 
 async def test_a_higher_priority_job_overtakes_queued_lower_ones(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobdeck.finetune_models import MIN_EXAMPLES, PRICES_AS_OF, default_epochs, find_model
+from jobdeck.fine_tuning_models import MIN_EXAMPLES, PRICES_AS_OF, default_epochs, find_model
 
 FIRST_LINES = 10  # line numbers kept per kind of problem
 

@@ -13,7 +13,7 @@ from jobdeck.api.schemas import (
     UserCreate,
     UserPublic,
 )
-from jobdeck.control import utcnow
+from jobdeck.clock import utcnow
 from jobdeck.errors import NotFound
 from jobdeck.store import accounts
 from jobdeck.store.tables import ApiKey, User

@@ -10,15 +10,16 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, 
 from fastapi.responses import StreamingResponse
 
 from jobdeck.api.dataset_schemas import DatasetLinks, DatasetPublic, DatasetsPublic, DatasetValidate
-from jobdeck.api.deps import CurrentUser, RuntimeDep
+from jobdeck.api.deps import CurrentUser, JobsDep, RuntimeDep
 from jobdeck.api.schemas import JobPublic, Owner
 from jobdeck.api.uploads import Upload, receive_upload
 from jobdeck.api.views import job_public
+from jobdeck.clock import utcnow
 from jobdeck.config import Settings
-from jobdeck.control import NewJob, utcnow
 from jobdeck.dataformats import MEDIA_TYPES, DatasetFormat, format_from_name
+from jobdeck.dataset_files import discard, open_storage, storage_key
 from jobdeck.errors import InvalidInput
-from jobdeck.storage import discard, open_storage, storage_key
+from jobdeck.services.jobs import NewJob
 from jobdeck.store import datasets as dataset_store
 from jobdeck.store.tables import Dataset
 
@@ -185,6 +186,7 @@ async def delete_dataset(dataset_id: str, runtime: RuntimeDep, principal: Curren
 async def validate_dataset(
     dataset_id: str,
     runtime: RuntimeDep,
+    jobs: JobsDep,
     principal: CurrentUser,
     response: Response,
     body: DatasetValidate | None = None,
@@ -203,6 +205,6 @@ async def validate_dataset(
         name=f"validate {dataset.name}"[:200],
         data={"datasetId": dataset.id, "model": body.model, "epochs": body.epochs},
     )
-    job, _ = await runtime.control.create(principal, new, idempotency_key=idempotency_key)
+    job, _ = await jobs.create(principal, new, idempotency_key=idempotency_key)
     response.headers["Location"] = f"/api/jobs/{job.id}"
     return job_public(job, runtime.settings)

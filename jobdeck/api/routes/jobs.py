@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from jobdeck.api.deps import CurrentUser, RuntimeDep
+from jobdeck.api.deps import CurrentUser, JobsDep, RegistryDep, RuntimeDep
 from jobdeck.api.schemas import (
     JobCreate,
     JobEventPublic,
@@ -17,9 +17,9 @@ from jobdeck.api.schemas import (
     JobTypePublic,
 )
 from jobdeck.api.views import job_public
-from jobdeck.control import NewJob
 from jobdeck.domain import JobFilter, JobStatus
 from jobdeck.errors import InvalidInput
+from jobdeck.services.jobs import NewJob
 from jobdeck.store import events as event_store
 from jobdeck.store import jobs as job_store
 
@@ -40,6 +40,7 @@ def _split(values: list[str] | None) -> list[str]:
 async def create_job(
     body: JobCreate,
     runtime: RuntimeDep,
+    jobs: JobsDep,
     principal: CurrentUser,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -52,7 +53,7 @@ async def create_job(
         description=body.description,
         priority=body.priority,
     )
-    job, created = await runtime.control.create(principal, new, idempotency_key=idempotency_key)
+    job, created = await jobs.create(principal, new, idempotency_key=idempotency_key)
     if not created:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
@@ -101,9 +102,9 @@ async def job_stats(runtime: RuntimeDep, principal: CurrentUser) -> JobStats:
 
 
 @router.get("/types", response_model=list[JobTypePublic])
-async def job_types(runtime: RuntimeDep, principal: CurrentUser) -> list[JobTypePublic]:
+async def job_types(registry: RegistryDep, principal: CurrentUser) -> list[JobTypePublic]:
     """The job types this deployment runs."""
-    return [JobTypePublic(name=t.name, description=t.description) for t in runtime.registry.all()]
+    return [JobTypePublic(name=t.name, description=t.description) for t in registry.all()]
 
 
 @router.get("/{job_id}", response_model=JobPublic)
@@ -146,9 +147,11 @@ async def job_events(
 
 
 @router.patch("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=JobPublic)
-async def cancel_job(job_id: str, runtime: RuntimeDep, principal: CurrentUser) -> JobPublic:
+async def cancel_job(
+    job_id: str, runtime: RuntimeDep, jobs: JobsDep, principal: CurrentUser
+) -> JobPublic:
     """Request cancellation; the job ends `cancelled` once its current step has stopped."""
-    job = await runtime.control.cancel(principal, job_id)
+    job = await jobs.cancel(principal, job_id)
     return job_public(job, runtime.settings)
 
 
@@ -156,9 +159,10 @@ async def cancel_job(job_id: str, runtime: RuntimeDep, principal: CurrentUser) -
 async def retry_job(
     job_id: str,
     runtime: RuntimeDep,
+    jobs: JobsDep,
     principal: CurrentUser,
     idempotency_key: IdempotencyKey = None,
 ) -> JobPublic:
     """Create a new job with the input of a failed or cancelled one (linked by retryOf)."""
-    job = await runtime.control.retry(principal, job_id, idempotency_key=idempotency_key)
+    job = await jobs.retry(principal, job_id, idempotency_key=idempotency_key)
     return job_public(job, runtime.settings)

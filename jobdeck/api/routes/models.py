@@ -8,14 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response, status
 from fastapi.responses import FileResponse
 
-from jobdeck.api.deps import CurrentUser, RuntimeDep
+from jobdeck.api.deps import CurrentUser, JobsDep, RuntimeDep
 from jobdeck.api.fine_tuning_schemas import ModelPublic, ModelsPublic
 from jobdeck.api.schemas import JobPublic
 from jobdeck.api.views import job_public
-from jobdeck.control import NewJob
 from jobdeck.errors import InvalidInput, NotFound
 from jobdeck.inputs import PublishOptions
-from jobdeck.store import finetuning as ft_store
+from jobdeck.services.jobs import NewJob
+from jobdeck.store import fine_tuning as ft_store
 from jobdeck.store.tables import Model
 
 router = APIRouter(prefix="/api/models", tags=["models"])
@@ -73,13 +73,14 @@ async def publish_model(
     model_id: str,
     body: PublishOptions,
     runtime: RuntimeDep,
+    jobs: JobsDep,
     principal: CurrentUser,
     response: Response,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JobPublic:
     """Publish a trained LoRA adapter to Ollama as a new model; returns the background job."""
     model = await _get(runtime, principal.organization_id, model_id)
-    if model.provider != "local":
+    if (model.details or {}).get("kind") != "lora-adapter":
         raise InvalidInput(f"model {model.name} is not a LoRA adapter trained by jobdeck")
     if not (body.base_model or (model.details or {}).get("ollamaBaseModel")):
         raise InvalidInput(
@@ -87,7 +88,7 @@ async def publish_model(
             "(the training did not name one in ollamaBaseModel)"
         )
     data = {"modelId": model.id, **body.model_dump(mode="json", by_alias=True, exclude_none=True)}
-    job, created = await runtime.control.create(
+    job, created = await jobs.create(
         principal,
         NewJob(type="model-publish", name=f"Publish {model.name} to Ollama", data=data),
         idempotency_key=idempotency_key,

@@ -5,7 +5,8 @@ training slot picks it up (until then the job is pending), resumes from the run'
 checkpoint when an earlier try was lost, and takes optimizer steps in a worker thread, one
 at a time: between steps it heartbeats (which is how a cancel arrives), reports progress,
 records the loss curve and writes checkpoints. A cancel lets the running step finish and
-keeps the checkpoints. torch is imported only here, inside the activity."""
+keeps the checkpoints. torch is imported only here, inside the activity. The `local`
+provider is declared here."""
 
 from __future__ import annotations
 
@@ -24,16 +25,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from jobdeck.activities.base import ActivityGroup
+from jobdeck.activities.fine_tuning.provider import FineTuningProvider, model_name
 from jobdeck.activities.progress import ProgressReporter
-from jobdeck.activities.records import JobRecords
+from jobdeck.clock import utcnow
 from jobdeck.config import Settings
-from jobdeck.control import utcnow
 from jobdeck.domain import EventKind, JobSpec
 from jobdeck.inputs import ModelTrainingData
-from jobdeck.storage import open_storage
-from jobdeck.store import finetuning as ft_store
+from jobdeck.store import fine_tuning as ft_store
 from jobdeck.store import jobs as job_store
-from jobdeck.training.available import INSTALL_HINT, missing_modules
+from jobdeck.temporal import activity_pollers
+from jobdeck.training import available
 
 if TYPE_CHECKING:
     from jobdeck.runtime import Runtime
@@ -44,6 +46,7 @@ T = TypeVar("T")
 # interval, so progress and cancel stay as prompt as with a report after every step.
 STEP_BATCH_S = 0.5
 STARTED_SIGNAL = "training_started"
+NAME = "local"
 
 
 @dataclass
@@ -80,49 +83,28 @@ def resolve_base_model(name: str, settings: Settings) -> str:
     return name
 
 
-def model_name(base_model: str, suffix: str | None, job_id: str) -> str:
-    base = Path(base_model.rstrip("/")).name or "model"
-    return f"{base}-{suffix or 'lora'}:{job_id[:8]}".lower()
-
-
 def _require_extra() -> None:
-    missing = missing_modules()
+    missing = available.missing_modules()
     if missing:
         raise ApplicationError(
-            f"this worker cannot train: {', '.join(missing)} missing ({INSTALL_HINT})",
+            f"this worker cannot train: {', '.join(missing)} missing ({available.INSTALL_HINT})",
             type="TrainingNotInstalled",
             non_retryable=True,
         )
 
 
-class TrainingActivities:
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.settings = runtime.settings
-        self.records = JobRecords(runtime.db, runtime.settings)
-        self.storage = open_storage(runtime.settings)
-
-    def all(self) -> list[Any]:
-        """The bookkeeping steps, on the job's own task queue."""
-        return [self.prepare, self.ended]
-
-    def training(self) -> list[Any]:
-        """The steps only a training worker runs, on the training task queue."""
-        return [self.train]
+class TrainingActivities(ActivityGroup):
+    """`prepare` and `ended` run on the job's own task queue; `train` only on a training
+    worker, on the training task queue."""
 
     def run_dir(self, job_id: str) -> Path:
         return self.settings.training_root / job_id
 
     async def _transact(self, work: Callable[[AsyncSession], Any]) -> Any:
-        return await self.runtime.db.transact(work)
+        return await self.db.transact(work)
 
     async def _update(self, job_id: str, **values: Any) -> None:
-        async def work(session: AsyncSession) -> None:
-            await ft_store.update_fine_tuning(
-                session, fine_tuning_id=job_id, values=values, now=utcnow()
-            )
-
-        await self._transact(work)
+        await self._transact(ft_store.updater(job_id, values))
 
     @activity.defn(name="training.prepare")
     async def prepare(self, spec: JobSpec) -> TrainingPlan:
@@ -133,10 +115,7 @@ class TrainingActivities:
             await job_store.insert_job(session, spec=spec, now=now)
             job = await job_store.find_job(session, job_id=spec.job_id)
             assert job is not None
-            await ft_store.ensure_fine_tuning(session, values=ft_store.record_values(job), now=now)
-            await ft_store.update_fine_tuning(
-                session, fine_tuning_id=spec.job_id, values={"phase": "queued"}, now=now
-            )
+            await ft_store.ensure_record(session, job=job, provider=NAME, phase="queued", now=now)
 
         await self._transact(work)
         return TrainingPlan(
@@ -176,7 +155,7 @@ class TrainingActivities:
     @asynccontextmanager
     async def _dataset_path(self, spec: JobSpec, dataset_id: str) -> AsyncIterator[Path]:
         dataset = await self.records.find_dataset(spec.organization_id, dataset_id)
-        async with self.storage.local_path(dataset.storage_key) as path:
+        async with self.files.local_path(dataset.storage_key) as path:
             yield path
 
     async def _message(self, job_id: str, text: str) -> None:
@@ -211,13 +190,14 @@ class TrainingActivities:
         files = {k: v for k, v in adapter_files(adapter).items() if k != "done"}
 
         async def work(session: AsyncSession) -> str:
-            now = utcnow()
-            model = await ft_store.ensure_model(
+            model = await ft_store.record_model(
                 session,
+                fine_tuning_id=spec.job_id,
                 organization_id=spec.organization_id,
-                job_id=spec.job_id,
-                name=model_name(options.base_model, options.suffix, spec.job_id),
-                provider="local",
+                name=model_name(
+                    options.base_model, options.suffix, spec.job_id, default_suffix="lora"
+                ),
+                provider=NAME,
                 base_model=options.base_model,
                 dataset_id=options.dataset_id,
                 details={
@@ -230,19 +210,8 @@ class TrainingActivities:
                     "ollamaBaseModel": options.ollama_base_model,
                     "device": str(trainer.device),
                 },
-                now=now,
-            )
-            await ft_store.update_fine_tuning(
-                session,
-                fine_tuning_id=spec.job_id,
-                now=now,
-                values={
-                    "phase": "succeeded",
-                    "fine_tuned_model": model.name,
-                    "model_id": model.id,
-                    "trained_tokens": summary.get("trainedTokens"),
-                    "finished_at": now,
-                },
+                now=utcnow(),
+                values={"trained_tokens": summary.get("trainedTokens")},
             )
             return model.id
 
@@ -438,3 +407,46 @@ def _save_final(trainer: LoraTrainer, adapter: Path) -> None:
     (partial / "done").write_text(str(trainer.step))
     shutil.rmtree(adapter, ignore_errors=True)
     partial.rename(adapter)
+
+
+async def training_unavailable(runtime: Runtime) -> str | None:
+    """A training job needs a worker that polls the training queue; on a one-machine
+    setup that is this machine, with the training extra installed."""
+    settings = runtime.settings
+    queue = settings.training_queue
+    if await activity_pollers(runtime.temporal, settings.temporal_namespace, queue):
+        return None
+    missing = available.missing_modules()
+    if not missing:
+        return None  # a worker on this machine can train; the job waits until one runs
+    return (
+        f"local training is not installed: no worker serves the training queue {queue!r} "
+        f"and this server lacks {', '.join(missing)}. Install the training extra "
+        f"({available.INSTALL_HINT}) on a worker machine and run `jobdeck worker` there"
+    )
+
+
+async def _status(runtime: Runtime) -> tuple[list[str], str | None]:
+    """Folders of the base-models directory that hold a transformers model."""
+    root = runtime.settings.base_models_root
+    models = (
+        sorted(p.name for p in root.iterdir() if (p / "config.json").is_file())
+        if root.is_dir()
+        else []
+    )
+    return models, await training_unavailable(runtime)
+
+
+PROVIDER = FineTuningProvider(
+    name=NAME,
+    description=(
+        "LoRA fine-tuning on a training worker's own CPU or GPU (PyTorch, transformers, "
+        "peft), with checkpoints; the adapter can be published to Ollama."
+    ),
+    job_type="model-training",
+    options=("hyperparameters", "training"),
+    unavailable=training_unavailable,
+    status=_status,
+    activities=(TrainingActivities.prepare, TrainingActivities.ended, TrainingActivities.train),
+    job_data=lambda request: request.as_training(),
+)

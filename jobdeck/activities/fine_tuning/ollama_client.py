@@ -31,8 +31,6 @@ def _failure(response: httpx.Response, body: str) -> Exception:
 
 
 class OllamaBuilder:
-    name = "ollama"
-
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
 

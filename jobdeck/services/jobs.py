@@ -1,4 +1,5 @@
-"""Creating, cancelling and retrying jobs: used by the REST API and the bulk-operation job.
+"""Creating, cancelling and retrying jobs: used by the REST API, the CLI and (through the
+worker) the bulk-operation job.
 
 Creation order makes a crash harmless: the workflow is started first (its id is the job
 id), then the row is written. If the process dies in between, the workflow's first step
@@ -10,22 +11,21 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from temporalio.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from jobdeck.clock import utcnow
 from jobdeck.domain import EventKind, JobSpec, JobStatus
 from jobdeck.errors import Conflict, InvalidInput, Unavailable
+from jobdeck.registry import JobTypeRegistry
+from jobdeck.runtime import Runtime
 from jobdeck.store import jobs as job_store
 from jobdeck.store.accounts import Principal
 from jobdeck.store.tables import Job
 from jobdeck.temporal import job_search_attributes
-
-if TYPE_CHECKING:
-    from jobdeck.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +33,6 @@ logger = logging.getLogger(__name__)
 # start one workflow.
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c6f1e-2f4a-4f55-9a8e-6a7c3b1d9e21")
 PRIORITY_HIGHEST, PRIORITY_DEFAULT, PRIORITY_LOWEST = 1, 3, 5
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -49,8 +45,9 @@ class NewJob:
 
 
 class JobControl:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, registry: JobTypeRegistry) -> None:
         self.runtime = runtime
+        self.registry = registry
 
     async def create(
         self,
@@ -61,8 +58,7 @@ class JobControl:
         retry_of: str | None = None,
     ) -> tuple[Job, bool]:
         """Start a job; returns it and whether it is new (False: an idempotent replay)."""
-        job_type = self.runtime.registry.get(new.type)
-        data = job_type.validate(new.data)
+        job_type, data = self.registry.validate(new.type, new.data)
         name = new.name.strip()
         if not name or len(name) > 200:
             raise InvalidInput("name must be 1 to 200 characters")

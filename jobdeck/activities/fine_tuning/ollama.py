@@ -1,10 +1,11 @@
 """Jobs on Ollama: the fine-tuning job (pull the base model, then create the customized
 model from it with a system prompt and few-shot messages taken from the chat dataset), and
 publishing a LoRA adapter trained here (pull the base, upload the adapter's files as
-blobs, create the model with `adapters`)."""
+blobs, create the model with `adapters`). The `ollama` provider is declared here."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -14,17 +15,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from jobdeck.activities.base import ActivityGroup
+from jobdeck.activities.fine_tuning.ollama_client import OllamaBuilder
+from jobdeck.activities.fine_tuning.provider import FineTuningProvider, model_name
 from jobdeck.activities.progress import ProgressReporter
-from jobdeck.activities.providers.ollama import OllamaBuilder
-from jobdeck.activities.records import JobRecords
-from jobdeck.control import utcnow
+from jobdeck.clock import utcnow
 from jobdeck.errors import NotFound
-from jobdeck.storage import open_storage
-from jobdeck.store import finetuning as ft_store
+from jobdeck.store import fine_tuning as ft_store
 from jobdeck.store.tables import Model
 
 if TYPE_CHECKING:
+    from jobdeck.activities.base import JobActions
     from jobdeck.runtime import Runtime
+
+NAME = "ollama"
 
 FEW_SHOT_EXAMPLES = 8
 
@@ -49,12 +53,6 @@ class OllamaBuildInput:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
-def model_name(base_model: str, suffix: str | None, job_id: str) -> str:
-    """`<base>-<suffix>:<8 chars of the job>`: unique per job, readable in `ollama list`."""
-    base = base_model.split(":", 1)[0].replace("/", "-")
-    return f"{base}-{suffix or 'jobdeck'}:{job_id[:8]}".lower()
-
-
 def few_shot(lines: list[str]) -> tuple[str | None, list[dict[str, str]]]:
     """The first system prompt and up to FEW_SHOT_EXAMPLES user/assistant pairs."""
     system: str | None = None
@@ -71,11 +69,9 @@ def few_shot(lines: list[str]) -> tuple[str | None, list[dict[str, str]]]:
     return system, messages
 
 
-class OllamaActivities:
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.records = JobRecords(runtime.db, runtime.settings)
-        self.storage = open_storage(runtime.settings)
+class OllamaActivities(ActivityGroup):
+    def __init__(self, runtime: Runtime, jobs: JobActions) -> None:
+        super().__init__(runtime, jobs)
         client = httpx.AsyncClient(
             base_url=runtime.settings.ollama_base_url,
             timeout=httpx.Timeout(runtime.settings.provider_timeout_s),
@@ -83,16 +79,10 @@ class OllamaActivities:
         runtime.closers.append(client.aclose)
         self.builder = OllamaBuilder(client)
 
-    def all(self) -> list[Any]:
-        return [self.build]
-
-    def publishing(self) -> list[Any]:
-        return [self.publish]
-
     async def _examples(self, request: OllamaBuildInput) -> tuple[str | None, list[dict[str, str]]]:
         dataset = await self.records.find_dataset(request.organization_id, request.dataset_id)
         lines: list[str] = []
-        async with self.storage.local_path(dataset.storage_key) as path:
+        async with self.files.local_path(dataset.storage_key) as path:
             with path.open(encoding="utf-8") as handle:
                 for line in handle:
                     if line.strip():
@@ -131,7 +121,9 @@ class OllamaActivities:
     @activity.defn(name="fine-tuning.ollama-build")
     async def build(self, request: OllamaBuildInput) -> dict[str, Any]:
         system, messages = await self._examples(request)
-        name = model_name(request.base_model, request.suffix, request.job_id)
+        name = model_name(
+            request.base_model, request.suffix, request.job_id, default_suffix="jobdeck"
+        )
         async with ProgressReporter(self.records, unit="bytes", stage="pulling") as progress:
             await self._pull(request.job_id, request.base_model, progress)
             await progress.update(
@@ -146,33 +138,21 @@ class OllamaActivities:
             await self._create(request.job_id, body)
 
         async def work(session: AsyncSession) -> str:
-            now = utcnow()
-            model = await ft_store.ensure_model(
+            model = await ft_store.record_model(
                 session,
+                fine_tuning_id=request.job_id,
                 organization_id=request.organization_id,
-                job_id=request.job_id,
                 name=name,
-                provider="ollama",
+                provider=NAME,
                 base_model=request.base_model,
                 dataset_id=request.dataset_id,
                 details={"fewShotExamples": len(messages) // 2, "system": bool(system)},
-                now=now,
-            )
-            await ft_store.update_fine_tuning(
-                session,
-                fine_tuning_id=request.job_id,
-                now=now,
-                values={
-                    "phase": "succeeded",
-                    "fine_tuned_model": name,
-                    "model_id": model.id,
-                    "finished_at": now,
-                    "provider_status": "success",
-                },
+                now=utcnow(),
+                values={"provider_status": "success"},
             )
             return model.id
 
-        model_id = await self.runtime.db.transact(work)
+        model_id = await self.db.transact(work)
         return {"fineTunedModel": name, "modelId": model_id}
 
     @activity.defn(name="models.publish-ollama")
@@ -186,7 +166,7 @@ class OllamaActivities:
                 type="PublishBaseMissing",
                 non_retryable=True,
             )
-        adapter = self.runtime.settings.adapter_dir(str(source.job_id))
+        adapter = self.settings.adapter_dir(str(source.job_id))
         files = sorted(p for p in adapter.glob("adapter_*") if p.is_file())
         if not any(p.suffix == ".safetensors" for p in files):
             raise ApplicationError(
@@ -209,7 +189,7 @@ class OllamaActivities:
                 organization_id=request.organization_id,
                 job_id=request.job_id,
                 name=name,
-                provider="ollama",
+                provider=NAME,
                 base_model=base,
                 dataset_id=source.dataset_id,
                 details={"adapterOf": source.id, "adapterDigests": digests},
@@ -220,12 +200,12 @@ class OllamaActivities:
             )
             return model.id
 
-        model_id = await self.runtime.db.transact(work)
+        model_id = await self.db.transact(work)
         return {"ollamaModel": name, "modelId": model_id, "adapterOf": source.id}
 
     async def _adapter_model(self, request: PublishInput) -> Model:
         try:
-            async with self.runtime.db.read() as session:
+            async with self.db.read() as session:
                 model = await ft_store.get_model(
                     session, organization_id=request.organization_id, model_id=request.model_id
                 )
@@ -235,10 +215,40 @@ class OllamaActivities:
                 type="ModelNotFound",
                 non_retryable=True,
             ) from None
-        if model.provider != "local" or model.job_id is None:
+        if (model.details or {}).get("kind") != "lora-adapter" or model.job_id is None:
             raise ApplicationError(
                 f"model {model.name} is not a LoRA adapter trained by jobdeck",
                 type="NotAnAdapter",
                 non_retryable=True,
             )
         return model
+
+
+async def _status(runtime: Runtime) -> tuple[list[str], str | None]:
+    """The models Ollama has now (its /api/tags), or why it cannot be asked."""
+    url = runtime.settings.ollama_base_url
+    try:
+        async with asyncio.timeout(2), httpx.AsyncClient(base_url=url) as client:
+            tags = (await client.get("/api/tags")).json()
+        return sorted(m.get("name") or m.get("model") for m in tags.get("models", [])), None
+    except (httpx.HTTPError, TimeoutError, ValueError):
+        return [], f"Ollama does not answer at {url}"
+
+
+async def _never_refused(_runtime: Runtime) -> str | None:
+    return None  # an Ollama that is down now is retried by the job's step
+
+
+PROVIDER = FineTuningProvider(
+    name=NAME,
+    description=(
+        "Ollama does not train. It customizes a base model: jobdeck pulls the base model "
+        "and creates a new one from it with the dataset's system prompt and a few of its "
+        "examples as few-shot messages."
+    ),
+    job_type="fine-tuning",
+    options=("parameters",),
+    unavailable=_never_refused,
+    status=_status,
+    activities=(OllamaActivities.build,),
+)

@@ -1,5 +1,6 @@
-"""The fine-tuning job's side effects: the fine-tuning record, the provider calls (upload,
-create, poll, cancel) and the resulting model record.
+"""The steps of a fine-tune with a hosted provider (one that trains on its own machines
+and is polled): the fine-tuning record, the provider calls (upload, create, poll, cancel)
+and the resulting model record. Any provider with `open_hosted` is driven by these.
 
 Secrets stay here: provider keys are read from settings inside the activities and never
 enter workflow input, history, events or logs."""
@@ -14,17 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from jobdeck.activities.base import ActivityGroup
+from jobdeck.activities.fine_tuning.provider import CreateRequest, HostedFineTuner, ProviderJob
+from jobdeck.activities.fine_tuning.providers import PROVIDERS
 from jobdeck.activities.progress import ProgressReporter
-from jobdeck.activities.providers.base import CreateRequest, HostedFineTuner, ProviderJob
-from jobdeck.activities.records import JobRecords
-from jobdeck.control import utcnow
+from jobdeck.clock import utcnow
 from jobdeck.domain import EventKind
-from jobdeck.storage import open_storage
-from jobdeck.store import finetuning as ft_store
+from jobdeck.store import fine_tuning as ft_store
 from jobdeck.store import jobs as job_store
 
 if TYPE_CHECKING:
-    from jobdeck.activities.providers.openai import OpenAIFineTuner
+    from jobdeck.activities.base import JobActions
     from jobdeck.runtime import Runtime
 
 # Metric names as the provider sends them, and as the API shows them.
@@ -39,7 +40,7 @@ _METRICS = {
 
 
 @dataclass
-class FineTuneRef:
+class FineTuningRef:
     """Everything a step needs to find its job, record and provider; no secrets."""
 
     job_id: str
@@ -55,7 +56,7 @@ class Prepared:
 
 @dataclass
 class UploadInput:
-    ref: FineTuneRef
+    ref: FineTuningRef
     dataset_id: str
     validation_dataset_id: str | None = None
 
@@ -68,7 +69,7 @@ class Uploaded:
 
 @dataclass
 class CreateInput:
-    ref: FineTuneRef
+    ref: FineTuningRef
     base_model: str
     files: Uploaded
     hyperparameters: dict[str, Any] = field(default_factory=dict)
@@ -78,7 +79,7 @@ class CreateInput:
 
 @dataclass
 class PollInput:
-    ref: FineTuneRef
+    ref: FineTuningRef
     last_event_id: str | None = None
 
 
@@ -93,81 +94,47 @@ class PollResult:
 
 @dataclass
 class FinishInput:
-    ref: FineTuneRef
+    ref: FineTuningRef
     base_model: str
     dataset_id: str
     fine_tuned_model: str
 
 
-def _not_configured(provider: str, setting: str) -> ApplicationError:
-    return ApplicationError(
-        f"the {provider} provider is not configured: set {setting}",
-        type="ProviderNotConfigured",
-        non_retryable=True,
-    )
+class FineTuningActivities(ActivityGroup):
+    def __init__(self, runtime: Runtime, jobs: JobActions) -> None:
+        super().__init__(runtime, jobs)
+        self._clients: dict[str, HostedFineTuner] = {}
 
-
-class FineTuneActivities:
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.records = JobRecords(runtime.db, runtime.settings)
-        self.storage = open_storage(runtime.settings)
-        self._openai: OpenAIFineTuner | None = None
-
-    def all(self) -> list[Any]:
-        return [self.prepare, self.upload, self.create, self.poll, self.cancel, self.finish]
-
-    def hosted(self, provider: str) -> HostedFineTuner:
-        settings = self.runtime.settings
-        if provider != "openai":
-            raise ApplicationError(
-                f"{provider} is not a hosted fine-tuning provider",
-                type="UnknownProvider",
-                non_retryable=True,
-            )
-        if self._openai is None:
-            if settings.openai_api_key is None:
-                raise _not_configured("openai", "JOBDECK_OPENAI_API_KEY")
-            # Imported on first use: the SDK costs every worker ~20 MB it may never need.
-            import openai
-
-            from jobdeck.activities.providers.openai import OpenAIFineTuner
-
-            client = openai.AsyncOpenAI(
-                api_key=settings.openai_api_key.get_secret_value(),
-                base_url=settings.openai_base_url,
-                max_retries=0,  # Temporal retries, with backoff; one layer only
-                timeout=settings.provider_timeout_s,
-            )
-            self.runtime.closers.append(client.close)
-            self._openai = OpenAIFineTuner(client)
-        return self._openai
+    def hosted(self, name: str) -> HostedFineTuner:
+        """The provider's client, opened on first use."""
+        if name not in self._clients:
+            provider = PROVIDERS.get(name)
+            if provider is None or provider.open_hosted is None:
+                raise ApplicationError(
+                    f"{name} is not a hosted fine-tuning provider",
+                    type="UnknownProvider",
+                    non_retryable=True,
+                )
+            self._clients[name] = provider.open_hosted(self.runtime)
+        return self._clients[name]
 
     async def _update(self, job_id: str, **values: Any) -> None:
-        async def work(session: AsyncSession) -> None:
-            await ft_store.update_fine_tuning(
-                session, fine_tuning_id=job_id, values=values, now=utcnow()
-            )
-
-        await self.runtime.db.transact(work)
+        await self.db.transact(ft_store.updater(job_id, values))
 
     @activity.defn(name="fine-tuning.prepare")
-    async def prepare(self, ref: FineTuneRef) -> Prepared:
+    async def prepare(self, ref: FineTuningRef) -> Prepared:
         """Make sure the fine-tuning record exists (from the job's own input)."""
 
         async def work(session: AsyncSession) -> None:
             job = await job_store.find_job(session, job_id=ref.job_id)
             if job is None:
                 raise ApplicationError("the job row is missing", type="JobMissing")
-            await ft_store.ensure_fine_tuning(
-                session, values=ft_store.record_values(job), now=utcnow()
-            )
-            await ft_store.update_fine_tuning(
-                session, fine_tuning_id=ref.job_id, values={"phase": "validating"}, now=utcnow()
+            await ft_store.ensure_record(
+                session, job=job, provider=ref.provider, phase="validating", now=utcnow()
             )
 
-        await self.runtime.db.transact(work)
-        return Prepared(poll_interval_s=self.runtime.settings.fine_tuning_poll_interval_s)
+        await self.db.transact(work)
+        return Prepared(poll_interval_s=self.settings.fine_tuning_poll_interval_s)
 
     @activity.defn(name="fine-tuning.upload")
     async def upload(self, request: UploadInput) -> Uploaded:
@@ -181,7 +148,7 @@ class FineTuneActivities:
                 files.append(None)
                 continue
             dataset = await self.records.find_dataset(request.ref.organization_id, dataset_id)
-            async with self.storage.local_path(dataset.storage_key) as path:
+            async with self.files.local_path(dataset.storage_key) as path:
                 # Keyed by job and role: a retried upload finds the file made before.
                 files.append(
                     await provider.upload_file(key=f"{request.ref.job_id}-{role}", path=path)
@@ -284,7 +251,7 @@ class FineTuneActivities:
                         data={"message": event.message, "level": event.level, "source": "provider"},
                     )
 
-        await self.runtime.db.transact(work)
+        await self.db.transact(work)
 
     async def _report(self, job: ProviderJob, events: list[Any], points: list[Any]) -> None:
         async with self.records.db.read() as session:
@@ -306,7 +273,7 @@ class FineTuneActivities:
             await reporter.flush()
 
     @activity.defn(name="fine-tuning.cancel")
-    async def cancel(self, ref: FineTuneRef) -> None:
+    async def cancel(self, ref: FineTuningRef) -> None:
         """Cancel at the provider, finding the provider job by its key if the create step
         was cut short; a job that never got created leaves nothing to cancel."""
         provider = self.hosted(ref.provider)
@@ -325,29 +292,18 @@ class FineTuneActivities:
         """Record the model a successful fine-tune produced; returns its id."""
 
         async def work(session: AsyncSession) -> str:
-            now = utcnow()
-            model = await ft_store.ensure_model(
+            model = await ft_store.record_model(
                 session,
+                fine_tuning_id=request.ref.job_id,
                 organization_id=request.ref.organization_id,
-                job_id=request.ref.job_id,
                 name=request.fine_tuned_model,
                 provider=request.ref.provider,
                 base_model=request.base_model,
                 dataset_id=request.dataset_id,
                 details={"providerJobId": request.ref.provider_job_id},
-                now=now,
-            )
-            await ft_store.update_fine_tuning(
-                session,
-                fine_tuning_id=request.ref.job_id,
-                now=now,
-                values={
-                    "phase": "succeeded",
-                    "fine_tuned_model": request.fine_tuned_model,
-                    "model_id": model.id,
-                    "finished_at": now,
-                },
+                now=utcnow(),
             )
             return model.id
 
-        return await self.runtime.db.transact(work)
+        model_id: str = await self.db.transact(work)
+        return model_id

@@ -14,7 +14,7 @@ import openai
 from openai.types.fine_tuning import FineTuningJob
 from temporalio.exceptions import ApplicationError
 
-from jobdeck.activities.providers.base import CreateRequest, Phase, ProviderEvent, ProviderJob
+from jobdeck.activities.fine_tuning.provider import CreateRequest, Phase, ProviderEvent, ProviderJob
 
 MAX_EVENTS_PER_POLL = 2000
 KEY_METADATA = "jobdeck_job_id"
@@ -80,8 +80,6 @@ def provider_error(err: openai.APIError, *, creating: bool = False) -> Applicati
 
 
 class OpenAIFineTuner:
-    name = "openai"
-
     def __init__(self, client: openai.AsyncOpenAI) -> None:
         self.client = client
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jobdeck.clock import utcnow
 from jobdeck.errors import NotFound
 from jobdeck.store.tables import FineTuning, FineTuningMetric, Job, Model
 
@@ -162,32 +163,81 @@ async def list_models(
 _TRAINING_INPUTS = ("datasetId", "validationDatasetId", "baseModel", "suffix")
 
 
-def record_values(job: Job) -> dict[str, Any]:
-    """The fine-tuning record's fields, from its job's row (a `fine-tuning` job, or a
-    `model-training` job: the `local` provider)."""
+async def ensure_record(
+    session: AsyncSession, *, job: Job, provider: str, phase: str | None, now: datetime
+) -> None:
+    """The one writer of a fine-tuning record: made from its job's row (a `fine-tuning`
+    job, or a `model-training` job, whose data are the training settings), by the API or
+    by the job's first step, whichever comes first; `phase` moves it on."""
     data = job.data
-    if job.type == "model-training":
-        return {
-            "id": job.id,
-            "organization_id": job.organization_id,
-            "user_id": job.user_id,
-            "name": job.name,
-            "provider": "local",
-            "base_model": data["baseModel"],
-            "dataset_id": data["datasetId"],
-            "validation_dataset_id": data.get("validationDatasetId"),
-            "hyperparameters": {k: v for k, v in data.items() if k not in _TRAINING_INPUTS},
-            "suffix": data.get("suffix"),
-        }
-    return {
+    if "provider" in data:  # a fine-tuning job's data names its provider
+        settings = data.get("hyperparameters") or {}
+    else:
+        settings = {k: v for k, v in data.items() if k not in _TRAINING_INPUTS}
+    values = {
         "id": job.id,
         "organization_id": job.organization_id,
         "user_id": job.user_id,
         "name": job.name,
-        "provider": data["provider"],
+        "provider": provider,
         "base_model": data["baseModel"],
         "dataset_id": data["datasetId"],
         "validation_dataset_id": data.get("validationDatasetId"),
-        "hyperparameters": data.get("hyperparameters") or {},
+        "hyperparameters": settings,
         "suffix": data.get("suffix"),
     }
+    await ensure_fine_tuning(session, values=values, now=now)
+    if phase is not None:
+        await update_fine_tuning(session, fine_tuning_id=job.id, values={"phase": phase}, now=now)
+
+
+def updater(fine_tuning_id: str, values: dict[str, Any]) -> Callable[[AsyncSession], Any]:
+    """A transaction's work that updates a fine-tuning record (for Database.transact)."""
+
+    async def work(session: AsyncSession) -> None:
+        await update_fine_tuning(
+            session, fine_tuning_id=fine_tuning_id, values=values, now=utcnow()
+        )
+
+    return work
+
+
+async def record_model(
+    session: AsyncSession,
+    *,
+    fine_tuning_id: str,
+    organization_id: str,
+    name: str,
+    provider: str,
+    base_model: str,
+    dataset_id: str | None,
+    details: dict[str, Any] | None,
+    now: datetime,
+    values: dict[str, Any] | None = None,
+) -> Model:
+    """The one ending of a successful fine-tune: its model record (once, however often
+    the step runs), and the fine-tuning record marked succeeded with it."""
+    model = await ensure_model(
+        session,
+        organization_id=organization_id,
+        job_id=fine_tuning_id,
+        name=name,
+        provider=provider,
+        base_model=base_model,
+        dataset_id=dataset_id,
+        details=details,
+        now=now,
+    )
+    await update_fine_tuning(
+        session,
+        fine_tuning_id=fine_tuning_id,
+        now=now,
+        values={
+            "phase": "succeeded",
+            "fine_tuned_model": name,
+            "model_id": model.id,
+            "finished_at": now,
+            **(values or {}),
+        },
+    )
+    return model

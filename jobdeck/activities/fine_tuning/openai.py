@@ -1,0 +1,62 @@
+"""The `openai` provider: supervised fine-tuning on OpenAI's machines, driven by the
+shared hosted steps (upload, create, poll, cancel) through the official SDK, which is
+imported on first use (it costs every worker ~13 MB it may never need)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from jobdeck.activities.fine_tuning.provider import FineTuningProvider, HostedFineTuner
+from jobdeck.fine_tuning_models import MODELS, find_model
+
+if TYPE_CHECKING:
+    from jobdeck.runtime import Runtime
+
+NAME = "openai"
+
+
+async def _unavailable(runtime: Runtime) -> str | None:
+    if runtime.settings.openai_api_key is None:
+        return "the openai provider is not configured on this server: set JOBDECK_OPENAI_API_KEY"
+    return None
+
+
+async def _status(runtime: Runtime) -> tuple[list[str], str | None]:
+    return list(MODELS), await _unavailable(runtime)
+
+
+def _open(runtime: Runtime) -> HostedFineTuner:
+    settings = runtime.settings
+    if settings.openai_api_key is None:
+        from temporalio.exceptions import ApplicationError
+
+        raise ApplicationError(
+            "the openai provider is not configured: set JOBDECK_OPENAI_API_KEY",
+            type="ProviderNotConfigured",
+            non_retryable=True,
+        )
+    import openai
+
+    from jobdeck.activities.fine_tuning.openai_client import OpenAIFineTuner
+
+    client = openai.AsyncOpenAI(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        max_retries=0,  # Temporal retries, with backoff; one layer only
+        timeout=settings.provider_timeout_s,
+    )
+    runtime.closers.append(client.close)
+    return OpenAIFineTuner(client)
+
+
+PROVIDER = FineTuningProvider(
+    name=NAME,
+    description="Supervised fine-tuning on OpenAI's machines, polled until it ends.",
+    job_type="fine-tuning",
+    options=("hyperparameters",),
+    unavailable=_unavailable,
+    status=_status,
+    open_hosted=_open,
+    canonical_model=lambda name: find_model(name).name,
+    prices_tokens=True,
+)

@@ -1,1 +1,0 @@
-"""Fine-tuning providers, each behind one small interface (adding a provider = one module)."""
