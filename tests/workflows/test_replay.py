@@ -1,7 +1,8 @@
 """Replay safety: histories recorded from earlier code must replay on today's workflows, so
 a change that breaks determinism fails CI instead of stranding running jobs.
 
-The test-steps and bulk scenarios are recorded below; the other types'
+Every built-in job type has at least one fixture in tests/histories (a new type without
+one fails here). The test-steps and bulk scenarios are recorded below; the other types'
 by the tests that run them, through `record_history` (tests/finetuning/test_openai.py,
 test_ollama.py, test_continue_as_new.py, test_local_training.py; tests/datasets/).
 Record new fixtures (after a deliberate, `workflow.patched` change) by running those tests
@@ -19,6 +20,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from jobdeck.jobtypes import builtin_types
 from jobdeck.workflows.bulk import BulkOperationWorkflow
 from jobdeck.workflows.datasets import DataConversionWorkflow, DatasetValidationWorkflow
 from jobdeck.workflows.fine_tuning import FineTuningWorkflow
@@ -64,10 +66,21 @@ SCENARIOS = {
 }
 
 
+def _workflow_type(history: WorkflowHistory) -> str:
+    started = history.events[0].workflow_execution_started_event_attributes
+    return started.workflow_type.name
+
+
 async def test_recorded_histories_replay_on_current_code() -> None:
     files = sorted(HISTORIES.glob("*.json"))
     assert len(files) >= len(SCENARIOS), "recorded histories are missing"
     histories = [WorkflowHistory.from_json(path.stem, path.read_text()) for path in files]
+    recorded = {_workflow_type(history) for history in histories}
+    unrecorded = {t.name for t in builtin_types()} - recorded
+    assert not unrecorded, (
+        f"job types without a recorded history in {HISTORIES}: {sorted(unrecorded)}; "
+        "record one with record_history (see its callers)"
+    )
     replayer = Replayer(workflows=WORKFLOWS)
     for path, history in zip(files, histories, strict=True):
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
