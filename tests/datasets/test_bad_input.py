@@ -21,6 +21,7 @@ from tests.datasets.conftest import (
     upload,
     xlsx_bytes,
 )
+from tests.workflows.test_replay import record_history
 
 ROW_LIMIT = 64 * 1024  # set for these tests, so an "enormous" line stays small
 CHAT = {"outputFormat": "openai-chat", "mapping": {"user": "q", "assistant": "a"}}
@@ -147,6 +148,8 @@ async def test_bad_input_fails_readably_and_leaves_nothing(
     assert job["attempts"] == 1  # bad data is not retried
     assert await dataset_ids(tenant.api) == [source["id"]]  # no output registered
     assert scratch_files(stack) == []  # and no partial file left
+    if error_type == "MappingError":
+        await record_history(stack, job["id"], "data-conversion-failed")
     # The worker goes on serving.
     good = await upload(tenant.api, "good.csv", qa_csv())
     assert (await convert(tenant.api, good["id"], **CHAT))["status"] == "completed"

@@ -28,6 +28,7 @@ from tests.datasets.conftest import (
     xlsx_bytes,
 )
 from tests.helpers import create_job, wait_for_job
+from tests.workflows.test_replay import record_history
 
 RECORDS = [{"q": q, "a": a} for q, a in QA]
 
@@ -134,7 +135,9 @@ async def test_chat_mappings_prompt_completion_and_template(tenant: Tenant) -> N
     assert got["name"] == "labelled.jsonl"
 
 
-async def test_output_dataset_has_lineage_and_the_source_gets_counted(tenant: Tenant) -> None:
+async def test_output_dataset_has_lineage_and_the_source_gets_counted(
+    stack: Stack, tenant: Tenant
+) -> None:
     source = await upload(tenant.api, "qa.csv", qa_csv())
     assert source["rowCount"] is None  # not read yet
     job = await convert(
@@ -158,6 +161,7 @@ async def test_output_dataset_has_lineage_and_the_source_gets_counted(tenant: Te
     assert source["details"]["delimiter"] == ","
     outputs = await tenant.api.get("/api/datasets", params={"sourceDatasetId": source["id"]})
     assert [d["id"] for d in outputs.json()["data"]] == [out["id"]]
+    await record_history(stack, job["id"], "data-conversion-completed")
 
 
 async def test_cancel_mid_file_removes_the_partial_output(
@@ -189,6 +193,7 @@ async def test_cancel_mid_file_removes_the_partial_output(
     assert 0 < done["progress"]["current"] < done["progress"]["total"]
     assert scratch_files(stack) == []
     assert await dataset_ids(tenant.api) == [source["id"]]
+    await record_history(stack, job["id"], "data-conversion-cancelled")
 
 
 async def test_a_row_longer_than_the_readers_block_still_converts(tenant: Tenant) -> None:

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from jobdeck.activities.conversion import tokens
-from tests.conftest import Tenant
+from tests.conftest import Stack, Tenant
 from tests.datasets.conftest import qa_csv, upload
 from tests.helpers import wait_for_job
+from tests.workflows.test_replay import record_history
 
 
 def _line(value: Any) -> str:
@@ -45,7 +46,9 @@ CRAFTED = [
 ]
 
 
-async def _validate(tenant: Tenant, content: str, **body: Any) -> dict[str, Any]:
+async def _validate(
+    tenant: Tenant, content: str, record_as: tuple[Stack, str] | None = None, **body: Any
+) -> dict[str, Any]:
     dataset = await upload(tenant.api, "train.jsonl", content.encode())
     response = await tenant.api.post(f"/api/datasets/{dataset['id']}/validate", json=body)
     assert response.status_code == 201, response.text
@@ -55,6 +58,8 @@ async def _validate(tenant: Tenant, content: str, **body: Any) -> dict[str, Any]
     assert done["status"] == "completed", done
     stored = (await tenant.api.get(f"/api/datasets/{dataset['id']}")).json()
     assert stored["validation"]["valid"] == done["result"]["valid"]
+    if record_as is not None:
+        await record_history(record_as[0], job["id"], record_as[1])
     report: dict[str, Any] = stored["validation"]
     return report
 
@@ -79,9 +84,16 @@ async def test_report_names_every_kind_of_error_with_its_first_lines(tenant: Ten
     assert report["warnings"] == []
 
 
-async def test_token_counts_are_exact_and_billing_follows_openai(tenant: Tenant) -> None:
+async def test_token_counts_are_exact_and_billing_follows_openai(
+    stack: Stack, tenant: Tenant
+) -> None:
     examples = [_ex(("user", "Hello"), ("assistant", "Hi there")) for _ in range(4)]
-    report = await _validate(tenant, "\n".join(map(_line, examples)), model="gpt-4o-mini")
+    report = await _validate(
+        tenant,
+        "\n".join(map(_line, examples)),
+        record_as=(stack, "dataset-validation-completed"),
+        model="gpt-4o-mini",
+    )
     enc = tokens.encoding("o200k_base")
     n = len(enc.encode_ordinary("Hello")) + len(enc.encode_ordinary("Hi there"))
     # 3 to prime the reply; per message 3 plus its role's token and its content's.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from tests.finetuning.conftest import FineTuneStack, chat_jsonl, upload_dataset
 from tests.helpers import events_of, wait_for_job
+from tests.workflows.test_replay import record_history
 
 
 async def _start(ft: FineTuneStack, **extra: object) -> dict[str, object]:
@@ -54,6 +55,7 @@ async def test_ollama_pulls_and_creates_a_customized_model(ft: FineTuneStack) ->
     assert job["progress"]["stage"] == "creating"
     done = (await ft.api.get(f"/api/fine-tuning/jobs/{record['id']}")).json()
     assert done["status"] == "succeeded" and done["fineTunedModel"] == name
+    await record_history(ft.stack, str(record["jobId"]), "fine-tuning-ollama-completed")
 
 
 async def test_an_error_line_fails_the_job_with_ollamas_words(ft: FineTuneStack) -> None:
@@ -66,3 +68,4 @@ async def test_an_error_line_fails_the_job_with_ollamas_words(ft: FineTuneStack)
         "message": "Ollama: invalid model parameters",
         "details": None,
     }
+    await record_history(ft.stack, str(record["jobId"]), "fine-tuning-ollama-failed")

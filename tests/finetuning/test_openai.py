@@ -22,6 +22,7 @@ from tests.finetuning.conftest import (
     upload_dataset,
 )
 from tests.helpers import events_of, wait_for_job
+from tests.workflows.test_replay import record_history
 
 
 async def test_a_fine_tune_completes_with_a_model_and_its_loss_history(
@@ -77,6 +78,7 @@ async def test_a_fine_tune_completes_with_a_model_and_its_loss_history(
     assert SENTINEL_KEY not in json.dumps(events)
     assert SENTINEL_KEY not in json.dumps(done)
     assert SENTINEL_KEY not in caplog.text
+    await record_history(ft.stack, record["jobId"], "fine-tuning-openai-completed")
 
 
 async def test_a_provider_failure_fails_the_job_with_its_message(ft: FineTuneStack) -> None:
@@ -90,6 +92,7 @@ async def test_a_provider_failure_fails_the_job_with_its_message(ft: FineTuneSta
     assert job["error"]["message"] == "The training file has an invalid example on line 3."
     done = (await ft.api.get(f"/api/fine-tuning/jobs/{record['id']}")).json()
     assert done["status"] == "failed" and done["error"]["code"] == "invalid_training_file"
+    await record_history(ft.stack, record["jobId"], "fine-tuning-openai-failed")
 
 
 async def test_throttling_and_outages_are_survived_without_a_second_job(
@@ -169,6 +172,7 @@ async def test_cancel_reaches_the_provider_once(ft: FineTuneStack) -> None:
     assert provider_job.status == "cancelled"
     done = (await ft.api.get(f"/api/fine-tuning/jobs/{record['id']}")).json()
     assert done["status"] == "cancelled"
+    await record_history(ft.stack, record["jobId"], "fine-tuning-openai-cancelled")
 
 
 async def test_a_blocked_organization_is_told_why_plainly(ft: FineTuneStack) -> None:

@@ -1,8 +1,14 @@
 """Replay safety: histories recorded from earlier code must replay on today's workflows, so
 a change that breaks determinism fails CI instead of stranding running jobs.
 
-Record new fixtures (after a deliberate, `workflow.patched` change) with
-`JOBDECK_RECORD_HISTORIES=1 pytest tests/workflows/test_replay.py`."""
+Every built-in job type has at least one fixture in tests/histories (a new type without
+one fails here). The test-steps and bulk scenarios are recorded below; the other types'
+by the tests that run them, through `record_history` (tests/finetuning/test_openai.py,
+test_ollama.py, test_continue_as_new.py, test_local_training.py; tests/datasets/).
+Record new fixtures (after a deliberate, `workflow.patched` change) by running those tests
+with `JOBDECK_RECORD_HISTORIES=1` on SQLite, e.g.
+`JOBDECK_RECORD_HISTORIES=1 pytest tests/workflows/test_replay.py tests/finetuning/test_openai.py`.
+Keep the old files: they are the proof that earlier histories still replay."""
 
 from __future__ import annotations
 
@@ -14,7 +20,10 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from jobdeck.jobtypes import builtin_types
 from jobdeck.workflows.bulk import BulkOperationWorkflow
+from jobdeck.workflows.datasets import DataConversionWorkflow, DatasetValidationWorkflow
+from jobdeck.workflows.fine_tuning import FineTuningWorkflow
 from jobdeck.workflows.publish import ModelPublishWorkflow
 from jobdeck.workflows.training import ModelTrainingWorkflow
 from tests.conftest import Stack, Tenant
@@ -24,12 +33,24 @@ from tests.workflows.changed_workflow import ChangedStepsWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 # Histories of other job types are recorded by their own tests (record_history below).
-WORKFLOWS = [BulkOperationWorkflow, StepsWorkflow, ModelTrainingWorkflow, ModelPublishWorkflow]
+WORKFLOWS = [
+    BulkOperationWorkflow,
+    DataConversionWorkflow,
+    DatasetValidationWorkflow,
+    FineTuningWorkflow,
+    ModelTrainingWorkflow,
+    ModelPublishWorkflow,
+    StepsWorkflow,
+]
 
 
-async def record_history(stack: Stack, job_id: str, name: str) -> None:
-    """Replay a finished job's history on today's code; keep it as a fixture on request."""
-    history = await stack.runtime.temporal.get_workflow_handle(job_id).fetch_history()
+async def record_history(
+    stack: Stack, job_id: str, name: str, *, run_id: str | None = None
+) -> None:
+    """Replay a finished job's history (its latest run, or `run_id`) on today's code; keep it
+    as a fixture on request."""
+    handle = stack.runtime.temporal.get_workflow_handle(job_id, run_id=run_id)
+    history = await handle.fetch_history()
     await Replayer(workflows=WORKFLOWS).replay_workflow(history)
     if os.environ.get("JOBDECK_RECORD_HISTORIES") == "1" and stack.db.is_sqlite:
         HISTORIES.mkdir(exist_ok=True)
@@ -45,12 +66,23 @@ SCENARIOS = {
 }
 
 
+def _workflow_type(history: WorkflowHistory) -> str:
+    started = history.events[0].workflow_execution_started_event_attributes
+    return started.workflow_type.name
+
+
 async def test_recorded_histories_replay_on_current_code() -> None:
     files = sorted(HISTORIES.glob("*.json"))
     assert len(files) >= len(SCENARIOS), "recorded histories are missing"
+    histories = [WorkflowHistory.from_json(path.stem, path.read_text()) for path in files]
+    recorded = {_workflow_type(history) for history in histories}
+    unrecorded = {t.name for t in builtin_types()} - recorded
+    assert not unrecorded, (
+        f"job types without a recorded history in {HISTORIES}: {sorted(unrecorded)}; "
+        "record one with record_history (see its callers)"
+    )
     replayer = Replayer(workflows=WORKFLOWS)
-    for path in files:
-        history = WorkflowHistory.from_json(path.stem, path.read_text())
+    for path, history in zip(files, histories, strict=True):
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
 
