@@ -47,6 +47,10 @@ class JobTypeRegistry:
     def all(self) -> list[JobType]:
         return list(self._types.values())
 
+    def workflows(self) -> list[type[Any]]:
+        """The workflow classes of the registered types, each once."""
+        return list(dict.fromkeys(t.workflow for t in self._types.values()))
+
     def validate(self, name: str, data: Any) -> tuple[JobType, dict[str, Any]]:
         """The type, and a job's data checked against its model, with what the models'
         validators may consult at the edge (the fine-tuning providers)."""

@@ -20,15 +20,13 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from temporalio import workflow
 from temporalio.client import Client, WorkflowExecution, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer, WorkflowReplayResult
 
-if TYPE_CHECKING:
-    from jobdeck.jobtypes import JobTypeRegistry
+from jobdeck.workflows.jobtype import workflow_name
 
 
 @dataclass(frozen=True)
@@ -81,19 +79,6 @@ class ReplayReport:
         return "\n".join(lines)
 
 
-def workflow_type_name(cls: type[Any]) -> str | None:
-    """The type name a `@workflow.defn` class registers (None for a dynamic workflow)."""
-    return workflow._Definition.must_from_class(cls).name
-
-
-def registry_workflows(registry: JobTypeRegistry) -> list[type[Any]]:
-    """The workflow classes of a job-type registry, each once."""
-    seen: dict[type[Any], None] = {}
-    for job_type in registry.all():
-        seen.setdefault(job_type.workflow, None)
-    return list(seen)
-
-
 def type_query(workflow_type: str, query: str | None = None) -> str:
     """The visibility query for one workflow type, narrowed by `query` if given."""
     if "'" in workflow_type:
@@ -124,8 +109,7 @@ async def replay_namespace(
     if limit_per_type < 1:
         raise ValueError("limit_per_type must be at least 1")
     if workflow_types is None:
-        names = (workflow_type_name(cls) for cls in workflows)
-        workflow_types = list(dict.fromkeys(name for name in names if name is not None))
+        workflow_types = list(dict.fromkeys(workflow_name(cls) for cls in workflows))
     report = ReplayReport(counts={name: TypeCounts() for name in workflow_types})
     listed: list[tuple[str, WorkflowExecution]] = []
     for name in workflow_types:

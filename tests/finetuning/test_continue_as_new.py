@@ -11,19 +11,15 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from pydantic import SecretStr
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from jobdeck.api.app import create_app
 from jobdeck.devserver import SINGLE_NODE_ARGS, temporal_binary
-from jobdeck.runtime import Runtime
 from jobdeck.temporal import SEARCH_ATTRIBUTES
-from jobdeck.worker import build_workers
-from tests.conftest import Stack, Tenant
+from tests.conftest import Stack, Tenant, open_stack
 from tests.fakes.clock import FakeClock
 from tests.fakes.openai_control import FakeControl
 from tests.fakes.openai_jobs import Timeline
@@ -80,31 +76,18 @@ async def test_a_long_poll_continues_as_new_and_resumes_the_provider_job(
     switch.app = fake
     openai: FakeControl = control_of(fake)
     client = small_history_env.client
-    settings = stack.settings.model_copy(
-        update={
-            "task_queue": f"can-{uuid.uuid4().hex[:8]}",
-            "temporal_address": client.service_client.config.target_host,
-            "openai_api_key": SecretStr(SENTINEL_KEY),
-            "openai_base_url": f"{openai_url}/v1",
-            "fine_tuning_poll_interval_s": 0.1,
-            "provider_timeout_s": 2.0,
-            "worker_training": "off",  # one worker, on the job's task queue
-        }
-    )
-    registry = stack.runtime.registry
-    runtime = Runtime(settings=settings, db=stack.db, temporal=client, registry=registry)
-    app = create_app(settings, temporal=client, registry=registry)
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app):
-        [worker] = build_workers(runtime)
-        async with (
-            worker,
-            httpx.AsyncClient(
-                transport=transport,
-                base_url="http://jobdeck.test",
-                headers={"Authorization": f"Bearer {tenant.account.key}"},
-            ) as api,
-        ):
+    async with open_stack(
+        stack,
+        temporal=client,
+        task_queue=f"can-{uuid.uuid4().hex[:8]}",
+        temporal_address=client.service_client.config.target_host,
+        openai_api_key=SecretStr(SENTINEL_KEY),
+        openai_base_url=f"{openai_url}/v1",
+        fine_tuning_poll_interval_s=0.1,
+        provider_timeout_s=2.0,
+        worker_training="off",  # one worker, on the job's task queue
+    ) as ended:
+        async with ended.client(tenant.account.key) as api:
             record = await start_fine_tune(api, await upload_dataset(api, chat_jsonl()))
             job_id = record["jobId"]
             # Wait for the first continue-as-new, then let the provider job end.
@@ -119,12 +102,10 @@ async def test_a_long_poll_continues_as_new_and_resumes_the_provider_job(
             runs = await _run_ids(client, job_id)
             first = await client.get_workflow_handle(job_id, run_id=runs[0]).fetch_history()
             last = await client.get_workflow_handle(job_id, run_id=runs[-1]).fetch_history()
-            ended = Stack(settings, runtime, transport)
             await record_history(
                 ended, job_id, "fine-tuning-openai-continued-as-new", run_id=runs[0]
             )
             await record_history(ended, job_id, "fine-tuning-openai-resumed-completed")
-    await runtime.aclose()
 
     assert first.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
     assert last.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED

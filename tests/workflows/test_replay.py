@@ -20,7 +20,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from jobdeck.jobtypes import builtin_types
+from jobdeck.registry import BUILTIN_TYPES
 from jobdeck.workflows.bulk import BulkOperationWorkflow
 from jobdeck.workflows.datasets import DataConversionWorkflow, DatasetValidationWorkflow
 from jobdeck.workflows.fine_tuning import FineTuningWorkflow
@@ -76,7 +76,7 @@ async def test_recorded_histories_replay_on_current_code() -> None:
     assert len(files) >= len(SCENARIOS), "recorded histories are missing"
     histories = [WorkflowHistory.from_json(path.stem, path.read_text()) for path in files]
     recorded = {_workflow_type(history) for history in histories}
-    unrecorded = {t.name for t in builtin_types()} - recorded
+    unrecorded = {t.name for t in BUILTIN_TYPES} - recorded
     assert not unrecorded, (
         f"job types without a recorded history in {HISTORIES}: {sorted(unrecorded)}; "
         "record one with record_history (see its callers)"

@@ -11,7 +11,7 @@ from pathlib import Path
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from jobdeck.replay import ReplayReport, registry_workflows, replay_namespace
+from jobdeck.replay import ReplayReport, replay_namespace
 from jobdeck.workflows.bulk import BulkOperationWorkflow
 from tests.conftest import Stack, Tenant
 from tests.helpers import create_job, wait_for_job
@@ -30,7 +30,7 @@ async def _finished_jobs(tenant: Tenant, count: int) -> list[str]:
 
 async def _until_listed(stack: Stack, tenant: Tenant, count: int) -> ReplayReport:
     """Visibility lags a moment behind the workflows: replay until all are listed."""
-    workflows = registry_workflows(stack.runtime.registry)
+    workflows = stack.registry.workflows()
     query = f"JobOrganization = '{tenant.account.organization_id}'"
     deadline = time.monotonic() + 20
     while True:
@@ -75,7 +75,7 @@ async def test_a_changed_workflow_fails_each_execution_by_name(
 
     # The saved histories are fixtures: they replay on the code that ran them.
     assert sorted(p.parent for p in report.saved) == [tmp_path, tmp_path]
-    replayer = Replayer(workflows=registry_workflows(stack.runtime.registry))
+    replayer = Replayer(workflows=stack.registry.workflows())
     for path in report.saved:
         assert path.name.startswith("test-steps-")
         history = WorkflowHistory.from_json(path.stem, path.read_text())
