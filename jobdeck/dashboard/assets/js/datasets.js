@@ -2,7 +2,7 @@
 // with its lineage (the dataset and job it came from, the datasets made from it), its
 // fine-tuning validation report, and a button that runs a validation job, followed live.
 
-import { append, clear, h, setText } from "./dom.js";
+import { append, clear, h, saveBlob, setText } from "./dom.js";
 import { bytes, fullTime, number, shortTime, TERMINAL } from "./format.js";
 import { ProgressView, statusBadge } from "./table.js";
 
@@ -198,6 +198,11 @@ export class DatasetView {
     clearTimeout(this.refreshTimer);
   }
 
+  /** The validation job this page started and follows (the store keeps it). */
+  jobIds() {
+    return [this.validationJob];
+  }
+
   async start() {
     try {
       this.dataset = await this.api.dataset(this.id);
@@ -351,13 +356,7 @@ export class DatasetView {
 
   async downloadFile() {
     try {
-      const blob = await this.api.download(this.id);
-      const url = URL.createObjectURL(blob);
-      const link = h("a", { href: url, download: this.dataset.name, hidden: true });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      saveBlob(await this.api.download(this.id), this.dataset.name);
     } catch (err) {
       this.toast(`Could not download: ${err.message}`, "error");
     }

@@ -28,7 +28,7 @@ function jobLink(id, navigate, label) {
 }
 
 export class DetailView {
-  constructor({ id, api, store, toast, navigate, backHref }) {
+  constructor({ id, api, store, toast, navigate, listUrl }) {
     this.id = id;
     this.api = api;
     this.store = store;
@@ -40,7 +40,7 @@ export class DetailView {
     this.retriedAs = [];
     this.lastStage = undefined;
     this.hiddenProgress = 0;
-    this.back = h("a.back", { href: backHref, dataset: { nav: "" } }, "← All jobs");
+    this.back = h("a.back", { href: listUrl, dataset: { nav: "" } }, "← All jobs");
     this.title = h("h1.detail-title", { tabIndex: -1 }, "Loading job…");
     this.el = h("div.page.page-detail", { "aria-busy": "true" }, this.back, this.title);
     this.unsubscribe = store.subscribe((changed) => changed.has(this.id) && this.update());
@@ -50,6 +50,20 @@ export class DetailView {
   destroy() {
     this.unsubscribe();
     clearInterval(this.ticker);
+  }
+
+  /** The job this page follows: the store keeps it whatever the list shows. */
+  jobIds() {
+    return [this.id];
+  }
+
+  /** The feed is back after a gap: the record may have moved on. */
+  resumed() {
+    this.reload();
+  }
+
+  reload() {
+    this.api.job(this.id).then((job) => this.store.put(job), () => {});
   }
 
   async start() {
@@ -249,12 +263,11 @@ export class DetailView {
     this.pending = [];
   }
 
-  /** A live event of this job, from the feed. */
+  /** A live event, from the feed: this job's go on the timeline. */
   event(event) {
-    if (TERMINAL.has(event.kind)) {
-      // The record has what events do not carry: the result.
-      this.api.job(this.id).then((job) => this.store.put(job), () => {});
-    }
+    if (event.jobId !== this.id) return;
+    // The record has what events do not carry: the result.
+    if (TERMINAL.has(event.kind)) this.reload();
     if (this.timelineLoaded) this.addEvent(event);
     else this.pending.push(event);
   }

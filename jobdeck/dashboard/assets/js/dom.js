@@ -48,3 +48,14 @@ export function clear(el) {
   while (el.firstChild) el.firstChild.remove();
   return el;
 }
+
+/** Save a fetched file as a download under this name (for files that need the API key,
+ * which a plain link does not send). */
+export function saveBlob(blob, name) {
+  const href = URL.createObjectURL(blob);
+  const save = h("a", { href, download: name, hidden: true });
+  document.body.append(save);
+  save.click();
+  save.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 10_000);
+}

@@ -1,7 +1,8 @@
 // The jobs page: stats cards, filters, the bulk bar, the table and its pager, kept live by
 // the feed. Pages come from GET /api/jobs with its keyset cursor (nextCursor), so every
 // page costs the same however many jobs there are; the cursors of the pages before are
-// kept to go back.
+// kept to go back. The session has one list, which follows every job even while another
+// page is shown; JobsPage is the route (/) that shows it.
 
 import { BulkBar } from "./bulk.js";
 import { h, setText } from "./dom.js";
@@ -13,6 +14,23 @@ import { JobsTable } from "./table.js";
 const PAGE_SIZE = 50;
 const RECONCILE_MS = 300;
 const STATUS_KINDS = new Set(["created", "started", "completed", "failed", "cancelled"]);
+
+/** The page of / : the session's jobs list, as it was left (with the URL's filters). */
+export class JobsPage {
+  constructor({ list, first }) {
+    this.list = list;
+    this.first = first;
+    this.el = list.el;
+  }
+
+  start() {
+    if (!this.first) this.list.shown();
+  }
+
+  destroy() {}
+
+  event() {} // the list has every event already
+}
 
 export class ListView {
   constructor({ api, store, toast, confirm, navigate }) {

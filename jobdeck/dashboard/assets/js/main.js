@@ -1,14 +1,12 @@
-// The dashboard's entry point: sign-in, the client-side router (/, /jobs/<id>, /datasets,
-// /datasets/<id>, /fine-tuning, /fine-tuning/<id>, /fine-tuning/models/<id>), the live indicator, toasts and the confirm dialog, and the wiring of the
-// feed to the views.
+// The dashboard's entry point: sign-in, the client-side router (the pages are the table in
+// routes.js; this is their shared lifecycle), the live indicator, toasts and the confirm
+// dialog, and the wiring of the feed to the jobs list and the page shown.
 
 import { createApi } from "./api.js";
-import { DatasetsView, DatasetView } from "./datasets.js";
-import { DetailView } from "./detail.js";
-import { FineTuneView, FineTuningView, ModelView } from "./finetuning.js";
 import { h } from "./dom.js";
 import { Feed } from "./feed.js";
 import { ListView } from "./listview.js";
+import { match, ROUTES } from "./routes.js";
 import { forgetKey, signInView, storedKey } from "./signin.js";
 import { JobStore } from "./store.js";
 
@@ -29,6 +27,12 @@ const LIVE_TEXT = {
 };
 
 let session = null;
+let routing = 0; // numbers the navigations: a page whose module arrives late is not shown
+
+// The top bar's section links, from the route table.
+nav.replaceChildren(
+  ...ROUTES.filter((r) => r.nav).map((r) => h("a", { href: r.path, dataset: { nav: "", section: r.section } }, r.nav)),
+);
 
 function toast(text, kind = "info", link = null) {
   const close = h("button.toast-close", { type: "button", "aria-label": "Dismiss" }, "×");
@@ -74,7 +78,6 @@ function signOut(reason) {
   if (session) {
     session.feed.stop();
     clearInterval(session.list.ticker);
-    if (session.detail) session.detail.destroy();
     if (session.page) session.page.destroy();
     session = null;
   }
@@ -96,29 +99,24 @@ function startSession(key) {
   });
   const feed = new Feed({ key: () => key });
   const list = new ListView({ api, store, toast, confirm: confirmAction, navigate });
-  session = { api, store, feed, list, detail: null, page: null, listUrl: "/" };
+  // What every page is given (with its path's parameters, the list's URL and `first`).
+  const context = { api, store, feed, list, toast, confirm: confirmAction, navigate };
+  session = { context, feed, list, page: null, listUrl: "/" };
   // For diagnostics from the console and for bench/dashboard.py (read only).
   window.jobdeck = { feed, store };
-  list.keep = () => {
-    if (!session) return [];
-    const ids = session.detail ? [session.detail.id] : [];
-    if (session.page && session.page.validationJob) ids.push(session.page.validationJob);
-    if (session.page && session.page.jobId) ids.push(session.page.jobId);
-    if (session.page && session.page.publishJob) ids.push(session.page.publishJob);
-    return ids;
-  };
+  // The jobs the page shown follows stay in the store, whatever the list shows.
+  list.keep = () => (session && session.page && session.page.jobIds ? session.page.jobIds().filter(Boolean) : []);
 
   feed.addEventListener("state", (e) => setLive(e.detail));
   feed.addEventListener("event", (e) => {
     list.event(e.detail);
-    if (session.detail && session.detail.id === e.detail.jobId) session.detail.event(e.detail);
     if (session.page) session.page.event(e.detail);
   });
   feed.addEventListener("snapshot", (e) => list.snapshot(e.detail));
   feed.addEventListener("ready", (e) => {
     if (!e.detail.resumed) return;
     list.resumed();
-    if (session.detail) api.job(session.detail.id).then((job) => store.put(job), () => {});
+    if (session.page && session.page.resumed) session.page.resumed();
   });
   feed.addEventListener("reset", () => list.resumed());
   feed.addEventListener("unauthorized", () => signOut("Your API key is no longer accepted. Sign in again."));
@@ -132,82 +130,58 @@ function startSession(key) {
   route({ first: true });
 }
 
-function placeholder(title, lines) {
-  return h(
-    "div.page.page-placeholder",
-    null,
-    h("h1", { tabIndex: -1 }, title),
-    lines.map((line) => h("p", null, line)),
-    h("p", null, h("a", { href: "/", dataset: { nav: "" } }, "← Back to jobs")),
-  );
+/** The page where there is none: a heading, a few lines and the way back. */
+class Placeholder {
+  constructor(title, lines) {
+    this.el = h(
+      "div.page.page-placeholder",
+      null,
+      h("h1", { tabIndex: -1 }, title),
+      lines.map((line) => h("p", null, line)),
+      h("p", null, h("a", { href: "/", dataset: { nav: "" } }, "← Back to jobs")),
+    );
+  }
+
+  start() {}
+  destroy() {}
+  event() {}
 }
 
-function route({ first = false } = {}) {
+const NOT_FOUND = { section: "", title: "Not found" };
+
+/** Show the page of the current URL: look it up in the route table, load its module, destroy
+ * the page shown, then build, start and mount the new one. */
+async function route({ first = false } = {}) {
   if (!session) return;
+  const mine = ++routing;
+  const current = session;
   const path = location.pathname.replace(/\/+$/, "") || "/";
-  if (session.detail) {
-    session.detail.destroy();
-    session.detail = null;
+  let found = match(path);
+  if (found && found.route.redirect) {
+    history.replaceState(null, "", `${found.route.redirect}${location.search}`);
+    found = match(found.route.redirect);
   }
-  if (session.page) {
-    session.page.destroy();
-    session.page = null;
+  const entry = found ? found.route : NOT_FOUND;
+  let page;
+  try {
+    const View = found ? await found.route.view() : null;
+    if (mine !== routing || session !== current) return; // navigated on, or signed out, meanwhile
+    page = View
+      ? new View({ ...current.context, ...found.params, listUrl: current.listUrl, first })
+      : new Placeholder("Page not found", [`There is no dashboard page at ${path}.`]);
+  } catch (err) {
+    if (mine !== routing || session !== current) return;
+    console.error(err);
+    page = new Placeholder("Could not load this page", [`${err.message}. Reload the page to try again.`]);
   }
-  let section = "jobs";
-  let view;
-  const match = /^\/jobs\/([^/]+)$/.exec(path);
-  const datasetMatch = /^\/datasets\/([^/]+)$/.exec(path);
-  if (path === "/" || path === "/jobs") {
-    if (path === "/jobs") history.replaceState(null, "", `/${location.search}`);
-    document.title = "Jobs · jobdeck";
-    view = session.list.el;
-    if (!first) session.list.shown();
-  } else if (match) {
-    const detail = new DetailView({
-      id: decodeURIComponent(match[1]),
-      api: session.api,
-      store: session.store,
-      toast,
-      navigate,
-      backHref: session.listUrl,
-    });
-    session.detail = detail;
-    detail.start();
-    view = detail.el;
-  } else if (path === "/datasets" || datasetMatch) {
-    section = "datasets";
-    document.title = "Datasets · jobdeck";
-    const options = { api: session.api, toast, store: session.store };
-    session.page = datasetMatch
-      ? new DatasetView({ ...options, id: decodeURIComponent(datasetMatch[1]) })
-      : new DatasetsView(options);
-    session.page.start();
-    view = session.page.el;
-  } else if (path === "/fine-tuning" || path.startsWith("/fine-tuning/")) {
-    section = "fine-tuning";
-    document.title = "Fine-tuning · jobdeck";
-    const rest = path.slice("/fine-tuning/".length);
-    const modelMatch = /^models\/([^/]+)$/.exec(rest);
-    const options = { api: session.api, toast, store: session.store, navigate };
-    if (path === "/fine-tuning" || rest === "models") session.page = new FineTuningView(options);
-    else if (modelMatch) session.page = new ModelView({ ...options, id: decodeURIComponent(modelMatch[1]) });
-    else if (!rest.includes("/")) session.page = new FineTuneView({ ...options, id: decodeURIComponent(rest) });
-    if (session.page) {
-      session.page.start();
-      view = session.page.el;
-    } else {
-      section = "";
-      document.title = "Not found · jobdeck";
-      view = placeholder("Page not found", [`There is no dashboard page at ${path}.`]);
-    }
-  } else {
-    section = "";
-    document.title = "Not found · jobdeck";
-    view = placeholder("Page not found", [`There is no dashboard page at ${path}.`]);
-  }
+  if (current.page) current.page.destroy();
+  current.page = page;
+  if (entry.title) document.title = `${entry.title} · jobdeck`;
+  page.start();
+  const view = page.el;
   if (main.firstChild !== view || main.childElementCount !== 1) main.replaceChildren(view);
   for (const link of nav.querySelectorAll("a"))
-    if (link.dataset.section === section) link.setAttribute("aria-current", "page");
+    if (link.dataset.section === entry.section) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   if (!first) {
     // Move focus to the new page's heading, so a screen reader announces where we are.
