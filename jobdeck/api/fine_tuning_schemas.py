@@ -26,6 +26,8 @@ class FineTuningPublic(Schema):
     job_id: str
     name: str
     provider: str
+    provider_label: str
+    provider_options: list[str] = Field(description="As the provider's options")
     base_model: str
     dataset_id: str
     validation_dataset_id: str | None
@@ -52,6 +54,7 @@ class FineTuningsPublic(Schema):
 
 class ProviderPublic(Schema):
     name: str
+    label: str
     configured: bool
     reason: str | None = Field(default=None, description="What it needs when not configured")
     description: str
@@ -60,12 +63,14 @@ class ProviderPublic(Schema):
         description="The request sections it takes: hyperparameters, parameters, training"
     )
     job_type: str = Field(description="The job type its fine-tunes run as")
+    no_models_hint: str = Field(description="What to do when baseModels is empty")
 
 
 class ModelPublic(Schema):
     id: str
     name: str
     provider: str
+    provider_label: str
     base_model: str
     dataset_id: str | None
     job_id: str | None

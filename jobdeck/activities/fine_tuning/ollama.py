@@ -241,6 +241,7 @@ async def _never_refused(_runtime: Runtime) -> str | None:
 
 PROVIDER = FineTuningProvider(
     name=NAME,
+    label="Ollama",
     description=(
         "Ollama does not train. It customizes a base model: jobdeck pulls the base model "
         "and creates a new one from it with the dataset's system prompt and a few of its "

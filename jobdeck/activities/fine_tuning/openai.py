@@ -51,6 +51,7 @@ def _open(runtime: Runtime) -> HostedFineTuner:
 
 PROVIDER = FineTuningProvider(
     name=NAME,
+    label="OpenAI",
     description="Supervised fine-tuning on OpenAI's machines, polled until it ends.",
     job_type="fine-tuning",
     options=("hyperparameters",),

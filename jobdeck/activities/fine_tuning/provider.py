@@ -90,6 +90,7 @@ class FineTuningProvider:
     API, the fine-tuning workflow and the dashboard (through the API) read only this."""
 
     name: str
+    label: str  # how a person reads its name
     description: str
     job_type: str  # the job type that runs its fine-tunes
     options: tuple[Option, ...]
@@ -97,6 +98,8 @@ class FineTuningProvider:
     unavailable: Callable[[Runtime], Awaitable[str | None]]
     # The base models it offers now, and why it is not usable (None: it is); for the list.
     status: Callable[[Runtime], Awaitable[tuple[list[str], str | None]]]
+    # What to do when it offers no base models.
+    no_models_hint: str = "No base models available"
     # Its own activities, beside the shared hosted steps (see hosted.py).
     activities: Sequence[Callable[..., Any]] = ()
     # A provider that trains on its own machines and is polled: its client.

@@ -28,6 +28,15 @@ class ProviderRegistry:
             raise InvalidInput(f"unknown fine-tuning provider {name!r}; known providers: {known}")
         return provider
 
+    def label(self, name: str) -> str:
+        """A provider's label; a name no longer registered (an old record) as it is."""
+        provider = self._by_name.get(name)
+        return provider.label if provider else name
+
+    def options(self, name: str) -> list[str]:
+        provider = self._by_name.get(name)
+        return list(provider.options) if provider else []
+
     def for_job_type(self, job_type: str) -> list[FineTuningProvider]:
         return [p for p in self if p.job_type == job_type]
 

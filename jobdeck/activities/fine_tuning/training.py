@@ -439,6 +439,7 @@ async def _status(runtime: Runtime) -> tuple[list[str], str | None]:
 
 PROVIDER = FineTuningProvider(
     name=NAME,
+    label="Local LoRA",
     description=(
         "LoRA fine-tuning on a training worker's own CPU or GPU (PyTorch, transformers, "
         "peft), with checkpoints; the adapter can be published to Ollama."
@@ -447,6 +448,7 @@ PROVIDER = FineTuningProvider(
     options=("hyperparameters", "training"),
     unavailable=training_unavailable,
     status=_status,
+    no_models_hint="No base models: add a model folder to the base-models directory",
     activities=(TrainingActivities.prepare, TrainingActivities.ended, TrainingActivities.train),
     job_data=lambda request: request.as_training(),
 )

@@ -28,6 +28,8 @@ def _public(record: FineTuning, metrics: list[FineTuningMetric]) -> FineTuningPu
         job_id=record.id,
         name=record.name,
         provider=record.provider,
+        provider_label=PROVIDERS.label(record.provider),
+        provider_options=PROVIDERS.options(record.provider),
         base_model=record.base_model,
         dataset_id=record.dataset_id,
         validation_dataset_id=record.validation_dataset_id,
@@ -100,12 +102,14 @@ async def providers(runtime: RuntimeDep, principal: CurrentUser) -> list[Provide
     return [
         ProviderPublic(
             name=p.name,
+            label=p.label,
             configured=reason is None,
             reason=reason,
             description=p.description,
             base_models=models,
             options=list(p.options),
             job_type=p.job_type,
+            no_models_hint=p.no_models_hint,
         )
         for p, (models, reason) in zip(PROVIDERS, found, strict=True)
     ]

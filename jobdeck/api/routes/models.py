@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response, status
 from fastapi.responses import FileResponse
 
+from jobdeck.activities.fine_tuning.providers import PROVIDERS
 from jobdeck.api.deps import CurrentUser, JobsDep, RuntimeDep
 from jobdeck.api.fine_tuning_schemas import ModelPublic, ModelsPublic
 from jobdeck.api.schemas import JobPublic
@@ -27,6 +28,7 @@ def _model(model: Model) -> ModelPublic:
         id=model.id,
         name=model.name,
         provider=model.provider,
+        provider_label=PROVIDERS.label(model.provider),
         base_model=model.base_model,
         dataset_id=model.dataset_id,
         job_id=model.job_id,
