@@ -33,6 +33,12 @@ async def test_start_a_fine_tune_and_watch_it(
     await expect(form.get_by_label("Ollama")).to_be_visible()
     await expect(form).to_contain_text("Ollama does not train")
     await expect(form.get_by_label("OpenAI")).to_be_checked()
+    await expect(form.get_by_role("group", name="Hyperparameters")).to_be_visible()
+    # Ollama takes neither hyperparameters nor training options: the form shows neither.
+    await form.get_by_label("Ollama").check()
+    await expect(form.get_by_role("group", name="Hyperparameters")).to_have_count(0)
+    await expect(form.get_by_role("group", name="Training")).to_have_count(0)
+    await form.get_by_label("OpenAI").check()
 
     await form.get_by_label("Training dataset").select_option(dataset_id)
     info = page.locator("#ft-dataset-info")

@@ -5,12 +5,16 @@ saved histories are replay fixtures."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
+import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from jobdeck.cli import main
+from jobdeck.config import get_settings
 from jobdeck.replay import ReplayReport, replay_namespace
 from jobdeck.workflows.bulk import BulkOperationWorkflow
 from tests.conftest import Stack, Tenant
@@ -94,3 +98,33 @@ async def test_a_type_the_code_no_longer_has_is_a_failure(stack: Stack, tenant: 
     )
     assert [f.workflow_id for f in report.failures] == [job_id], report.summary()
     assert "test-steps is not registered" in report.failures[0].error
+
+
+async def test_the_replay_command_reports_and_exits_by_its_result(
+    stack: Stack,
+    tenant: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`jobdeck replay` as an operator runs it before a deploy, against the namespace."""
+    await _finished_jobs(tenant, 1)
+    await _until_listed(stack, tenant, 1)
+    settings = stack.settings
+    monkeypatch.setenv("JOBDECK_TEMPORAL_ADDRESS", settings.temporal_address)
+    monkeypatch.setenv("JOBDECK_TEMPORAL_NAMESPACE", settings.temporal_namespace)
+    monkeypatch.setenv("JOBDECK_JOB_TYPE_MODULES", json.dumps(settings.job_type_modules))
+    get_settings.cache_clear()
+    query = f"JobOrganization = '{tenant.account.organization_id}'"
+    try:
+        code = await asyncio.to_thread(
+            main, ["replay", "--type", "test-steps", "--query", query, "--limit", "5"]
+        )
+        out, _ = capsys.readouterr()
+        assert code == 0, out
+        assert "test-steps: 1 replayed, 0 failed" in out
+
+        code = await asyncio.to_thread(main, ["replay", "--type", "no-such-type"])
+        _, err = capsys.readouterr()
+        assert code == 2 and "unknown job type(s) no-such-type" in err
+    finally:
+        get_settings.cache_clear()

@@ -1,12 +1,12 @@
 // /fine-tuning/<id>: one fine-tune, live: its phase, step progress (rate, ETA), provider
-// job, loss curve (loss-chart.js), and for a local training its kept checkpoints and its
-// model (model-panel.js: the adapter's files, publishing to Ollama).
+// job, loss curve (loss-chart.js), and for a training on jobdeck's workers its kept
+// checkpoints and its model (model-panel.js: the adapter's files, publishing to Ollama).
 
 import { append, clear, h, setText } from "./dom.js";
 import { eta, fullTime, number, rate, TERMINAL } from "./format.js";
 import { LossChart } from "./loss-chart.js";
 import { ModelPanel } from "./model-panel.js";
-import { datasetHref, fact, jobHref, link, modelHref, optionsText, phaseChip, providerLabel, trainsLocally } from "./finetune-shared.js";
+import { datasetHref, fact, jobHref, link, modelHref, optionsText, phaseChip, takesOption } from "./finetune-shared.js";
 import { ProgressView, statusBadge } from "./table.js";
 
 export class FineTuneView {
@@ -60,7 +60,9 @@ export class FineTuneView {
 
   build() {
     const r = this.record;
-    this.local = trainsLocally(r.provider);
+    // A provider that takes `training` trains on jobdeck's workers: checkpoints and a model
+    // card here, and no provider job.
+    this.local = takesOption(r.providerOptions, "training");
     setText(this.title, r.name);
     document.title = `${r.name} · jobdeck`;
     this.badge = h("span.detail-badge");
@@ -111,7 +113,7 @@ export class FineTuneView {
     const hp = optionsText(r.hyperparameters); // unset ones (null) are left out
     append(clear(this.facts), [
       fact("Status", r.status || "–"),
-      fact("Provider", providerLabel(r.provider)),
+      fact("Provider", r.providerLabel || r.provider),
       this.local ? null : fact("Provider status", r.providerStatus || "–"),
       this.local ? null : fact("Provider job", r.providerJobId ? h("code.job-id", null, r.providerJobId) : "not created yet"),
       fact("Base model", r.baseModel),

@@ -1,11 +1,11 @@
 // The form that starts a fine-tune (on /fine-tuning): a dataset with its validation report
 // and cost estimate, a provider from GET /api/fine-tuning/providers (with its description,
-// or what it needs when it is not configured), a base model, and hyperparameters, or for
-// local LoRA training its training options.
+// or what it needs when it is not configured), a base model, and the option sections the
+// provider takes (its `options`): training options, or else hyperparameters, or neither.
 
 import { append, clear, h, setText } from "./dom.js";
 import { number } from "./format.js";
-import { datasetHref, fineTuneHref, hintedField, link, providerLabel, trainsLocally } from "./finetune-shared.js";
+import { datasetHref, fineTuneHref, hintedField, link, takesOption } from "./finetune-shared.js";
 
 const HYPERPARAMETERS = [
   ["nEpochs", "Epochs", "1–50"],
@@ -87,8 +87,8 @@ export class StartForm {
       h("option", { value: "cuda" }, "GPU (CUDA)"),
     );
     this.ollamaBase = h("input", { id: "ft-t-ollama", type: "text", autocomplete: "off", maxLength: 200, placeholder: "e.g. llama3.2:1b", "aria-describedby": "ft-t-ollama-hint" });
-    // Shown instead of the hyperparameters when the local provider is chosen (only one of
-    // the two is in the page at a time).
+    // Shown instead of the hyperparameters when the chosen provider takes `training` (at
+    // most one of the two is in the page at a time).
     this.trainingFieldset = h(
       "fieldset.ft-fieldset.ft-training",
       null,
@@ -168,7 +168,7 @@ export class StartForm {
           h(
             "div",
             null,
-            h("label", { htmlFor: id }, providerLabel(p.name), p.configured ? "" : " (not configured)"),
+            h("label", { htmlFor: id }, p.label || p.name, p.configured ? "" : " (not configured)"),
             h("p.muted.ft-provider-desc", { id: `${id}-desc` }, p.description, p.configured ? "" : ` ${p.reason || ""}`),
           ),
         ),
@@ -183,17 +183,26 @@ export class StartForm {
     return checked ? this.providers.find((p) => p.name === checked.value) : null;
   }
 
+  /** Which option fieldset the chosen provider takes: training, else hyperparameters, else none. */
+  optionsShown(p) {
+    if (!p) return null;
+    if (takesOption(p.options, "training")) return this.trainingFieldset;
+    if (takesOption(p.options, "hyperparameters")) return this.hyperFieldset;
+    return null;
+  }
+
   showModels() {
     const p = this.provider();
-    const local = p && trainsLocally(p.name);
     const models = p ? p.baseModels : [];
-    const none = local ? "No base models: add a model folder to the base-models directory" : "No base models available";
+    const none = (p && p.noModelsHint) || "No base models available";
     append(clear(this.baseModel), [
       models.length ? null : h("option", { value: "" }, p ? none : "Choose a provider first"),
       models.map((m) => h("option", { value: m }, m)),
     ]);
-    const fieldset = local ? this.trainingFieldset : this.hyperFieldset;
-    if (this.options.firstChild !== fieldset) this.options.replaceChildren(fieldset);
+    const fieldset = this.optionsShown(p);
+    if (fieldset) {
+      if (this.options.firstChild !== fieldset) this.options.replaceChildren(fieldset);
+    } else this.options.replaceChildren();
   }
 
   showDataset() {
@@ -223,21 +232,21 @@ export class StartForm {
     };
     if (this.validation.value) body.validationDatasetId = this.validation.value;
     if (this.suffix.value.trim()) body.suffix = this.suffix.value.trim();
-    if (p && trainsLocally(p.name)) {
-      body.training = this.trainingOptions();
-      return body;
+    const shown = this.optionsShown(p);
+    if (shown === this.trainingFieldset) body.training = this.trainingOptions();
+    else if (shown === this.hyperFieldset) {
+      const hyper = {};
+      for (const [key] of HYPERPARAMETERS) {
+        const raw = this.hyper[key].value.trim();
+        // A number is sent as one; "auto" and anything else as text (the API says what's wrong).
+        if (raw) hyper[key] = typed(raw);
+      }
+      if (Object.keys(hyper).length) body.hyperparameters = hyper;
     }
-    const hyper = {};
-    for (const [key] of HYPERPARAMETERS) {
-      const raw = this.hyper[key].value.trim();
-      // A number is sent as one; "auto" and anything else as text (the API says what's wrong).
-      if (raw) hyper[key] = typed(raw);
-    }
-    if (Object.keys(hyper).length) body.hyperparameters = hyper;
     return body;
   }
 
-  /** The `training` object of a local fine-tune: what was typed; the rest is the API's default. */
+  /** The `training` object of a fine-tune on jobdeck's workers: what was typed; the rest is the API's default. */
   trainingOptions() {
     const training = { device: this.device.value };
     for (const [key] of TRAINING) {

@@ -1,18 +1,14 @@
 // What the fine-tuning pages (finetune-list.js, finetune-detail.js, model-detail.js) and
-// their parts share: links between them, provider names, a fine-tune's phase, options and
+// their parts share: links between them, what a provider takes, a fine-tune's phase, options and
 // losses as text, a form field with its hint, and one fact of a facts list.
 
 import { h } from "./dom.js";
 
-// Display names: GET /api/fine-tuning/providers gives a provider's `name` only.
-const PROVIDER_LABEL = { openai: "OpenAI", ollama: "Ollama", local: "Local LoRA" };
-
-export const providerLabel = (name) => PROVIDER_LABEL[name] || name;
-
-/** Whether a provider trains on jobdeck's own workers (LoRA: `training` options,
- * checkpoints, an adapter) rather than at the provider (`hyperparameters`, a provider job).
- * The API names no such capability yet, so this is the one place that knows it by name. */
-export const trainsLocally = (provider) => provider === "local";
+/** Whether a provider, or a fine-tune by its `providerOptions`, takes a request section
+ * ("hyperparameters", "parameters", "training"): GET /api/fine-tuning/providers gives each
+ * provider's `options`, a fine-tune record the same list as `providerOptions`. One that takes
+ * "training" trains on jobdeck's own workers (checkpoints, an adapter, no provider job). */
+export const takesOption = (options, section) => Array.isArray(options) && options.includes(section);
 
 export const link = (href, label) => h("a", { href, dataset: { nav: "" } }, label);
 export const fineTuneHref = (id) => `/fine-tuning/${encodeURIComponent(id)}`;

@@ -4,7 +4,7 @@
 
 import { append, h, setText } from "./dom.js";
 import { fullTime } from "./format.js";
-import { datasetHref, fact, fineTuneHref, jobHref, link, modelHref, providerLabel } from "./finetune-shared.js";
+import { datasetHref, fact, fineTuneHref, jobHref, link, modelHref } from "./finetune-shared.js";
 import { ModelPanel } from "./model-panel.js";
 
 export class ModelView {
@@ -50,7 +50,7 @@ export class ModelView {
           "section.card",
           { "aria-labelledby": "model-facts" },
           h("h2", { id: "model-facts" }, "Details"),
-          h("dl.facts", null, fact("Name", h("code.job-id", null, m.name)), fact("Provider", providerLabel(m.provider)), fact("Base model", m.baseModel), fact("Created", fullTime(m.createdAt))),
+          h("dl.facts", null, fact("Name", h("code.job-id", null, m.name)), fact("Provider", m.providerLabel || m.provider), fact("Base model", m.baseModel), fact("Created", fullTime(m.createdAt))),
         ),
         h(
           "section.card",

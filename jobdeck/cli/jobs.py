@@ -1,4 +1,4 @@
-"""The `jobdeck` command: up, api, worker, migrate, jobs ..., admin ..."""
+"""`jobdeck jobs ...`: list, create, inspect, cancel, retry and watch jobs through the API."""
 
 from __future__ import annotations
 
@@ -11,50 +11,7 @@ from typing import Any
 
 import httpx
 
-from jobdeck.config import Settings, get_settings
-from jobdeck.logs import configure_logging
-
-
-def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
-    from jobdeck.launcher import up
-
-    return up(settings)
-
-
-def cmd_api(settings: Settings, _args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from jobdeck.api.app import create_app
-
-    uvicorn.run(
-        create_app(settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        log_level="info",
-        ws_max_size=1_048_576,
-        # Compressing each message again for each client costs more CPU than the feed's
-        # small JSON saves in bandwidth (bench/fanout.py).
-        ws_per_message_deflate=False,
-        # Protocol pings find dead peers; the feed's own heartbeats serve browsers.
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
-    )
-    return 0
-
-
-def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
-    from jobdeck.worker import run_worker
-
-    asyncio.run(run_worker(settings))
-    return 0
-
-
-def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
-    from jobdeck.store.migrate import upgrade
-
-    upgrade(settings.database_url)
-    print("database is at the newest schema")
-    return 0
+from jobdeck.config import Settings
 
 
 def _api_target(settings: Settings) -> tuple[str, str]:
@@ -159,48 +116,7 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     return 2
 
 
-def cmd_admin(settings: Settings, args: argparse.Namespace) -> int:
-    from jobdeck.admin import create_account, create_key
-    from jobdeck.errors import JobdeckError
-    from jobdeck.store.accounts import Role
-    from jobdeck.store.engine import Database
-
-    async def run() -> str:
-        db = Database.connect(settings.database_url)
-        try:
-            if args.admin_command == "create-user":
-                created = await create_account(
-                    db,
-                    organization=args.org,
-                    email=args.email,
-                    name=args.name or args.email,
-                    role=Role(args.role),
-                )
-                return (
-                    f"organization {created.organization_id}\nuser {created.user_id}\n"
-                    f"API key (shown once): {created.key}"
-                )
-            key = await create_key(db, email=args.email, name=args.name)
-            return f"API key (shown once): {key}"
-        finally:
-            await db.dispose()
-
-    try:
-        print(asyncio.run(run()))
-    except JobdeckError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jobdeck", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="run Temporal dev server, worker and API on this machine")
-    sub.add_parser("api", help="run the API server")
-    sub.add_parser("worker", help="run a worker")
-    sub.add_parser("migrate", help="bring the database to the newest schema")
-
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     jobs = sub.add_parser("jobs", help="list, create, inspect, cancel and retry jobs")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
     listing = jobs_sub.add_parser("list")
@@ -219,32 +135,3 @@ def build_parser() -> argparse.ArgumentParser:
         jobs_sub.add_parser(name).add_argument("id")
     watch = jobs_sub.add_parser("watch", help="live progress bars: one job, or every job")
     watch.add_argument("id", nargs="?")
-
-    admin = sub.add_parser("admin", help="manage organizations, users and API keys")
-    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
-    user = admin_sub.add_parser("create-user", help="a user (and its organization if new)")
-    user.add_argument("--org", required=True, help="organization name")
-    user.add_argument("--email", required=True)
-    user.add_argument("--name")
-    user.add_argument("--role", choices=["admin", "member"], default="member")
-    key = admin_sub.add_parser("create-key", help="a new API key for a user")
-    key.add_argument("--email", required=True)
-    key.add_argument("--name", default="cli")
-    return parser
-
-
-COMMANDS = {
-    "up": cmd_up,
-    "api": cmd_api,
-    "worker": cmd_worker,
-    "migrate": cmd_migrate,
-    "jobs": cmd_jobs,
-    "admin": cmd_admin,
-}
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command in ("up", "api", "worker", "migrate"):
-        configure_logging()
-    return COMMANDS[args.command](get_settings(), args)
