@@ -13,33 +13,12 @@ from jobdeck.api.schemas import (
     UserCreate,
     UserPublic,
 )
+from jobdeck.api.views import key_public, user_public
 from jobdeck.clock import utcnow
 from jobdeck.errors import NotFound
 from jobdeck.store import accounts
-from jobdeck.store.tables import ApiKey, User
 
 router = APIRouter(prefix="/api", tags=["accounts"])
-
-
-def _user(user: User) -> UserPublic:
-    return UserPublic(
-        id=user.id,
-        email=user.email,
-        name=user.name,
-        role=accounts.Role(user.role),
-        created_at=user.created_at,
-    )
-
-
-def _key(key: ApiKey) -> ApiKeyPublic:
-    return ApiKeyPublic(
-        id=key.id,
-        name=key.name,
-        user_id=key.user_id,
-        prefix=key.prefix,
-        created_at=key.created_at,
-        revoked_at=key.revoked_at,
-    )
 
 
 @router.get("/me", response_model=Me)
@@ -55,7 +34,7 @@ async def list_users(runtime: RuntimeDep, admin: AdminUser) -> list[UserPublic]:
     """The organization's users (admins only)."""
     async with runtime.db.read() as session:
         users = await accounts.list_users(session, organization_id=admin.organization_id)
-    return [_user(u) for u in users]
+    return [user_public(u) for u in users]
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserPublic)
@@ -70,7 +49,7 @@ async def create_user(body: UserCreate, runtime: RuntimeDep, admin: AdminUser) -
             role=body.role,
             now=utcnow(),
         )
-    return _user(user)
+    return user_public(user)
 
 
 @router.get("/keys", response_model=list[ApiKeyPublic])
@@ -78,7 +57,7 @@ async def list_keys(runtime: RuntimeDep, principal: CurrentUser) -> list[ApiKeyP
     """API keys: all of the organization's for an admin, one's own for a member."""
     async with runtime.db.read() as session:
         keys = await accounts.list_api_keys(session, organization_id=principal.organization_id)
-    return [_key(k) for k in keys if principal.is_admin or k.user_id == principal.user_id]
+    return [key_public(k) for k in keys if principal.is_admin or k.user_id == principal.user_id]
 
 
 @router.post("/keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
@@ -94,7 +73,7 @@ async def create_key(
         key, plaintext = await accounts.create_api_key(
             session, user_id=user_id, name=body.name, now=utcnow()
         )
-    return ApiKeyCreated(**_key(key).model_dump(), key=plaintext)
+    return ApiKeyCreated(**key_public(key).model_dump(), key=plaintext)
 
 
 @router.delete("/keys/{key_id}", response_model=ApiKeyPublic)
@@ -106,4 +85,4 @@ async def revoke_key(key_id: str, runtime: RuntimeDep, principal: CurrentUser) -
         )
         if key.user_id != principal.user_id and not principal.is_admin:
             raise NotFound(f"API key {key_id} not found")
-    return _key(key)
+    return key_public(key)

@@ -9,46 +9,21 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from jobdeck.api.dataset_schemas import DatasetLinks, DatasetPublic, DatasetsPublic, DatasetValidate
+from jobdeck.api.dataset_schemas import DatasetPublic, DatasetsPublic, DatasetValidate
 from jobdeck.api.deps import CurrentUser, JobsDep, RuntimeDep
-from jobdeck.api.schemas import JobPublic, Owner
+from jobdeck.api.schemas import JobPublic
 from jobdeck.api.uploads import Upload, receive_upload
-from jobdeck.api.views import job_public
+from jobdeck.api.views import dataset_public, job_public
 from jobdeck.clock import utcnow
 from jobdeck.config import Settings
 from jobdeck.dataformats import MEDIA_TYPES, DatasetFormat, format_from_name
-from jobdeck.dataset_files import discard, open_storage, storage_key
+from jobdeck.dataset_files import discard, storage_key
 from jobdeck.errors import InvalidInput
 from jobdeck.services.jobs import NewJob
 from jobdeck.store import datasets as dataset_store
 from jobdeck.store.tables import Dataset
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
-
-
-def dataset_public(dataset: Dataset) -> DatasetPublic:
-    return DatasetPublic(
-        id=dataset.id,
-        name=dataset.name,
-        format=dataset.format,
-        size_bytes=dataset.size_bytes,
-        row_count=dataset.row_count,
-        sha256=dataset.sha256,
-        owner=Owner(user_id=dataset.user_id, organization_id=dataset.organization_id),
-        created_at=dataset.created_at,
-        source_dataset_id=dataset.source_dataset_id,
-        job_id=dataset.job_id,
-        details=dataset.details,
-        validation=dataset.validation,
-        links=DatasetLinks(
-            self=f"/api/datasets/{dataset.id}",
-            download=f"/api/datasets/{dataset.id}/download",
-            source=(
-                f"/api/datasets/{dataset.source_dataset_id}" if dataset.source_dataset_id else None
-            ),
-            job=f"/api/jobs/{dataset.job_id}" if dataset.job_id else None,
-        ),
-    )
 
 
 def _format_of(upload: Upload, settings: Settings) -> DatasetFormat:
@@ -81,7 +56,7 @@ async def upload_dataset(
 ) -> DatasetPublic:
     """Upload a file as multipart/form-data (field `file`; optional `name`, `format`)."""
     settings = runtime.settings
-    storage = open_storage(settings)
+    storage = runtime.files
     upload = await receive_upload(request, storage, settings.dataset_max_upload_bytes)
     try:
         fmt = _format_of(upload, settings)
@@ -164,7 +139,7 @@ async def download_dataset(
     ascii_name = dataset.name.encode("ascii", "replace").decode().replace('"', "'")
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(dataset.name)}"
     return StreamingResponse(
-        open_storage(runtime.settings).iter_bytes(dataset.storage_key),
+        runtime.files.iter_bytes(dataset.storage_key),
         media_type=MEDIA_TYPES[DatasetFormat(dataset.format)],
         headers={"Content-Disposition": disposition, "Content-Length": str(dataset.size_bytes)},
     )
@@ -177,7 +152,7 @@ async def delete_dataset(dataset_id: str, runtime: RuntimeDep, principal: Curren
         dataset = await dataset_store.delete_dataset(
             session, organization_id=principal.organization_id, dataset_id=dataset_id
         )
-    await open_storage(runtime.settings).delete(dataset.storage_key)
+    await runtime.files.delete(dataset.storage_key)
 
 
 @router.post(

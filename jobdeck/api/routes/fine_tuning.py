@@ -13,44 +13,12 @@ from jobdeck.api.fine_tuning_schemas import (
     FineTuningCreate,
     FineTuningPublic,
     FineTuningsPublic,
-    MetricPoint,
     ProviderPublic,
 )
+from jobdeck.api.views import fine_tuning_public
 from jobdeck.store import fine_tuning as ft_store
-from jobdeck.store.tables import FineTuning, FineTuningMetric
 
 router = APIRouter(prefix="/api", tags=["fine-tuning"])
-
-
-def _public(record: FineTuning, metrics: list[FineTuningMetric]) -> FineTuningPublic:
-    return FineTuningPublic(
-        id=record.id,
-        job_id=record.id,
-        name=record.name,
-        provider=record.provider,
-        provider_label=PROVIDERS.label(record.provider),
-        provider_options=PROVIDERS.options(record.provider),
-        base_model=record.base_model,
-        dataset_id=record.dataset_id,
-        validation_dataset_id=record.validation_dataset_id,
-        hyperparameters=record.hyperparameters,
-        suffix=record.suffix,
-        status=record.phase,
-        provider_status=record.provider_status,
-        provider_job_id=record.provider_job_id,
-        provider_files=record.provider_files,
-        trained_tokens=record.trained_tokens,
-        metrics=[
-            MetricPoint(step=m.step, total_steps=m.total_steps, values=m.values) for m in metrics
-        ],
-        checkpoints=(record.checkpoints or {}).get("data", []),
-        fine_tuned_model=record.fine_tuned_model,
-        model_id=record.model_id,
-        error=record.error,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-        finished_at=record.finished_at,
-    )
 
 
 @router.post(
@@ -69,7 +37,7 @@ async def create_fine_tuning(
     )
     if not created:
         response.status_code = status.HTTP_200_OK
-    return _public(record, [])
+    return fine_tuning_public(record, [])
 
 
 @router.get("/fine-tuning/jobs", response_model=FineTuningsPublic)
@@ -79,7 +47,7 @@ async def list_fine_tunings(runtime: RuntimeDep, principal: CurrentUser) -> Fine
         records = await ft_store.list_fine_tunings(
             session, organization_id=principal.organization_id
         )
-    return FineTuningsPublic(data=[_public(r, []) for r in records])
+    return FineTuningsPublic(data=[fine_tuning_public(r, []) for r in records])
 
 
 @router.get("/fine-tuning/jobs/{fine_tuning_id}", response_model=FineTuningPublic)
@@ -92,7 +60,7 @@ async def get_fine_tuning(
             session, organization_id=principal.organization_id, fine_tuning_id=fine_tuning_id
         )
         metrics = await ft_store.list_metrics(session, fine_tuning_id=record.id)
-    return _public(record, metrics)
+    return fine_tuning_public(record, metrics)
 
 
 @router.get("/fine-tuning/providers", response_model=list[ProviderPublic])

@@ -8,11 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response, status
 from fastapi.responses import FileResponse
 
-from jobdeck.activities.fine_tuning.providers import PROVIDERS
 from jobdeck.api.deps import CurrentUser, JobsDep, RuntimeDep
 from jobdeck.api.fine_tuning_schemas import ModelPublic, ModelsPublic
 from jobdeck.api.schemas import JobPublic
-from jobdeck.api.views import job_public
+from jobdeck.api.views import job_public, model_public
 from jobdeck.errors import InvalidInput, NotFound
 from jobdeck.inputs import PublishOptions
 from jobdeck.services.jobs import NewJob
@@ -22,28 +21,12 @@ from jobdeck.store.tables import Model
 router = APIRouter(prefix="/api/models", tags=["models"])
 
 
-def _model(model: Model) -> ModelPublic:
-    files = sorted((model.details or {}).get("adapterFiles") or {})
-    return ModelPublic(
-        id=model.id,
-        name=model.name,
-        provider=model.provider,
-        provider_label=PROVIDERS.label(model.provider),
-        base_model=model.base_model,
-        dataset_id=model.dataset_id,
-        job_id=model.job_id,
-        details=model.details,
-        files=[f"/api/models/{model.id}/files/{name}" for name in files],
-        created_at=model.created_at,
-    )
-
-
 @router.get("", response_model=ModelsPublic)
 async def list_models(runtime: RuntimeDep, principal: CurrentUser) -> ModelsPublic:
     """Models the organization's jobs produced, newest first."""
     async with runtime.db.read() as session:
         models = await ft_store.list_models(session, organization_id=principal.organization_id)
-    return ModelsPublic(data=[_model(m) for m in models])
+    return ModelsPublic(data=[model_public(m) for m in models])
 
 
 async def _get(runtime: RuntimeDep, organization_id: str, model_id: str) -> Model:
@@ -54,7 +37,7 @@ async def _get(runtime: RuntimeDep, organization_id: str, model_id: str) -> Mode
 @router.get("/{model_id}", response_model=ModelPublic)
 async def get_model(model_id: str, runtime: RuntimeDep, principal: CurrentUser) -> ModelPublic:
     """One model with its lineage: dataset, base model, job."""
-    return _model(await _get(runtime, principal.organization_id, model_id))
+    return model_public(await _get(runtime, principal.organization_id, model_id))
 
 
 @router.get("/{model_id}/files/{name}", response_class=FileResponse)
