@@ -31,7 +31,7 @@ from playwright.async_api import (
 )
 
 from tests.conftest import Stack, Tenant
-from tests.finetuning.conftest import (  # noqa: F401 (fixtures)
+from tests.fine_tuning.conftest import (  # noqa: F401 (fixtures)
     FineTuneStack,
     fake_servers,
     ft,

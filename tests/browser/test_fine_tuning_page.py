@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import Server
-from tests.finetuning.conftest import FineTuneStack, chat_jsonl, upload_dataset
+from tests.fine_tuning.conftest import FineTuneStack, chat_jsonl, upload_dataset
 
 pytestmark = pytest.mark.browser
 

@@ -17,7 +17,7 @@ from playwright.async_api import Browser, Page, expect
 from jobdeck.training import available
 from tests.browser.conftest import Server, signed_in_page
 from tests.conftest import Stack, Tenant, open_stack
-from tests.finetuning.conftest import FineTuneStack, upload_dataset
+from tests.fine_tuning.conftest import FineTuneStack, upload_dataset
 from tests.helpers import wait_for_job
 from tests.training.tiny_model import BASE, chat_examples, chat_jsonl
 

@@ -13,7 +13,7 @@ from playwright.async_api import Browser, Page, expect
 from tests.browser.conftest import Server, live_indicator, new_context, row
 from tests.browser.showcase import seed
 from tests.conftest import Stack, Tenant
-from tests.finetuning.conftest import FineTuneStack, chat_jsonl, start_fine_tune, upload_dataset
+from tests.fine_tuning.conftest import FineTuneStack, chat_jsonl, start_fine_tune, upload_dataset
 from tests.helpers import create_job, wait_for_job
 
 OUT = os.environ.get("JOBDECK_SCREENSHOTS", "")

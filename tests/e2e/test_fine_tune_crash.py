@@ -26,7 +26,7 @@ from tests.e2e.support import (
     wait_for_temporal,
     worker_env,
 )
-from tests.finetuning.conftest import chat_jsonl, start_fine_tune, upload_dataset
+from tests.fine_tuning.conftest import chat_jsonl, start_fine_tune, upload_dataset
 from tests.helpers import event_kinds, wait_for_job
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from jobdeck.store.migrate import upgrade_async
 from tests.e2e.support import Processes, e2e_settings, running_api, worker_env
-from tests.finetuning.conftest import upload_dataset
+from tests.fine_tuning.conftest import upload_dataset
 from tests.helpers import event_kinds, events_of, wait_for_job
 from tests.training.tiny_model import BASE, build_tiny_model, chat_examples, chat_jsonl
 

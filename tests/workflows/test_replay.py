@@ -3,11 +3,11 @@ a change that breaks determinism fails CI instead of stranding running jobs.
 
 Every built-in job type has at least one fixture in tests/histories (a new type without
 one fails here). The test-steps and bulk scenarios are recorded below; the other types'
-by the tests that run them, through `record_history` (tests/finetuning/test_openai.py,
+by the tests that run them, through `record_history` (tests/fine_tuning/test_openai.py,
 test_ollama.py, test_continue_as_new.py, test_local_training.py; tests/datasets/).
 Record new fixtures (after a deliberate, `workflow.patched` change) by running those tests
 with `JOBDECK_RECORD_HISTORIES=1` on SQLite, e.g.
-`JOBDECK_RECORD_HISTORIES=1 pytest tests/workflows/test_replay.py tests/finetuning/test_openai.py`.
+`JOBDECK_RECORD_HISTORIES=1 pytest tests/workflows/test_replay.py tests/fine_tuning/test_openai.py`.
 Keep the old files: they are the proof that earlier histories still replay."""
 
 from __future__ import annotations

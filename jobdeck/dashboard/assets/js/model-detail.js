@@ -4,7 +4,7 @@
 
 import { append, h, setText } from "./dom.js";
 import { fullTime } from "./format.js";
-import { datasetHref, fact, fineTuneHref, jobHref, link, modelHref } from "./finetune-shared.js";
+import { datasetHref, fact, fineTuneHref, jobHref, link, modelHref } from "./fine-tuning-shared.js";
 import { ModelPanel } from "./model-panel.js";
 
 export class ModelView {

@@ -4,7 +4,7 @@
 
 import { append, clear, h, saveBlob, setText } from "./dom.js";
 import { bytes, number, TERMINAL } from "./format.js";
-import { fact, hintedField, jobHref, link, lossText, modelHref, optionsText } from "./finetune-shared.js";
+import { fact, hintedField, jobHref, link, lossText, modelHref, optionsText } from "./fine-tuning-shared.js";
 import { ProgressView, statusBadge } from "./table.js";
 
 let panels = 0; // numbers the ids of each panel's fields

@@ -21,10 +21,10 @@ export const ROUTES = [
   { path: "/jobs/:id", section: "jobs", view: () => import("./detail.js").then((m) => m.DetailView) },
   { path: "/datasets", section: "datasets", nav: "Datasets", title: "Datasets", view: () => import("./datasets.js").then((m) => m.DatasetsView) },
   { path: "/datasets/:id", section: "datasets", title: "Datasets", view: () => import("./datasets.js").then((m) => m.DatasetView) },
-  { path: "/fine-tuning", section: "fine-tuning", nav: "Fine-tuning", title: "Fine-tuning", view: () => import("./finetune-list.js").then((m) => m.FineTuningView) },
-  { path: "/fine-tuning/models", section: "fine-tuning", title: "Fine-tuning", view: () => import("./finetune-list.js").then((m) => m.FineTuningView) },
+  { path: "/fine-tuning", section: "fine-tuning", nav: "Fine-tuning", title: "Fine-tuning", view: () => import("./fine-tuning-list.js").then((m) => m.FineTuningView) },
+  { path: "/fine-tuning/models", section: "fine-tuning", title: "Fine-tuning", view: () => import("./fine-tuning-list.js").then((m) => m.FineTuningView) },
   { path: "/fine-tuning/models/:id", section: "fine-tuning", title: "Fine-tuning", view: () => import("./model-detail.js").then((m) => m.ModelView) },
-  { path: "/fine-tuning/:id", section: "fine-tuning", title: "Fine-tuning", view: () => import("./finetune-detail.js").then((m) => m.FineTuneView) },
+  { path: "/fine-tuning/:id", section: "fine-tuning", title: "Fine-tuning", view: () => import("./fine-tuning-detail.js").then((m) => m.FineTuneView) },
 ];
 
 const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

@@ -4,7 +4,7 @@ few-shot examples, the model record, and an error line that fails the job."""
 
 from __future__ import annotations
 
-from tests.finetuning.conftest import FineTuneStack, chat_jsonl, upload_dataset
+from tests.fine_tuning.conftest import FineTuneStack, chat_jsonl, upload_dataset
 from tests.helpers import events_of, wait_for_job
 from tests.workflows.test_replay import record_history
 

@@ -1,4 +1,4 @@
-// What the fine-tuning pages (finetune-list.js, finetune-detail.js, model-detail.js) and
+// What the fine-tuning pages (fine-tuning-list.js, fine-tuning-detail.js, model-detail.js) and
 // their parts share: links between them, what a provider takes, a fine-tune's phase, options and
 // losses as text, a form field with its hint, and one fact of a facts list.
 

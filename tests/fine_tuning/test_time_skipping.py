@@ -22,7 +22,7 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.openai_jobs import Timeline
 from tests.fakes.openai_server import control_of, create_openai_fake
 from tests.fakes.serving import Switchable
-from tests.finetuning.conftest import SENTINEL_KEY, chat_jsonl, start_fine_tune, upload_dataset
+from tests.fine_tuning.conftest import SENTINEL_KEY, chat_jsonl, start_fine_tune, upload_dataset
 from tests.helpers import wait_for_job
 
 POLL_S = 30.0

@@ -6,7 +6,7 @@ import { append, clear, h, setText } from "./dom.js";
 import { eta, fullTime, number, rate, TERMINAL } from "./format.js";
 import { LossChart } from "./loss-chart.js";
 import { ModelPanel } from "./model-panel.js";
-import { datasetHref, fact, jobHref, link, modelHref, optionsText, phaseChip, takesOption } from "./finetune-shared.js";
+import { datasetHref, fact, jobHref, link, modelHref, optionsText, phaseChip, takesOption } from "./fine-tuning-shared.js";
 import { ProgressView, statusBadge } from "./table.js";
 
 export class FineTuneView {

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobdeck.devserver import temporal_binary
 from tests.fakes.serving import Switchable
-from tests.finetuning.conftest import (
+from tests.fine_tuning.conftest import (
     SENTINEL_KEY,
     FineTuneStack,
     chat_jsonl,

@@ -1,10 +1,10 @@
-// /fine-tuning: the form that starts a fine-tune (finetune-form.js), the fine-tunes and the
+// /fine-tuning: the form that starts a fine-tune (fine-tuning-form.js), the fine-tunes and the
 // models they made, both refreshed when a fine-tuning job moves.
 
 import { clear, h, setText } from "./dom.js";
 import { fullTime, shortTime, TERMINAL } from "./format.js";
-import { StartForm } from "./finetune-form.js";
-import { datasetHref, fineTuneHref, jobHref, link, modelHref, phaseChip } from "./finetune-shared.js";
+import { StartForm } from "./fine-tuning-form.js";
+import { datasetHref, fineTuneHref, jobHref, link, modelHref, phaseChip } from "./fine-tuning-shared.js";
 
 const FINE_TUNE_JOBS = new Set(["fine-tuning", "model-training"]);
 

@@ -5,7 +5,7 @@
 
 import { append, clear, h, setText } from "./dom.js";
 import { number } from "./format.js";
-import { datasetHref, fineTuneHref, hintedField, link, takesOption } from "./finetune-shared.js";
+import { datasetHref, fineTuneHref, hintedField, link, takesOption } from "./fine-tuning-shared.js";
 
 const HYPERPARAMETERS = [
   ["nEpochs", "Epochs", "1–50"],

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from jobdeck.training import available
 from jobdeck.training.loop import load_adapted
 from tests.conftest import Stack, Tenant, new_tenant, open_stack
-from tests.finetuning.conftest import FineTuneStack, upload_dataset
+from tests.fine_tuning.conftest import FineTuneStack, upload_dataset
 from tests.helpers import events_of, wait_for_job
 from tests.training.tiny_model import BASE, chat_examples, chat_jsonl
 from tests.workflows.test_replay import record_history
