@@ -12,7 +12,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jobdeck.clock import utcnow
+from jobdeck.domain import EventKind
 from jobdeck.errors import NotFound
+from jobdeck.store import jobs as job_store
 from jobdeck.store.tables import FineTuning, FineTuningMetric, Job, Model
 
 MAX_LIST = 200
@@ -84,6 +86,27 @@ async def add_metrics(
         for step, total, values in points
     ]
     await session.execute(_insert(session)(FineTuningMetric).values(rows).on_conflict_do_nothing())
+
+
+async def record_metrics(
+    session: AsyncSession,
+    *,
+    fine_tuning_id: str,
+    points: Sequence[tuple[int, int | None, dict[str, Any]]],
+    now: datetime,
+) -> None:
+    """A fine-tune's new metric points: kept with its record (the loss curve) and pushed
+    to the live feed as one `metric` event of its job."""
+    if not points:
+        return
+    await add_metrics(session, fine_tuning_id=fine_tuning_id, points=points, now=now)
+    await job_store.note_event(
+        session,
+        job_id=fine_tuning_id,
+        kind=EventKind.METRIC,
+        now=now,
+        data={"metrics": [{"step": s, "totalSteps": t, **v} for s, t, v in points]},
+    )
 
 
 async def list_metrics(session: AsyncSession, *, fine_tuning_id: str) -> list[FineTuningMetric]:

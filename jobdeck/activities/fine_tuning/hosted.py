@@ -232,15 +232,7 @@ class FineTuningActivities(ActivityGroup):
             await ft_store.update_fine_tuning(
                 session, fine_tuning_id=job_id, values=values, now=now
             )
-            await ft_store.add_metrics(session, fine_tuning_id=job_id, points=points, now=now)
-            if points:
-                await job_store.note_event(
-                    session,
-                    job_id=job_id,
-                    kind=EventKind.METRIC,
-                    now=now,
-                    data={"metrics": [{"step": s, "totalSteps": t, **v} for s, t, v in points]},
-                )
+            await ft_store.record_metrics(session, fine_tuning_id=job_id, points=points, now=now)
             for event in events:
                 if event.type != "metrics":
                     await job_store.note_event(

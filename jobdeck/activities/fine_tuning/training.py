@@ -30,7 +30,7 @@ from jobdeck.activities.fine_tuning.provider import FineTuningProvider, model_na
 from jobdeck.activities.progress import ProgressReporter
 from jobdeck.clock import utcnow
 from jobdeck.config import Settings
-from jobdeck.domain import EventKind, JobSpec
+from jobdeck.domain import JobSpec
 from jobdeck.inputs import ModelTrainingData
 from jobdeck.store import fine_tuning as ft_store
 from jobdeck.store import jobs as job_store
@@ -165,14 +165,8 @@ class TrainingActivities(ActivityGroup):
         """Loss points for the curve: in the fine-tuning record and as a metric event."""
 
         async def work(session: AsyncSession) -> None:
-            now = utcnow()
-            await ft_store.add_metrics(session, fine_tuning_id=job_id, points=points, now=now)
-            await job_store.note_event(
-                session,
-                job_id=job_id,
-                kind=EventKind.METRIC,
-                now=now,
-                data={"metrics": [{"step": s, "totalSteps": t, **v} for s, t, v in points]},
+            await ft_store.record_metrics(
+                session, fine_tuning_id=job_id, points=points, now=utcnow()
             )
 
         await self._transact(work)
