@@ -1,5 +1,6 @@
 """`jobdeck up`: the Temporal dev server, the worker and the API on one machine, started in
-that order and stopped in the reverse order on Ctrl-C (or when any of them dies)."""
+that order, kept running (a process that dies is restarted with a backoff), and stopped in
+the reverse order on Ctrl-C or when one of them is in a crash loop."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections import deque
+from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 import httpx
@@ -56,17 +59,95 @@ def _wait_for_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> N
     raise RuntimeError(f"{url} did not answer after {timeout:.0f} s")
 
 
-def _stop(procs: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-    for name, proc in reversed(procs):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                logger.warning("%s did not stop in 20 s; killing it", name)
-                proc.kill()
-                proc.wait()
-        print(f"  stopped {name}", flush=True)
+@dataclass
+class Child:
+    """One supervised process: how to start it, and its recent starts."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str] | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    starts: deque[float] = field(default_factory=deque)
+    restart_at: float | None = None  # when a crashed child is due to start again
+
+
+class Supervisor:
+    """Keeps `jobdeck up`'s processes running. A child that exits unasked is restarted
+    after a backoff (1 s, doubling up to 30 s) and the restart is said on stderr. A child
+    that had to be started `max_restarts` times within `window_s` is in a crash loop: then
+    everything stops, as it does on Ctrl-C."""
+
+    def __init__(
+        self,
+        children: list[Child],
+        *,
+        window_s: float = 60.0,
+        max_restarts: int = 5,
+        first_backoff_s: float = 1.0,
+        max_backoff_s: float = 30.0,
+    ) -> None:
+        self.children = children
+        self.window_s = window_s
+        self.max_restarts = max_restarts
+        self.first_backoff_s = first_backoff_s
+        self.max_backoff_s = max_backoff_s
+
+    def start(self, child: Child) -> subprocess.Popen[bytes]:
+        child.proc = subprocess.Popen(
+            child.command,
+            env=child.env,
+            start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
+        )
+        child.starts.append(time.monotonic())
+        child.restart_at = None
+        return child.proc
+
+    def check(self) -> str | None:
+        """Restart what crashed (when its backoff is over); the reason to stop everything
+        when a child is in a crash loop, else None."""
+        now = time.monotonic()
+        for child in self.children:
+            if child.proc is None:
+                continue
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    self.start(child)
+                    print(f"  restarted {child.name}", file=sys.stderr, flush=True)
+                continue
+            code = child.proc.poll()
+            if code is None:
+                continue
+            while child.starts and now - child.starts[0] > self.window_s:
+                child.starts.popleft()
+            if len(child.starts) >= self.max_restarts:
+                return (
+                    f"{child.name} exited with code {code}, {len(child.starts)} times within "
+                    f"{self.window_s:.0f} s: a crash loop, so jobdeck stops"
+                )
+            delay = min(self.max_backoff_s, self.first_backoff_s * 2 ** (len(child.starts) - 1))
+            child.restart_at = now + delay
+            print(
+                f"{child.name} exited with code {code}; restarting it in {delay:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+        return None
+
+    def stop(self) -> None:
+        """Stop every child, the last started first."""
+        for child in reversed(self.children):
+            proc = child.proc
+            if proc is None:
+                continue
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    logger.warning("%s did not stop in 20 s; killing it", child.name)
+                    proc.kill()
+                    proc.wait()
+            print(f"  stopped {child.name}", flush=True)
 
 
 async def _prepare(settings: Settings) -> str | None:
@@ -78,14 +159,29 @@ async def _prepare(settings: Settings) -> str | None:
 
 
 def up(settings: Settings) -> int:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Job inputs, datasets, the admin key: readable by this user only, and so is everything
+    # the children write (they inherit the umask).
+    os.umask(0o077)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)
     upgrade(settings.database_url)
     new_key = asyncio.run(_prepare(settings))
 
     t_host, t_port = _host_port(settings.temporal_address)
     ui_port = urlparse(settings.temporal_ui_url).port or 8233
     env = {**os.environ, "JOBDECK_DATABASE_URL": settings.database_url}
-    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+    temporal = Child(
+        "temporal",
+        dev_server_command(
+            db_file=settings.data_dir.resolve() / "temporal.db",
+            ip=t_host,
+            port=t_port,
+            ui_port=ui_port,
+        ),
+    )
+    worker = Child("worker", [sys.executable, "-m", "jobdeck", "worker"], env)
+    api = Child("api", [sys.executable, "-m", "jobdeck", "api"], env)
+    supervisor = Supervisor([temporal, worker, api])
 
     stopping = False
 
@@ -96,24 +192,10 @@ def up(settings: Settings) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     try:
-        temporal = subprocess.Popen(
-            dev_server_command(
-                db_file=settings.data_dir.resolve() / "temporal.db",
-                ip=t_host,
-                port=t_port,
-                ui_port=ui_port,
-            ),
-            start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
-        )
-        procs.append(("temporal", temporal))
-        _wait_for_port(t_host, t_port, temporal, timeout=60)
-        for name in ("worker", "api"):
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "jobdeck", name], env=env, start_new_session=True
-            )
-            procs.append((name, proc))
+        _wait_for_port(t_host, t_port, supervisor.start(temporal), timeout=60)
+        supervisor.start(worker)
         api_url = f"http://{settings.api_host}:{settings.api_port}"
-        _wait_for_http(f"{api_url}/healthz", procs[-1][1], timeout=60)
+        _wait_for_http(f"{api_url}/healthz", supervisor.start(api), timeout=60)
 
         print(
             f"\njobdeck is up\n  API and dashboard  {api_url}\n"
@@ -130,13 +212,10 @@ def up(settings: Settings) -> int:
         print("Press Ctrl-C to stop.\n", flush=True)
 
         while not stopping:
-            for name, proc in procs:
-                if proc.poll() is not None:
-                    print(
-                        f"{name} exited with code {proc.returncode}; stopping jobdeck",
-                        file=sys.stderr,
-                    )
-                    return 1
+            crash_loop = supervisor.check()
+            if crash_loop:
+                print(crash_loop, file=sys.stderr, flush=True)
+                return 1
             time.sleep(0.3)
         print("\nstopping jobdeck", flush=True)
         return 0
@@ -144,4 +223,4 @@ def up(settings: Settings) -> int:
         print(f"jobdeck could not start: {err}", file=sys.stderr)
         return 1
     finally:
-        _stop(procs)
+        supervisor.stop()

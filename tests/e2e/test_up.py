@@ -4,6 +4,7 @@ three; a second run on the same data folder keeps the jobs and the admin key."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import sys
@@ -139,3 +140,67 @@ async def test_jobdeck_up_starts_everything_and_stops_cleanly_on_ctrl_c(
     described = await temporal.get_workflow_handle(job_id).describe()
     assert described.status == WorkflowExecutionStatus.COMPLETED
     await stop_up(up, children, ports)
+
+
+def _child(pid: int, role: str) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return argv[-3:-1] == [b"jobdeck", role.encode()] or argv[-2:-1] == [role.encode()]
+
+
+async def _new_child(procs: Processes, up: Proc, role: str, old: int, within: float = 30) -> int:
+    deadline = time.monotonic() + within
+    while True:
+        found = [p for p in procs.adopt_children(up) if p != old and _child(p, role)]
+        if found:
+            return found[0]
+        assert time.monotonic() < deadline, f"no new {role} process:\n{up.tail()}"
+        await asyncio.sleep(0.2)
+
+
+async def test_jobdeck_up_restarts_a_worker_or_api_that_dies(
+    procs: Processes, tmp_path: Path
+) -> None:
+    api_port, t_port, ui_port = free_ports(3)
+    api_url = f"http://127.0.0.1:{api_port}"
+    up = start_up(procs, tmp_path, api_port, t_port, ui_port)
+    out, children = await wait_until_up(procs, up)
+    key = re.findall(r"admin API key\s+(jd_\S+)", out)[0]
+    [worker] = [p for p in children if _child(p, "worker")]
+    [api_pid] = [p for p in children if _child(p, "api")]
+
+    # The worker is killed: `up` says so, starts another, and jobs still run.
+    os.kill(worker, signal.SIGKILL)
+    await wait_for_output(up, "worker exited with code -9; restarting it in 1 s", within=10)
+    await wait_for_output(up, "restarted worker", within=10)
+    new_worker = await _new_child(procs, up, "worker", worker)
+
+    # The API is terminated: it comes back on the same port.
+    os.kill(api_pid, signal.SIGTERM)
+    await wait_for_output(up, "restarted api", within=15)
+    new_api = await _new_child(procs, up, "api", api_pid)
+    await wait_http_200(f"{api_url}/healthz", within_s=60)
+
+    async with httpx.AsyncClient(
+        base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    ) as api:
+        response = await api.post(
+            "/api/jobs",
+            json={
+                "type": "bulk-operation",
+                "name": "after the restarts",
+                "data": {"action": "cancel", "filter": {"ids": ["nothing"]}},
+            },
+        )
+        assert response.status_code == 201, response.text
+        done = await wait_for_job(api, response.json()["id"], within=60, why=up.tail)
+        assert done["status"] == "completed", done
+    assert up.alive()
+    children = [p for p in procs.adopt_children(up) if pid_running(p)]
+    assert new_worker in children and new_api in children
+    await stop_up(up, children, [api_port, t_port, ui_port])
+    # Only this user may read the data folder and the databases in it.
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "data" / "jobdeck.db").stat().st_mode & 0o777 == 0o600
