@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     # Tag each job's workflow with JobType, JobOrganization and JobName for the Web UI. They
     # must be registered on the server (the worker does it); off for a server without them.
     temporal_search_attributes: bool = True
+    # The longest a request waits on one Temporal call before answering 503.
+    temporal_call_timeout_s: float = Field(default=3.0, gt=0, le=60)
     # Extra modules that register job types (see jobdeck.registry); loaded by API and worker.
     job_type_modules: list[str] = []
 

@@ -3,7 +3,11 @@ and the start options every job workflow gets. Shared by the API, the worker and
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
 from temporalio.api.operatorservice.v1 import (
@@ -18,6 +22,7 @@ from temporalio.service import RetryConfig
 
 from jobdeck.config import Settings
 from jobdeck.domain import JobSpec
+from jobdeck.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +49,21 @@ def job_search_attributes(spec: JobSpec) -> TypedSearchAttributes:
             SearchAttributePair(JOB_NAME, spec.name[:200]),
         ]
     )
+
+
+@asynccontextmanager
+async def bounded(settings: Settings) -> AsyncIterator[timedelta]:
+    """For a Temporal call made while serving a request: the RPC timeout to pass it, and a
+    deadline over the whole call (a lazy client's first connect included) that raises
+    Unavailable rather than keeping the caller waiting on a server that hangs."""
+    limit = settings.temporal_call_timeout_s
+    try:
+        async with asyncio.timeout(limit + 0.5):
+            yield timedelta(seconds=limit)
+    except TimeoutError as err:
+        raise Unavailable(
+            f"the job engine (Temporal) did not answer within {limit:g} s; try again"
+        ) from err
 
 
 async def connect(settings: Settings, *, for_api: bool = False) -> Client:
@@ -78,13 +98,21 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
         )
 
 
-async def activity_pollers(client: Client, namespace: str, task_queue: str) -> int:
-    """How many workers polled a task queue for activities lately (the server's view)."""
+async def activity_pollers(
+    client: Client,
+    namespace: str,
+    task_queue: str,
+    *,
+    rpc_timeout: timedelta = timedelta(seconds=3),
+) -> int:
+    """How many workers polled a task queue for activities lately (the server's view).
+    Asked while serving requests, so it waits a few seconds at most."""
     response = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=namespace,
             task_queue=TaskQueue(name=task_queue),
             task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-        )
+        ),
+        timeout=rpc_timeout,
     )
     return len(response.pollers)

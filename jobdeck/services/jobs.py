@@ -25,7 +25,7 @@ from jobdeck.runtime import Runtime
 from jobdeck.store import jobs as job_store
 from jobdeck.store.accounts import Principal
 from jobdeck.store.tables import Job
-from jobdeck.temporal import job_search_attributes
+from jobdeck.temporal import bounded, job_search_attributes
 
 logger = logging.getLogger(__name__)
 
@@ -122,24 +122,27 @@ class JobControl:
     async def _start_workflow(self, spec: JobSpec, workflow: type[Any], queue: str | None) -> bool:
         """Start the job's workflow; False if one with its id exists already."""
         try:
-            await self.runtime.temporal.start_workflow(
-                workflow.run,
-                spec,
-                id=spec.job_id,
-                task_queue=queue or self.runtime.settings.task_queue,
-                search_attributes=(
-                    job_search_attributes(spec)
-                    if self.runtime.settings.temporal_search_attributes
-                    else None
-                ),
-                priority=Priority(priority_key=spec.priority),
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            )
+            async with bounded(self.runtime.settings) as rpc_timeout:
+                await self.runtime.temporal.start_workflow(
+                    workflow.run,
+                    spec,
+                    rpc_timeout=rpc_timeout,
+                    id=spec.job_id,
+                    task_queue=queue or self.runtime.settings.task_queue,
+                    search_attributes=(
+                        job_search_attributes(spec)
+                        if self.runtime.settings.temporal_search_attributes
+                        else None
+                    ),
+                    priority=Priority(priority_key=spec.priority),
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                )
         except WorkflowAlreadyStartedError:
             # The same idempotency key raced us, or a client retried after a crash.
             return False
-        except (RPCError, RuntimeError) as err:  # RuntimeError: a lazy client's failed connect
+        # RuntimeError: a lazy client's failed connect; Unavailable: no answer in time.
+        except (RPCError, RuntimeError, Unavailable) as err:
             logger.warning(
                 "cannot start workflow", extra={"job_id": spec.job_id, "error": str(err)}
             )
@@ -161,7 +164,8 @@ class JobControl:
             )
         handle = self.runtime.temporal.get_workflow_handle(job_id)
         try:
-            await handle.cancel()
+            async with bounded(self.runtime.settings) as rpc_timeout:
+                await handle.cancel(rpc_timeout=rpc_timeout)
         except RuntimeError as err:  # a lazy client's failed connect
             raise Unavailable("the job engine (Temporal) is unreachable; try again") from err
         except RPCError as err:
