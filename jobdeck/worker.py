@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 
 from jobdeck.activities.attempts import AttemptTracking
 from jobdeck.activities.base import ActivityGroup, JobActions
+from jobdeck.activities.outage import OutageWait
 from jobdeck.activities.pickup import PickUp
 from jobdeck.activities.records import JobRecords
 from jobdeck.config import Settings
@@ -94,7 +95,12 @@ def build_workers(
             task_queue=queue,
             workflows=workflows[queue],
             activities=[*records.all(), *(binder.bind(a) for a in activities[queue])],
-            interceptors=[PickUp(records, starts_on_pickup), AttemptTracking(records)],
+            # Outermost first: an outage is waited out before anything counts it as a try.
+            interceptors=[
+                OutageWait(),
+                PickUp(records, starts_on_pickup),
+                AttemptTracking(records),
+            ],
             max_concurrent_activities=limits.get(queue, settings.worker_max_concurrent_activities),
             # Heartbeats carry cancel requests back to activities; this bounds their delay.
             max_heartbeat_throttle_interval=timedelta(seconds=settings.heartbeat_interval_s),

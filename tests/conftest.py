@@ -66,7 +66,7 @@ def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
     return temporal_env.client
 
 
-async def _fresh_postgres_database() -> tuple[str, str]:
+async def fresh_postgres_database() -> tuple[str, str]:
     url = make_url(POSTGRES_URL)
     name = f"jobdeck_test_{uuid.uuid4().hex[:10]}"
     conn = await asyncpg.connect(
@@ -83,7 +83,7 @@ async def _fresh_postgres_database() -> tuple[str, str]:
     return url.set(database=name).render_as_string(hide_password=False), name
 
 
-async def _drop_postgres_database(name: str) -> None:
+async def drop_postgres_database(name: str) -> None:
     url = make_url(POSTGRES_URL)
     conn = await asyncpg.connect(
         host=url.host,
@@ -111,12 +111,12 @@ async def database_url(
         await upgrade_async(url)
         yield url
         return
-    url, name = await _fresh_postgres_database()
+    url, name = await fresh_postgres_database()
     await upgrade_async(url)
     try:
         yield url
     finally:
-        await _drop_postgres_database(name)
+        await drop_postgres_database(name)
 
 
 def make_settings(database_url: str, client: Client, data_dir: Path, **extra: object) -> Settings:

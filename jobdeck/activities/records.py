@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -21,7 +22,7 @@ from jobdeck.domain import EventKind, JobErrorInfo, JobSpec, JobStatus, Progress
 from jobdeck.errors import NotFound
 from jobdeck.store import datasets as dataset_store
 from jobdeck.store import jobs as job_store
-from jobdeck.store.engine import Database
+from jobdeck.store.engine import Database, is_outage
 from jobdeck.store.tables import Dataset
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,19 @@ class JobRecords:
         async def work(session: AsyncSession) -> None:
             await job_store.insert_job(session, spec=spec, now=utcnow())
 
-        await self.db.transact(work)
+        try:
+            await self.db.transact(work)
+        except DBAPIError as err:
+            if is_outage(err):
+                raise  # retried until the database is back
+            # The database refuses this row (a value it cannot store): the job cannot
+            # exist, so its workflow ends now, failed with the reason, instead of running on
+            # with no row that could show or cancel it.
+            raise ApplicationError(
+                f"the job could not be recorded: {str(err.orig).splitlines()[0][:500]}",
+                type="JobNotRecordable",
+                non_retryable=True,
+            ) from None
 
     async def start_pending(self, job_id: str) -> bool:
         """pending → active, when a worker slot picks up the job's first step; False when

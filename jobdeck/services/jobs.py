@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from temporalio.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -24,6 +25,7 @@ from jobdeck.registry import JobTypeRegistry
 from jobdeck.runtime import Runtime
 from jobdeck.store import jobs as job_store
 from jobdeck.store.accounts import Principal
+from jobdeck.store.engine import is_outage
 from jobdeck.store.tables import Job
 from jobdeck.temporal import bounded, job_search_attributes
 
@@ -99,11 +101,22 @@ class JobControl:
             progress_interval_s=self.runtime.settings.progress_interval_s,
         )
         started = await self._start_workflow(spec, job_type.workflow, job_type.task_queue)
-        async with self.runtime.db.write() as session:
-            # The workflow's first step may have written the row already; either is fine.
-            job = await job_store.insert_job(session, spec=spec, now=utcnow())
-            if job is None:
-                job = await job_store.find_job(session, job_id=job_id)
+        try:
+            async with self.runtime.db.write() as session:
+                # The workflow's first step may have written the row already; either is fine.
+                job = await job_store.insert_job(session, spec=spec, now=utcnow())
+                if job is None:
+                    job = await job_store.find_job(session, job_id=job_id)
+        except DBAPIError as err:
+            if is_outage(err):  # the workflow writes the row itself once the database is back
+                raise Unavailable(
+                    "the database is unreachable; the job was started and will be recorded "
+                    "when it is back (retry with the same Idempotency-Key to be sure)"
+                ) from err
+            # Refused for good: the workflow's first step fails the same way and ends it.
+            raise InvalidInput(
+                f"the job cannot be stored: {str(err.orig).splitlines()[0][:300]}"
+            ) from err
         assert job is not None
         if not started:
             job = self._same_request(job, job_type.name, name, data)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,6 +22,39 @@ from sqlalchemy.ext.asyncio import (
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 T = TypeVar("T")
+
+# PostgreSQL's SQLSTATEs of a server that cannot serve now (it will again): connection
+# exceptions, operator intervention (shutdown, starting up), insufficient resources.
+_OUTAGE_SQLSTATE_CLASSES = ("08", "57P", "53")
+_OUTAGE_WORDS = (
+    "not currently accepting connections",  # ALTER DATABASE ... ALLOW_CONNECTIONS false
+    "database is locked",  # SQLite, past its busy timeout
+    "disk i/o error",
+    "unable to open database file",
+)
+
+
+def is_outage(err: BaseException) -> bool:
+    """Whether an error means the database cannot be reached or cannot serve right now,
+    rather than that the statement itself is wrong: the former passes, the latter does not.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionError | TimeoutError):
+            return True
+        if isinstance(current, DBAPIError):
+            if current.connection_invalidated:
+                return True
+            state = str(getattr(current.orig, "sqlstate", "") or "")
+            if state.startswith(_OUTAGE_SQLSTATE_CLASSES):
+                return True
+            text = str(current.orig).lower()
+            if any(words in text for words in _OUTAGE_WORDS):
+                return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _on_sqlite_connect() -> Any:

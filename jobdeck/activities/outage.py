@@ -1,0 +1,107 @@
+"""A worker interceptor that keeps a database outage from costing a job its tries.
+
+Temporal counts every failed attempt against a step's retry policy, and a conversion gets
+three. A step that fails because the database cannot be reached is therefore not failed:
+it waits here, heartbeating (so its heartbeat timeout does not fire and a cancel still
+reaches it) and backing off up to a minute, and then runs again within the same attempt,
+as a retry would. Steps are idempotent, which Temporal's retries already require. When
+the step's own time runs out first, the error goes to Temporal as an ordinary failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ActivityOutboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+)
+
+from jobdeck.clock import utcnow
+from jobdeck.store.engine import is_outage
+
+logger = logging.getLogger(__name__)
+
+FIRST_WAIT_S = 1.0
+MAX_WAIT_S = 60.0
+
+
+class OutageWait(Interceptor):
+    def __init__(self, *, first_wait_s: float = FIRST_WAIT_S, max_wait_s: float = MAX_WAIT_S):
+        self.first_wait_s = first_wait_s
+        self.max_wait_s = max_wait_s
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _OutageWaitInbound(next, self)
+
+
+class _LastBeat(ActivityOutboundInterceptor):
+    """Remembers the step's last heartbeat details, so that waiting does not erase them
+    (a retried try resumes from them)."""
+
+    details: tuple[Any, ...] = ()
+
+    def heartbeat(self, *details: Any) -> None:
+        self.details = details
+        super().heartbeat(*details)
+
+
+class _OutageWaitInbound(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, owner: OutageWait) -> None:
+        super().__init__(next)
+        self.owner = owner
+        self.beat: _LastBeat | None = None
+
+    def init(self, outbound: ActivityOutboundInterceptor) -> None:
+        self.beat = _LastBeat(outbound)
+        super().init(self.beat)
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        if self.beat is not None:  # until the step beats, keep what the last try left
+            self.beat.details = tuple(activity.info().heartbeat_details)
+        wait = self.owner.first_wait_s
+        while True:
+            try:
+                return await super().execute_activity(input)
+            except Exception as err:
+                if not is_outage(err) or not _time_left(wait):
+                    raise
+                info = activity.info()
+                logger.warning(
+                    "the database is unreachable; the step waits and runs again",
+                    extra={
+                        "job_id": info.workflow_id,
+                        "step": info.activity_type,
+                        "wait_s": wait,
+                        "error": str(err).splitlines()[0][:300],
+                    },
+                )
+                await self._wait(wait)
+                wait = min(self.owner.max_wait_s, wait * 2)
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep, heartbeating at least every few seconds with the step's last details."""
+        info = activity.info()
+        every = 5.0
+        if info.heartbeat_timeout:
+            every = min(every, info.heartbeat_timeout.total_seconds() / 3)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + seconds
+        while (left := until - loop.time()) > 0:
+            activity.heartbeat(*(self.beat.details if self.beat else ()))
+            await asyncio.sleep(min(every, left))
+
+
+def _time_left(wait_s: float) -> bool:
+    """Whether the step's start-to-close time leaves room to wait and run again."""
+    info = activity.info()
+    if info.start_to_close_timeout is None:
+        return True
+    deadline = info.started_time + info.start_to_close_timeout
+    return deadline - utcnow() > timedelta(seconds=wait_s * 2)
