@@ -27,8 +27,8 @@ def _require_utf8(path: Path, name: str, fmt: str) -> None:
     enc = detect_encoding(sample, name, None)
     if enc not in ("utf-8", "utf-8-sig", "ascii"):
         raise DataError(
-            f"dataset {name!r} is not UTF-8 (it looks like {enc}); {fmt} files must be UTF-8: "
-            "save it as UTF-8 and upload it again",
+            f"dataset {name!r} is not UTF-8 (perhaps {enc}, a guess); {fmt} files must be "
+            "UTF-8: save it as UTF-8 and upload it again",
             details={"suggestedEncoding": enc},
         )
 

@@ -17,8 +17,8 @@ from jobdeck.activities.conversion.batches import Batch
 from jobdeck.activities.conversion.errors import BlocksTooSmall, DataError
 from jobdeck.activities.conversion.sniff import (
     CsvDialect,
+    choose_encoding,
     detect_delimiter,
-    detect_encoding,
     diagnose_csv,
     read_sample,
     row_too_long,
@@ -74,7 +74,7 @@ class CsvReader:
         block_bytes: int,
     ) -> None:
         sample = read_sample(path)
-        enc = detect_encoding(sample, name, encoding)
+        enc = choose_encoding(path, sample, name, encoding)
         text = codecs.getincrementaldecoder(enc)(errors="replace").decode(sample, final=False)
         text = text.lstrip("\ufeff")
         delim = detect_delimiter(text, delimiter, "\t" if tsv else ",")

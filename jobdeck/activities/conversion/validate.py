@@ -28,6 +28,17 @@ ERRORS = {
     "missing_assistant_message": "the example has no assistant message",
     "too_few_examples": f"OpenAI needs at least {MIN_EXAMPLES} examples",
 }
+
+
+def too_few_examples(examples: int) -> str:
+    """Why a dataset with too few examples fails, in words: how many it has, how many
+    OpenAI needs."""
+    return (
+        f"the dataset has {examples} example{'' if examples == 1 else 's'}; OpenAI needs at "
+        f"least {MIN_EXAMPLES}"
+    )
+
+
 WARNINGS = {
     "over_context_limit": "the example has more tokens than the model trains on; OpenAI "
     "truncates it",
@@ -137,11 +148,12 @@ class ReportBuilder:
                 if k in counts
             ]
 
+        text = {**ERRORS, "too_few_examples": too_few_examples(self.examples)}
         return {
             "valid": not self._error_counts,
             "examples": self.examples,
             "model": self.model.name,
-            "errors": listed(self._errors, self._error_counts, ERRORS),
+            "errors": listed(self._errors, self._error_counts, text),
             "warnings": listed(self._warnings, self._warning_counts, WARNINGS),
             "tokens": {
                 "encoding": self.model.encoding,
