@@ -1,5 +1,11 @@
 """A worker interceptor that makes automatic retries visible on the job: every failed try
-of a job's step is recorded with its error and the backoff before the next one."""
+of a job's step is recorded with its error and the backoff before the next one.
+
+It is also where secrets are kept in: whatever leaves an activity for Temporal (its
+error, with the errors it chains to, its result and its heartbeat details) passes through
+the settings' redactor (jobdeck/redact.py) first, so a provider that echoes the API key in
+an error body cannot put it in the job's error, its events, the workflow history or the
+worker's logs."""
 
 from __future__ import annotations
 
@@ -10,12 +16,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, is_cancelled_exception
 from temporalio.worker import (
     ActivityInboundInterceptor,
+    ActivityOutboundInterceptor,
     ExecuteActivityInput,
     Interceptor,
 )
 
 from jobdeck.activities.records import JobRecords
 from jobdeck.domain import JobErrorInfo
+from jobdeck.redact import Redactor
+from jobdeck.store.engine import is_outage
 
 logger = logging.getLogger(__name__)
 
@@ -54,21 +63,36 @@ def describe_error(err: BaseException) -> JobErrorInfo:
 class AttemptTracking(Interceptor):
     def __init__(self, records: JobRecords) -> None:
         self.records = records
+        self.redactor = Redactor.of(records.settings)
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return _AttemptTrackingInbound(next, self.records)
+        return _AttemptTrackingInbound(next, self.records, self.redactor)
+
+
+class _RedactingOutbound(ActivityOutboundInterceptor):
+    def __init__(self, next: ActivityOutboundInterceptor, redactor: Redactor) -> None:
+        super().__init__(next)
+        self.redactor = redactor
+
+    def heartbeat(self, *details: Any) -> None:
+        super().heartbeat(*(self.redactor.value(d) for d in details))
 
 
 class _AttemptTrackingInbound(ActivityInboundInterceptor):
-    def __init__(self, next: ActivityInboundInterceptor, records: JobRecords) -> None:
+    def __init__(
+        self, next: ActivityInboundInterceptor, records: JobRecords, redactor: Redactor
+    ) -> None:
         super().__init__(next)
         self.records = records
+        self.redactor = redactor
+
+    def init(self, outbound: ActivityOutboundInterceptor) -> None:
+        super().init(_RedactingOutbound(outbound, self.redactor) if self.redactor else outbound)
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         info = activity.info()
-        if info.activity_type.startswith("jobs."):  # the bookkeeping itself
-            return await super().execute_activity(input)
-        if info.attempt > 1:
+        bookkeeping = info.activity_type.startswith("jobs.")  # the bookkeeping itself
+        if info.attempt > 1 and not bookkeeping:
             try:
                 await self.records.note_retry_started(
                     info.workflow_id or "", step=info.activity_type, attempt=info.attempt
@@ -76,21 +100,34 @@ class _AttemptTrackingInbound(ActivityInboundInterceptor):
             except Exception:
                 logger.exception("could not record a retry", extra={"job_id": info.workflow_id})
         try:
-            return await super().execute_activity(input)
+            result = await super().execute_activity(input)
         except Exception as err:
-            if is_cancelled_exception(err):
+            # A database outage is waited out by OutageWait (outside), not counted as a try.
+            if is_cancelled_exception(err) or is_outage(err):
                 raise
-            try:
-                await self.records.note_attempt_failed(
-                    info.workflow_id or "",
-                    step=info.activity_type,
-                    attempt=info.attempt,
-                    error=describe_error(err),
-                    retry_in_s=next_retry_in(err),
-                )
-            except Exception:
-                # The step's own error matters more than our bookkeeping of it.
-                logger.exception(
-                    "could not record a failed attempt", extra={"job_id": info.workflow_id}
-                )
-            raise
+            shown = self.redactor.exception(err)
+            if not bookkeeping:
+                await self._note_failed(shown)
+            if shown is err:
+                raise
+        else:
+            return self.redactor.value(result)
+        # Raised here, outside the handler, so that the original (secret-holding) error is
+        # not even its context.
+        raise shown
+
+    async def _note_failed(self, err: BaseException) -> None:
+        info = activity.info()
+        try:
+            await self.records.note_attempt_failed(
+                info.workflow_id or "",
+                step=info.activity_type,
+                attempt=info.attempt,
+                error=describe_error(err),
+                retry_in_s=next_retry_in(err),
+            )
+        except Exception:
+            # The step's own error matters more than our bookkeeping of it.
+            logger.exception(
+                "could not record a failed attempt", extra={"job_id": info.workflow_id}
+            )

@@ -3,6 +3,7 @@
 Each report heartbeats (which is also how a cancel request reaches the activity); the
 job row and its event are written at most every `interval_s`, and always for the last
 report, so a tight loop cannot flood the database and the final state always lands.
+Messages (often a provider's own words) are redacted of the configured secrets.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from temporalio import activity
 
 from jobdeck.activities.records import JobRecords
 from jobdeck.domain import Progress
+from jobdeck.redact import Redactor
 
 
 class ProgressReporter:
@@ -35,6 +37,7 @@ class ProgressReporter:
         self.job_id = job_id
         self.interval_s = records.settings.progress_interval_s if interval_s is None else interval_s
         self.progress = Progress(current=0, total=total, unit=unit, stage=stage)
+        self.redactor = Redactor.of(records.settings)
         self._written_at: float | None = None
         self._dirty = False
 
@@ -49,6 +52,8 @@ class ProgressReporter:
     ) -> None:
         """`details` ride along in the heartbeat only (a retry reads them back)."""
         stage_changed = stage is not None and stage != self.progress.stage
+        if message is not None:
+            message = self.redactor.text(message)
         self.progress = Progress(
             current=current,
             total=self.progress.total if total is None else total,

@@ -4,6 +4,7 @@ the write lock up front, because the API and the worker write the same file at o
 from __future__ import annotations
 
 import asyncio
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -34,6 +35,18 @@ _OUTAGE_WORDS = (
 )
 
 
+_DATABASE_MODULES = ("sqlalchemy.", "asyncpg.", "aiosqlite.")
+
+
+def _from_database(err: BaseException) -> bool:
+    """Whether an OS-level error was raised inside the database drivers (a refused or
+    dropped connection), not by some other client (a provider's timeout is not ours)."""
+    return any(
+        str(frame.f_globals.get("__name__", "")).startswith(_DATABASE_MODULES)
+        for frame, _ in traceback.walk_tb(err.__traceback__)
+    )
+
+
 def is_outage(err: BaseException) -> bool:
     """Whether an error means the database cannot be reached or cannot serve right now,
     rather than that the statement itself is wrong: the former passes, the latter does not.
@@ -42,7 +55,7 @@ def is_outage(err: BaseException) -> bool:
     current: BaseException | None = err
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, ConnectionError | TimeoutError):
+        if isinstance(current, ConnectionError | TimeoutError) and _from_database(current):
             return True
         if isinstance(current, DBAPIError):
             if current.connection_invalidated:

@@ -214,6 +214,29 @@ async def ensure_record(
         await update_fine_tuning(session, fine_tuning_id=job.id, values={"phase": phase}, now=now)
 
 
+async def end_fine_tuning(
+    session: AsyncSession,
+    *,
+    fine_tuning_id: str,
+    phase: str,
+    now: datetime,
+    error: dict[str, Any] | None = None,
+    values: dict[str, Any] | None = None,
+) -> None:
+    """The ending of a fine-tune that did not succeed (phase failed or cancelled), as its
+    job ended: when it ended (kept if a poll saw the provider end it first) and its error
+    (the provider's own, when a poll stored it, else `error`). `values`: what else is
+    known (e.g. the provider's status after a cancel)."""
+    record = await session.get(FineTuning, fine_tuning_id, populate_existing=True)
+    if record is None:
+        return
+    changes: dict[str, Any] = {**(values or {}), "phase": phase}
+    changes["finished_at"] = record.finished_at or now
+    if error is not None and not record.error:
+        changes["error"] = error
+    await update_fine_tuning(session, fine_tuning_id=fine_tuning_id, values=changes, now=now)
+
+
 def updater(fine_tuning_id: str, values: dict[str, Any]) -> Callable[[AsyncSession], Any]:
     """A transaction's work that updates a fine-tuning record (for Database.transact)."""
 

@@ -7,6 +7,10 @@
 Polling pattern: a loop of short poll activities with a durable timer between them and
 continue-as-new when the history grows, since a provider job can run for days.
 
+The fine-tuning record always ends as its job does: succeeded (with its model), or failed
+or cancelled with its error and when it ended (the `fine-tuning.ended` step, which
+histories from before RECORD_ENDINGS do not have).
+
 Queries: `progress` (from JobWorkflow).
 """
 
@@ -17,19 +21,21 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, is_cancelled_exception
 
 from jobdeck.workflows.jobtype import JobType
-from jobdeck.workflows.lifecycle import JobWorkflow
+from jobdeck.workflows.lifecycle import JobWorkflow, failure_info
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ConfigDict
     from pydantic.alias_generators import to_camel
 
+    from jobdeck.activities.conversion.validate import ERRORS, too_few_examples
     from jobdeck.activities.datasets import DatasetActivities, ValidationInput
     from jobdeck.activities.fine_tuning.hosted import (
         CreateInput,
         FineTuningActivities,
+        FineTuningEnd,
         FineTuningRef,
         FinishInput,
         PollInput,
@@ -52,6 +58,9 @@ PROVIDER_RETRY = RetryPolicy(
     maximum_attempts=12,
 )
 SHORT = timedelta(minutes=2)
+# The fine-tuning record is ended with its job when it fails (and when an Ollama job is
+# cancelled; a hosted one's cancel step ends it): a step that earlier histories lack.
+RECORD_ENDINGS = "fine-tuning-record-endings"
 
 
 class PollingResume(BaseModel):
@@ -82,6 +91,14 @@ class FineTuningWorkflow(JobWorkflow[FineTuningData]):
         return await self.run_job(spec)
 
     async def execute(self, spec: JobSpec, data: FineTuningData) -> dict[str, Any] | None:
+        try:
+            return await self._fine_tune(spec, data)
+        except Exception as err:
+            if not is_cancelled_exception(err) and workflow.patched(RECORD_ENDINGS):
+                await self._ended("failed", failure_info(err).to_json())
+            raise
+
+    async def _fine_tune(self, spec: JobSpec, data: FineTuningData) -> dict[str, Any] | None:
         provider = _provider(data.provider)
         ref = FineTuningRef(spec.job_id, spec.organization_id, provider.name)
         self._ref = ref
@@ -139,7 +156,14 @@ class FineTuningWorkflow(JobWorkflow[FineTuningData]):
             )
         model_id = await workflow.execute_activity_method(
             FineTuningActivities.finish,
-            FinishInput(ref, data.base_model, data.dataset_id, polled.fine_tuned_model or ""),
+            FinishInput(
+                ref,
+                data.base_model,
+                data.dataset_id,
+                polled.fine_tuned_model or "",
+                last_event_id=last_event_id,
+                missing=polled.missing,
+            ),
             start_to_close_timeout=SHORT,
             retry_policy=PROVIDER_RETRY,
         )
@@ -171,8 +195,9 @@ class FineTuningWorkflow(JobWorkflow[FineTuningData]):
         )
         if not report.get("valid"):
             raise ApplicationError(
-                "the dataset does not pass the fine-tuning checks; nothing was sent to the "
-                "provider (see details, and the dataset's validation report)",
+                f"the dataset does not pass the fine-tuning checks: {_reasons(report)}. "
+                "Nothing was sent to the provider (see details, and the dataset's "
+                "validation report)",
                 report,
                 type="InvalidDataset",
                 non_retryable=True,
@@ -211,8 +236,13 @@ class FineTuningWorkflow(JobWorkflow[FineTuningData]):
         return result
 
     async def on_cancel(self) -> None:
-        """Cancel at the provider too (once), even if the create step was cut short."""
-        if self._ref is None or not _provider(self._ref.provider).hosted:
+        """Cancel at the provider too (once), even if the create step was cut short; that
+        step ends the record. A provider without one (Ollama) has its record ended here."""
+        if self._ref is None:
+            return
+        if not _provider(self._ref.provider).hosted:
+            if workflow.patched(RECORD_ENDINGS):
+                await self._ended("cancelled", None)
             return
         await workflow.execute_activity_method(
             FineTuningActivities.cancel,
@@ -220,6 +250,26 @@ class FineTuningWorkflow(JobWorkflow[FineTuningData]):
             start_to_close_timeout=SHORT,
             retry_policy=PROVIDER_RETRY,
         )
+
+    async def _ended(self, phase: str, error: dict[str, Any] | None) -> None:
+        await workflow.execute_activity_method(
+            FineTuningActivities.ended,
+            FineTuningEnd(self.spec.job_id, phase, error),
+            start_to_close_timeout=SHORT,
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+        )
+
+
+def _reasons(report: dict[str, Any]) -> str:
+    """What is wrong with a dataset, in words, from its validation summary."""
+    errors: dict[str, int] = report.get("errors") or {}
+    reasons = []
+    for kind, count in errors.items():
+        if kind == "too_few_examples":
+            reasons.append(too_few_examples(int(report.get("examples") or 0)))
+        else:
+            reasons.append(f"{ERRORS.get(kind, kind)} ({count} example{'s' * (count != 1)})")
+    return "; ".join(reasons) or "the checks failed"
 
 
 JOB_TYPE = JobType(
@@ -234,6 +284,7 @@ JOB_TYPE = JobType(
         FineTuningActivities.poll,
         FineTuningActivities.cancel,
         FineTuningActivities.finish,
+        FineTuningActivities.ended,
         *(step for p in PROVIDERS.for_job_type("fine-tuning") for step in p.activities),
     ],
 )

@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "jobdeck.fine_tuning_models",
             "jobdeck.inputs",
             "jobdeck.logs",
+            "jobdeck.redact",
             "jobdeck.training",
         ],
     ),

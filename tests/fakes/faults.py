@@ -7,23 +7,49 @@ matching requests (None: until `clear()`), then lets requests through again.
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass
 class Fault:
-    """A canned HTTP answer for the next `remaining` requests to `endpoint`."""
+    """A canned HTTP answer for the next `remaining` requests to `endpoint`; with `every`,
+    only for every `every`-th matching request (the others go through and do not count
+    against `remaining`). `echo_headers`: request headers the answer quotes back in its
+    error message (as a careless provider or proxy does)."""
 
     endpoint: str
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     remaining: int | None = 1
+    every: int | None = None
+    echo_headers: tuple[str, ...] = ()
+    seen: int = 0
 
     def matches(self, endpoint: str) -> bool:
         return self.remaining != 0 and self.endpoint in ("*", endpoint)
+
+    def fires(self) -> bool:
+        """Called once per matching request: whether this one gets the fault."""
+        self.seen += 1
+        return self.every is None or self.seen % self.every == 0
+
+    def render(self, request_headers: Mapping[str, str]) -> dict[str, Any]:
+        """The body to answer with, quoting the request headers it echoes."""
+        if not self.echo_headers:
+            return self.body
+        body = copy.deepcopy(self.body)
+        quoted = "; ".join(f"{h}: {request_headers.get(h, '')}" for h in self.echo_headers)
+        target = body.get("error") if isinstance(body.get("error"), dict) else body
+        if isinstance(target, dict):
+            target["message"] = f"{target.get('message', '')} (request headers: {quoted})"
+        else:
+            body["error"] = f"{body.get('error', '')} (request headers: {quoted})"
+        return body
 
 
 @dataclass
@@ -39,6 +65,8 @@ class Delay:
 def _take(items: list[Any], endpoint: str) -> Any | None:
     for item in items:
         if item.matches(endpoint):
+            if isinstance(item, Fault) and not item.fires():
+                continue
             if item.remaining is not None:
                 item.remaining -= 1
             return item
@@ -66,8 +94,10 @@ class FaultBook:
         *,
         headers: dict[str, str] | None = None,
         times: int | None = 1,
+        every: int | None = None,
+        echo_headers: tuple[str, ...] = (),
     ) -> Fault:
-        fault = Fault(endpoint, status, body, dict(headers or {}), times)
+        fault = Fault(endpoint, status, body, dict(headers or {}), times, every, echo_headers)
         self._faults.append(fault)
         return fault
 

@@ -107,10 +107,50 @@ class FakeControl(FaultBook):
         param: str | None = None,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        every: int | None = None,
+        echo_headers: tuple[str, ...] = (),
     ) -> Fault:
-        """Answer the next `times` requests to `endpoint` with `status` and an OpenAI error."""
+        """Answer the next `times` requests to `endpoint` with `status` and an OpenAI error
+        (with `every`: every `every`-th request only; `echo_headers`: quoting those request
+        headers in the message)."""
         body = error_body(message, type, param=param, code=code)
-        return self.add_fault(endpoint, status, body, headers=headers, times=times)
+        return self.add_fault(
+            endpoint,
+            status,
+            body,
+            headers=headers,
+            times=times,
+            every=every,
+            echo_headers=echo_headers,
+        )
+
+    def fail_every(
+        self, endpoint: str, every: int, *, status: int = 500, times: int | None = None
+    ) -> Fault:
+        """A flaky endpoint: every `every`-th request to it gets `status` (a server error),
+        the others go through (until `clear()` unless `times`)."""
+        return self.fail(
+            endpoint,
+            status,
+            times=times,
+            every=every,
+            message=SERVER_ERROR_MESSAGE,
+            type="server_error" if status >= 500 else "invalid_request_error",
+        )
+
+    def echo_authorization(
+        self, endpoint: str = "*", status: int = 400, *, times: int | None = 1
+    ) -> Fault:
+        """Answer with an error whose message quotes the request's Authorization header,
+        API key and all, as a careless proxy or provider does."""
+        return self.fail(
+            endpoint,
+            status,
+            times=times,
+            message="Could not process the request",
+            type="server_error" if status >= 500 else "invalid_request_error",
+            echo_headers=("authorization",),
+        )
 
     def rate_limit(
         self, endpoint: str = "*", *, times: int = 1, retry_after: float = 0.05

@@ -126,7 +126,7 @@ def create_openai_fake(
                 raise ApiError(401, message, code="invalid_api_key")
             fault = control.take_fault(name)
             if fault is not None:
-                raise _Reply(fault.status, fault.body, fault.headers)
+                raise _Reply(fault.status, fault.render(request.headers), fault.headers)
 
         return Depends(gate)
 

@@ -4,6 +4,7 @@ few-shot examples, the model record, and an error line that fails the job."""
 
 from __future__ import annotations
 
+from tests.fine_tuning.checks import assert_progress_never_goes_back, progress_reports
 from tests.fine_tuning.conftest import FineTuneStack, chat_jsonl, upload_dataset
 from tests.helpers import events_of, wait_for_job
 from tests.workflows.test_replay import record_history
@@ -68,4 +69,52 @@ async def test_an_error_line_fails_the_job_with_ollamas_words(ft: FineTuneStack)
         "message": "Ollama: invalid model parameters",
         "details": None,
     }
+    done = (await ft.api.get(f"/api/fine-tuning/jobs/{record['id']}")).json()
+    assert done["status"] == "failed" and done["finishedAt"]
+    assert done["error"]["message"] == "Ollama: invalid model parameters"
     await record_history(ft.stack, str(record["jobId"]), "fine-tuning-ollama-failed")
+
+
+async def test_a_pull_error_ends_the_record_with_the_job(ft: FineTuneStack) -> None:
+    ft.fakes.ollama.fail_stream("pull", after_lines=3, error="max retries exceeded: EOF")
+    record = await _start(ft)
+    job = await wait_for_job(ft.api, str(record["jobId"]), within=60)
+    assert job["status"] == "failed"
+    assert job["error"]["message"] == "Ollama: max retries exceeded: EOF"
+    done = (await ft.api.get(f"/api/fine-tuning/jobs/{record['id']}")).json()
+    assert done["status"] == "failed" and done["finishedAt"]
+    assert done["error"] == job["error"]
+    await record_history(ft.stack, str(record["jobId"]), "fine-tuning-ollama-pull-failed")
+
+
+async def test_a_cancelled_build_ends_the_record_cancelled(ft: FineTuneStack) -> None:
+    ft.fakes.ollama.slow_stream(0.2)
+    record = await _start(ft)
+    job_id = str(record["jobId"])
+    await wait_for_job(
+        ft.api, job_id, lambda j: (j["progress"] or {}).get("stage") == "pulling", within=60
+    )
+    assert (await ft.api.patch(f"/api/jobs/{job_id}/cancel")).status_code == 202
+    job = await wait_for_job(ft.api, job_id, within=30)
+    assert job["status"] == "cancelled"
+    done = (await ft.api.get(f"/api/fine-tuning/jobs/{record['id']}")).json()
+    assert done["status"] == "cancelled" and done["finishedAt"] and done["error"] is None
+    await record_history(ft.stack, job_id, "fine-tuning-ollama-cancelled")
+
+
+async def test_pull_progress_adds_up_the_layers_and_never_goes_back(ft: FineTuneStack) -> None:
+    """Ollama reports each layer from 0 to its size: the job shows the bytes of all the
+    layers so far, so the count only grows and ends at the model's size."""
+    ft.fakes.ollama.slow_stream(0.03)  # most lines are written (one per 50 ms at most)
+    size = sum(size for _, size in ft.fakes.ollama.state.library["llama3.2:1b"].layers)
+    record = await _start(ft)
+    job = await wait_for_job(ft.api, str(record["jobId"]), within=60)
+    assert job["status"] == "completed", job
+    reports = progress_reports(await events_of(ft.api, str(record["jobId"])))
+    pulling = [r for r in reports if r["stage"] == "pulling"]
+    assert len(pulling) > 3, reports
+    assert all(r["unit"] == "bytes" for r in reports)
+    assert_progress_never_goes_back(reports)
+    percents = [r["percent"] for r in pulling if r["percent"] is not None]
+    assert percents == sorted(percents), percents
+    assert job["progress"]["current"] == job["progress"]["total"] == size

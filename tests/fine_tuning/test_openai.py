@@ -14,6 +14,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobdeck.devserver import temporal_binary
 from tests.fakes.serving import Switchable
+from tests.fine_tuning.checks import (
+    assert_progress_never_goes_back,
+    history_text,
+    progress_reports,
+)
 from tests.fine_tuning.conftest import (
     SENTINEL_KEY,
     FineTuneStack,
@@ -92,6 +97,7 @@ async def test_a_provider_failure_fails_the_job_with_its_message(ft: FineTuneSta
     assert job["error"]["message"] == "The training file has an invalid example on line 3."
     done = (await ft.api.get(f"/api/fine-tuning/jobs/{record['id']}")).json()
     assert done["status"] == "failed" and done["error"]["code"] == "invalid_training_file"
+    assert done["providerStatus"] == "failed" and done["finishedAt"]
     await record_history(ft.stack, record["jobId"], "fine-tuning-openai-failed")
 
 
@@ -172,6 +178,8 @@ async def test_cancel_reaches_the_provider_once(ft: FineTuneStack) -> None:
     assert provider_job.status == "cancelled"
     done = (await ft.api.get(f"/api/fine-tuning/jobs/{record['id']}")).json()
     assert done["status"] == "cancelled"
+    # The record says how the provider job ended, not how it was when last polled.
+    assert done["providerStatus"] == "cancelled" and done["finishedAt"]
     await record_history(ft.stack, record["jobId"], "fine-tuning-openai-cancelled")
 
 
@@ -183,6 +191,11 @@ async def test_a_blocked_organization_is_told_why_plainly(ft: FineTuneStack) -> 
     assert job["error"]["type"] == "OpenAI403"
     assert "OpenAI is closing self-serve fine-tuning to new jobs" in job["error"]["message"]
     assert len(ft.fakes.openai.jobs) == 0
+    # The fine-tuning record ends with its job, with the same error.
+    done = (await ft.api.get(f"/api/fine-tuning/jobs/{record['id']}")).json()
+    assert done["status"] == "failed" and done["finishedAt"]
+    assert done["error"]["type"] == "OpenAI403"
+    assert done["error"]["message"] == job["error"]["message"]
 
 
 async def test_data_the_provider_would_reject_is_never_sent(ft: FineTuneStack) -> None:
@@ -190,8 +203,16 @@ async def test_data_the_provider_would_reject_is_never_sent(ft: FineTuneStack) -
     job = await wait_for_job(ft.api, record["jobId"], within=60)
     assert job["status"] == "failed"
     assert job["error"]["type"] == "InvalidDataset"
+    # The reason is in the message, not only in the details.
+    assert "the dataset has 3 examples; OpenAI needs at least 10" in job["error"]["message"]
+    assert job["error"]["details"]["errors"] == {"too_few_examples": 1}
     assert ft.fakes.openai.calls["files.create"] == 0
     assert len(ft.fakes.openai.jobs) == 0
+    done = (await ft.api.get(f"/api/fine-tuning/jobs/{record['id']}")).json()
+    assert done["status"] == "failed" and done["finishedAt"]
+    assert done["error"]["type"] == "InvalidDataset"
+    assert done["error"]["message"] == job["error"]["message"]
+    await record_history(ft.stack, record["jobId"], "fine-tuning-openai-invalid-dataset")
 
 
 @pytest.mark.parametrize(
@@ -226,3 +247,127 @@ async def test_providers_are_listed_with_their_base_models(ft: FineTuneStack) ->
     assert "gpt-4o-mini-2024-07-18" in providers["openai"]["baseModels"]
     assert providers["ollama"]["configured"] is True
     assert "does not train" in providers["ollama"]["description"]
+
+
+async def _poll_failures(ft: FineTuneStack, job_id: str) -> list[dict[str, object]]:
+    return [
+        e
+        for e in await events_of(ft.api, job_id)
+        if e["kind"] == "attempt_failed" and e["data"]["step"] == "fine-tuning.poll"
+    ]
+
+
+async def test_checkpoints_that_always_fail_do_not_hold_back_a_finished_fine_tune(
+    ft: FineTuneStack,
+) -> None:
+    """The provider job succeeded, but its checkpoints cannot be listed: the model is
+    recorded at once, and the job says what is missing."""
+    ft.fakes.openai.server_error("jobs.checkpoints", times=10_000)
+    record = await start_fine_tune(ft.api, await upload_dataset(ft.api, chat_jsonl()))
+    job = await wait_for_job(ft.api, record["jobId"], within=20)
+    assert job["status"] == "completed", job
+    assert ft.fakes.openai.faulted["jobs.checkpoints"] >= 1
+    done = (await ft.api.get(f"/api/fine-tuning/jobs/{record['id']}")).json()
+    assert done["status"] == "succeeded" and done["modelId"] == job["result"]["modelId"]
+    assert [m["step"] for m in done["metrics"]] == list(range(1, 21))
+    assert done["checkpoints"] == []
+    assert not await _poll_failures(ft, record["jobId"])
+    warnings = [
+        e["data"]["message"]
+        for e in await events_of(ft.api, record["jobId"])
+        if e["kind"] == "message" and e["data"].get("level") == "warning"
+    ]
+    assert any("checkpoints could not be fetched" in w for w in warnings), warnings
+    assert job["progress"]["current"] == job["progress"]["total"] == 20
+    await record_history(ft.stack, record["jobId"], "fine-tuning-openai-checkpoints-missing")
+
+
+async def test_a_flaky_events_endpoint_neither_blocks_polls_nor_loses_metrics(
+    ft: FineTuneStack,
+) -> None:
+    """Every other request for the job's events fails: polls go on with the job's status,
+    and the events are fetched from where the last good fetch left off."""
+    ft.fakes.clock.set_speed(50.0)  # a few polls per phase
+    ft.fakes.openai.fail_every("jobs.list_events", 2)
+    record = await start_fine_tune(ft.api, await upload_dataset(ft.api, chat_jsonl()))
+    job = await wait_for_job(ft.api, record["jobId"], within=30)
+    assert job["status"] == "completed", job
+    assert ft.fakes.openai.faulted["jobs.list_events"] >= 1
+    assert not await _poll_failures(ft, record["jobId"])
+    done = (await ft.api.get(f"/api/fine-tuning/jobs/{record['id']}")).json()
+    assert [m["step"] for m in done["metrics"]] == list(range(1, 21))
+    assert done["checkpoints"]
+    messages = [
+        e["data"]["message"]
+        for e in await events_of(ft.api, record["jobId"])
+        if e["kind"] == "message" and e["data"].get("source") == "provider"
+    ]
+    assert messages.count("The job has successfully completed") == 1, messages
+    assert len(messages) == len(set(messages))
+
+
+async def test_progress_counts_steps_and_never_goes_back(ft: FineTuneStack) -> None:
+    """While the provider validates and queues there is no step yet: the job shows none
+    (not the byte count of the dataset check before), then steps 1..20 of 20."""
+    ft.fakes.clock.set_speed(10.0)  # polls see the provider validate and queue
+    record = await start_fine_tune(ft.api, await upload_dataset(ft.api, chat_jsonl()))
+    job = await wait_for_job(ft.api, record["jobId"], within=60)
+    assert job["status"] == "completed", job
+    reports = progress_reports(await events_of(ft.api, record["jobId"]))
+    assert_progress_never_goes_back(reports)
+    steps = [r for r in reports if r["unit"] == "steps"]
+    waiting = [r for r in steps if r["stage"] in ("validating", "queued")]
+    assert waiting, reports
+    assert all(r["current"] == 0 and r["percent"] in (None, 0) for r in waiting), waiting
+    assert all(r["total"] in (None, 20) for r in steps), steps
+    assert all(r["current"] <= 20 for r in steps), steps
+    assert [r["unit"] for r in reports if r["stage"] == "training"] and all(
+        r["unit"] == "steps" for r in reports if r["stage"] == "training"
+    )
+    assert job["progress"]["current"] == job["progress"]["total"] == 20
+
+
+async def test_a_key_echoed_by_the_provider_is_redacted_everywhere(
+    ft: FineTuneStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A provider (or proxy) that quotes the Authorization header in its error body: once
+    in a 500 (retried), once in a 400 (the job fails with it). The key is nowhere: not in
+    the jobs, their events, the fine-tuning records, the workflow histories or the logs."""
+    caplog.set_level(logging.DEBUG)
+    dataset = await upload_dataset(ft.api, chat_jsonl())
+
+    ft.fakes.openai.echo_authorization("jobs.retrieve", 500, times=1)
+    retried = await start_fine_tune(ft.api, dataset)
+    retried_job = await wait_for_job(ft.api, retried["jobId"], within=60)
+    assert retried_job["status"] == "completed", retried_job
+
+    ft.fakes.openai.echo_authorization("jobs.create", 400, times=1)
+    refused = await start_fine_tune(ft.api, dataset)
+    refused_job = await wait_for_job(ft.api, refused["jobId"], within=60)
+    assert refused_job["status"] == "failed", refused_job
+    assert refused_job["error"]["type"] == "OpenAI400"
+    # The provider's words are kept, the key is not.
+    assert "authorization: Bearer [redacted]" in refused_job["error"]["message"]
+
+    failed_tries = [
+        e for e in await events_of(ft.api, retried["jobId"]) if e["kind"] == "attempt_failed"
+    ]
+    assert [e["data"]["error"]["type"] for e in failed_tries] == ["OpenAI500"]
+    assert "Bearer [redacted]" in failed_tries[0]["data"]["error"]["message"]
+
+    for record, job in ((retried, retried_job), (refused, refused_job)):
+        events = await events_of(ft.api, record["jobId"])
+        done = (await ft.api.get(f"/api/fine-tuning/jobs/{record['id']}")).json()
+        listed = (await ft.api.get("/api/jobs")).json()
+        history = await history_text(ft.stack, record["jobId"])
+        assert record["jobId"] in history
+        for where, text in (
+            ("job", json.dumps(job)),
+            ("events", json.dumps(events)),
+            ("record", json.dumps(done)),
+            ("job list", json.dumps(listed)),
+            ("history", history),
+        ):
+            assert SENTINEL_KEY not in text, where
+    assert "Bearer [redacted]" in caplog.text  # the failures were logged...
+    assert SENTINEL_KEY not in caplog.text  # ...without the key

@@ -21,6 +21,7 @@ from jobdeck.activities.fine_tuning.provider import FineTuningProvider, model_na
 from jobdeck.activities.progress import ProgressReporter
 from jobdeck.clock import utcnow
 from jobdeck.errors import NotFound
+from jobdeck.redact import Redactor
 from jobdeck.store import fine_tuning as ft_store
 from jobdeck.store.tables import Model
 
@@ -77,6 +78,7 @@ class OllamaActivities(ActivityGroup):
             timeout=httpx.Timeout(runtime.settings.provider_timeout_s),
         )
         runtime.closers.append(client.aclose)
+        self.redactor = Redactor.of(runtime.settings)
         self.builder = OllamaBuilder(client)
 
     async def _examples(self, request: OllamaBuildInput) -> tuple[str | None, list[dict[str, str]]]:
@@ -92,17 +94,33 @@ class OllamaActivities(ActivityGroup):
         return few_shot(lines)
 
     async def _message(self, job_id: str, text: str) -> None:
-        await self.records.note_message(job_id, text, source="ollama")
+        """One of Ollama's status lines on the job's timeline (redacted, as it is text
+        from outside)."""
+        await self.records.note_message(job_id, self.redactor.text(text), source="ollama")
 
     async def _pull(self, job_id: str, model: str, progress: ProgressReporter) -> None:
-        """Pull a model, its download as progress in bytes, each new status a message."""
+        """Pull a model, its download as progress in bytes, each new status a message.
+
+        Ollama reports each layer (digest) on its own, one after another, each from 0 to
+        its size: the progress is their sum, completed over total, of the layers seen so
+        far, so it never goes back when the next layer starts."""
         last_status: str | None = None
+        layers: dict[str, tuple[int, int]] = {}
 
         async def on_pull(item: dict[str, Any]) -> None:
             nonlocal last_status
             status = str(item.get("status", ""))
             if "total" in item:
-                await progress.update(item.get("completed", 0), total=item["total"], message=status)
+                key = str(item.get("digest") or status)
+                done_before, _ = layers.get(key, (0, 0))
+                total = int(item["total"] or 0)
+                done = min(total, max(done_before, int(item.get("completed") or 0)))
+                layers[key] = (done, total)
+                await progress.update(
+                    sum(d for d, _ in layers.values()),
+                    total=sum(t for _, t in layers.values()),
+                    message=status,
+                )
             else:
                 activity.heartbeat(status)
             if status != last_status and not status.startswith("pulling "):

@@ -153,13 +153,14 @@ class OpenAIFineTuner:
             raise provider_error(err) from err
         return list(reversed(newest_first))
 
-    async def cancel_job(self, job_id: str) -> None:
+    async def cancel_job(self, job_id: str) -> ProviderJob:
         try:
-            await self.client.fine_tuning.jobs.cancel(job_id)
+            return _job(await self.client.fine_tuning.jobs.cancel(job_id))
         except openai.BadRequestError:
-            pass  # it has ended already: nothing left running
+            pass  # it has ended already: nothing left running; say how it ended
         except openai.APIError as err:
             raise provider_error(err) from err
+        return await self.get_job(job_id)
 
     async def checkpoints(self, job_id: str) -> list[dict[str, Any]]:
         try:
