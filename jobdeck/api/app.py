@@ -10,13 +10,17 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic.json_schema import models_json_schema
 from temporalio.client import Client
 
-from jobdeck.api import ws
+from jobdeck.api import text, ws
+from jobdeck.api.headers import ApiResponseHeaders
+from jobdeck.api.key_watch import running_key_watch
 from jobdeck.api.limits import BodySizeLimit
 from jobdeck.api.metrics import Metrics, MetricsMiddleware
 from jobdeck.api.routes import accounts, datasets, fine_tuning, health, jobs, models
 from jobdeck.api.routes.dashboard import router as dashboard_router
+from jobdeck.api.schemas import ValidationProblem
 from jobdeck.config import Settings, get_settings
 from jobdeck.errors import Conflict, InvalidInput, JobdeckError, NotFound, Unavailable
 from jobdeck.events.feed import running_feed
@@ -26,6 +30,7 @@ from jobdeck.services.fine_tuning import FineTuningService
 from jobdeck.services.jobs import JobControl
 
 logger = logging.getLogger(__name__)
+_REF = "#/components/schemas/"
 
 _STATUS: dict[type[JobdeckError], int] = {
     NotFound: 404,
@@ -46,6 +51,42 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc if part != "body") or "body"
 
 
+def _field(error: dict[str, Any]) -> str:
+    """Where the error is; for unstorable text, down to the nested key (`data.a[2]`)."""
+    path = (error.get("ctx") or {}).get("path")
+    if error.get("type") == text.ERROR_TYPE and path:
+        return str(path)
+    return _location(error.get("loc", ()))
+
+
+def _document_validation_errors(app: FastAPI) -> None:
+    """Make the OpenAPI document tell the truth about 422s: the handler below answers
+    `{detail: str, errors: [{field, message}]}`, not FastAPI's `{detail: [...]}`."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        _, defs = models_json_schema(
+            [(ValidationProblem, "serialization")], ref_template=_REF + "{model}"
+        )
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(defs.get("$defs", {}))
+        content = {"application/json": {"schema": {"$ref": _REF + ValidationProblem.__name__}}}
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                response = operation.get("responses", {}).get("422")
+                if response is not None:
+                    response["content"] = content
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -62,8 +103,12 @@ def create_app(
             app.state.registry = job_types
             app.state.jobs = JobControl(runtime, job_types)
             app.state.fine_tuning = FineTuningService(runtime, app.state.jobs)
-            async with running_feed(runtime.db, settings) as feed:
+            async with (
+                running_feed(runtime.db, settings) as feed,
+                running_key_watch(runtime.db) as key_watch,
+            ):
                 app.state.feed = feed
+                app.state.key_watch = key_watch
                 yield
 
     app = FastAPI(
@@ -73,6 +118,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(text.UnstorableTextGuard)
+    app.add_middleware(ApiResponseHeaders)
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
 
@@ -82,10 +129,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, err: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": _location(e.get("loc", ())), "message": e.get("msg", "invalid")}
-            for e in err.errors()
-        ]
+        errors = [{"field": _field(e), "message": e.get("msg", "invalid")} for e in err.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
@@ -97,4 +141,5 @@ def create_app(
     app.include_router(datasets.router)
     app.include_router(ws.router)
     app.include_router(dashboard_router)  # last: its pages and /assets/ only
+    _document_validation_errors(app)
     return app

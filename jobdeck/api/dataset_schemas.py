@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from jobdeck.api.schemas import Owner, Schema
+from jobdeck.api.text import StorableText
 from jobdeck.fine_tuning_models import DEFAULT_MODEL
 
 
@@ -43,6 +44,6 @@ class DatasetsPublic(Schema):
     next_cursor: str | None = None
 
 
-class DatasetValidate(Schema):
+class DatasetValidate(Schema, StorableText):
     model: str = Field(default=DEFAULT_MODEL, description="Fine-tuning model: tokenizer, price")
     epochs: int | None = Field(default=None, ge=1, le=50, description="Default: OpenAI's rule")

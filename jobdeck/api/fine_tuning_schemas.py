@@ -8,11 +8,16 @@ from typing import Any
 from pydantic import Field
 
 from jobdeck.api.schemas import Schema
-from jobdeck.inputs import FineTuningData
+from jobdeck.api.text import StorableText
+from jobdeck.inputs import FineTuningData, PublishOptions
 
 
-class FineTuningCreate(FineTuningData):
+class FineTuningCreate(FineTuningData, StorableText):
     name: str = Field(min_length=1, max_length=200)
+
+
+class PublishBody(PublishOptions, StorableText):
+    """The body of POST /api/models/{id}/publish."""
 
 
 class MetricPoint(Schema):

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from jobdeck.api.text import StorableText
 from jobdeck.store.accounts import Role
 
 
@@ -15,7 +16,29 @@ class Schema(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
-class JobCreate(Schema):
+class Problem(Schema):
+    """An error: what went wrong, in words a person can act on."""
+
+    detail: str
+
+
+class FieldProblem(Schema):
+    field: str = Field(description="Where: a body field (data.items[2].text), query.q, path")
+    message: str
+
+
+class ValidationProblem(Schema):
+    """A 422: the request was understood but some of its input is not acceptable."""
+
+    detail: str = Field(description="Every problem in one line: `field: message; ...`")
+    errors: list[FieldProblem] = Field(
+        default_factory=list,
+        description="Each field at fault, when the problem is with given fields (absent "
+        "when it is with the request as a whole, e.g. an unknown dataset format)",
+    )
+
+
+class JobCreate(Schema, StorableText):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
     type: str = Field(description="Job type, e.g. bulk-operation")
@@ -114,7 +137,7 @@ class Me(Schema):
     role: Role
 
 
-class UserCreate(Schema):
+class UserCreate(Schema, StorableText):
     email: str = Field(min_length=3, max_length=320)
     name: str = Field(min_length=1, max_length=200)
     role: Role = Role.MEMBER
@@ -128,7 +151,7 @@ class UserPublic(Schema):
     created_at: datetime
 
 
-class ApiKeyCreate(Schema):
+class ApiKeyCreate(Schema, StorableText):
     name: str = Field(min_length=1, max_length=200)
     user_id: str | None = Field(default=None, description="Admins may create keys for others")
 

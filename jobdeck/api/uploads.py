@@ -1,7 +1,12 @@
 """Receiving a dataset upload: the multipart body is parsed as it arrives and the file
 part written straight to a storage scratch file, hashed and counted on the way, so no
 upload is held in memory or spooled twice. Over the size limit the request ends with 413
-and the scratch file is deleted; so it is on any other failure."""
+and the scratch file is deleted; so it is on any other failure.
+
+What is held in memory is bounded too: at most MAX_FIELDS text fields beside the file, of
+MAX_FIELD_BYTES each and MAX_FIELDS_BYTES together (python-multipart bounds each part's
+headers). Text that the databases cannot store (NUL) in a field or the file's name is a
+422 naming the field (jobdeck/api/text.py)."""
 
 from __future__ import annotations
 
@@ -12,16 +17,21 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from fastapi import HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from jobdeck.api.text import find_unstorable, validation_error
 from jobdeck.dataset_files import DatasetStorage, discard
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 
 MAX_FIELD_BYTES = 1024  # the text fields (name, format) are short
+MAX_FIELDS = 20  # text fields beside the file: the API reads two
+MAX_FIELDS_BYTES = 8 * 1024  # all text fields together
 FILE_FIELD = "file"
+FILENAME_FIELD = "filename"  # how a 422 names the file's name
 
 
 def too_large(max_bytes: int) -> HTTPException:
@@ -34,6 +44,10 @@ def too_large(max_bytes: int) -> HTTPException:
 
 def _bad(message: str) -> HTTPException:
     return HTTPException(status.HTTP_400_BAD_REQUEST, message)
+
+
+def _too_much(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, message)
 
 
 @dataclass
@@ -66,8 +80,16 @@ class _Receiver:
         self.filename: str | None = None
         self.pending: list[bytes] = []
         self.size = 0
+        self.parts = 0
+        self.field_bytes = 0  # of all text fields
 
     def on_part_begin(self) -> None:
+        self.parts += 1
+        if self.parts > MAX_FIELDS + 1:
+            raise _too_much(
+                f"too many form fields: send the {FILE_FIELD!r} field and at most "
+                f"{MAX_FIELDS} others (name, format)"
+            )
         self.part = _Part()
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
@@ -92,8 +114,14 @@ class _Receiver:
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self.part.filename is None:
             self.part.data += data[start:end]
+            self.field_bytes += end - start
             if len(self.part.data) > MAX_FIELD_BYTES:
                 raise _bad(f"form field {self.part.name!r} is longer than {MAX_FIELD_BYTES}")
+            if self.field_bytes > MAX_FIELDS_BYTES:
+                raise _too_much(
+                    f"the form fields beside the file are longer than {MAX_FIELDS_BYTES:,} "
+                    "bytes together"
+                )
             return
         self.size += end - start
         if self.size > self.max_bytes:
@@ -140,6 +168,7 @@ async def receive_upload(request: Request, storage: DatasetStorage, max_bytes: i
             raise _bad(f"the multipart body is malformed: {err}") from None
         if receiver.filename is None:
             raise _bad(f"no file in the upload: send it in the form field {FILE_FIELD!r}")
+        _check_storable(receiver.filename, receiver.fields)
         await asyncio.to_thread(handle.close)
     except BaseException:
         # Any failure, a 413 or a client gone mid-upload, leaves nothing behind.
@@ -153,6 +182,16 @@ async def receive_upload(request: Request, storage: DatasetStorage, max_bytes: i
         sha256=digest.hexdigest(),
         fields=receiver.fields,
     )
+
+
+def _check_storable(filename: str, fields: dict[str, str]) -> None:
+    errors = []
+    for name, value in [(FILENAME_FIELD, filename), *fields.items()]:
+        problem = find_unstorable(value)
+        if problem is not None:
+            errors.append(validation_error(name, problem))
+    if errors:
+        raise RequestValidationError(errors)
 
 
 def _callbacks(receiver: _Receiver) -> MultipartCallbacks:

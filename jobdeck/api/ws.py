@@ -7,7 +7,8 @@ A client resumes with `?after=<last event id>` and gets exactly what it missed.
 
 Authentication: the API key as `Authorization: Bearer` (non-browser clients), as the
 subprotocol `bearer.<key>` offered beside `jobdeck` (browsers), or as the first message
-`{"type": "auth", "key": ...}` within 5 s. The key is never logged or echoed.
+`{"type": "auth", "key": ...}` within 5 s. The key is never logged or echoed. A feed whose
+key is revoked or deleted closes with 4401 within seconds (jobdeck/api/key_watch.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
+from jobdeck.api.key_watch import KeyWatch
+from jobdeck.api.text import check_query_and_path
 from jobdeck.api.views import job_public
 from jobdeck.config import Settings
 from jobdeck.domain import JobFilter, JobStatus
@@ -191,6 +194,23 @@ async def _drain_incoming(ws: WebSocket) -> None:
                 return
 
 
+async def _until_revoked(revoked: asyncio.Event) -> None:
+    """Ends the feed once its key is revoked or deleted (see jobdeck/api/key_watch.py)."""
+    await revoked.wait()
+    raise _Refused(CLOSE_UNAUTHORIZED, "API key was revoked")
+
+
+def _check_storable(ws: WebSocket, job_id: str | None) -> None:
+    """Ids and filters reach the database: no NUL in them (jobdeck/api/text.py)."""
+    found = check_query_and_path(job_id or "", ws.scope.get("query_string", b""))
+    if found is not None:
+        field, problem = found
+        field = "jobId" if field == "path" else field
+        reason = f"{field}: {problem.message}"
+        # A close reason is at most 123 bytes; the field is the client's to name.
+        raise _Refused(CLOSE_BAD_REQUEST, reason.encode()[:120].decode(errors="ignore"))
+
+
 async def _serve(ws: WebSocket, job_id: str | None) -> None:
     runtime: Runtime = ws.app.state.runtime
     live: LiveFeed = ws.app.state.feed
@@ -199,9 +219,15 @@ async def _serve(ws: WebSocket, job_id: str | None) -> None:
         await ws.close(code=CLOSE_FORBIDDEN, reason="origin not allowed")
         return
     sub: Subscription | None = None
+    watch: KeyWatch = ws.app.state.key_watch
+    principal: accounts.Principal | None = None
+    revoked = asyncio.Event()
+    tasks: set[asyncio.Task[None]] = set()
     try:
         principal = await _authenticate(ws, runtime)
+        revoked = watch.watch(principal.key_id)
         after = _after(ws)
+        _check_storable(ws, job_id)
         flt = FeedFilter(
             job_ids=frozenset({job_id}) if job_id else _split(ws.query_params.get("jobId")),
             types=_split(ws.query_params.get("type")),
@@ -234,9 +260,12 @@ async def _serve(ws: WebSocket, job_id: str | None) -> None:
                 raise _Refused(CLOSE_NOT_FOUND, str(err)) from None
         last = await _replay(ws, runtime, principal, flt, after) if after is not None else newest
         await ws.send_text(json.dumps({"type": "ready", "lastEventId": last}))
-        reader = asyncio.create_task(_drain_incoming(ws))
-        writer = asyncio.create_task(_stream(ws, sub, last, settings.ws_heartbeat_s))
-        done, pending = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        tasks = {
+            asyncio.create_task(_drain_incoming(ws)),
+            asyncio.create_task(_stream(ws, sub, last, settings.ws_heartbeat_s)),
+            asyncio.create_task(_until_revoked(revoked)),
+        }
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
         for task in done:
@@ -247,6 +276,10 @@ async def _serve(ws: WebSocket, job_id: str | None) -> None:
     except WebSocketDisconnect:
         pass
     finally:
+        for task in tasks:
+            task.cancel()
+        if principal is not None:
+            watch.unwatch(principal.key_id, revoked)
         if sub is not None:
             live.hub.unsubscribe(sub)
 

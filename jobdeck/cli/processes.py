@@ -17,6 +17,7 @@ def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
 def cmd_api(settings: Settings, _args: argparse.Namespace) -> int:
     import uvicorn
 
+    from jobdeck.api.access_log import log_config
     from jobdeck.api.app import create_app
 
     uvicorn.run(
@@ -24,6 +25,7 @@ def cmd_api(settings: Settings, _args: argparse.Namespace) -> int:
         host=settings.api_host,
         port=settings.api_port,
         log_level="info",
+        log_config=log_config(),  # the access log without query strings
         ws_max_size=1_048_576,
         # Compressing each message again for each client costs more CPU than the feed's
         # small JSON saves in bandwidth (bench/fanout.py).

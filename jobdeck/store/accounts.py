@@ -147,6 +147,18 @@ async def revoke_api_key(
     return key
 
 
+async def valid_key_ids(session: AsyncSession, key_ids: list[str]) -> set[str]:
+    """Those of `key_ids` that still exist, unrevoked, with their user."""
+    if not key_ids:
+        return set()
+    stmt = (
+        select(ApiKey.id)
+        .join(User, User.id == ApiKey.user_id)
+        .where(ApiKey.id.in_(key_ids), ApiKey.revoked_at.is_(None))
+    )
+    return set((await session.execute(stmt)).scalars())
+
+
 async def authenticate(session: AsyncSession, *, key: str) -> Principal | None:
     """The caller behind a plaintext key, or None for a malformed, unknown or revoked key."""
     if not key.startswith(KEY_PREFIX) or key.count("_") < 2:

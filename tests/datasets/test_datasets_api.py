@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
 
+from jobdeck.api.uploads import MAX_FIELDS, MAX_FIELDS_BYTES
+from jobdeck.store.tables import Dataset
 from tests.conftest import Stack, Tenant, new_tenant
 from tests.datasets.conftest import (
     dataset_ids,
@@ -145,3 +150,167 @@ async def test_uploads_need_an_api_key(stack: Stack) -> None:
         response = await api.post("/api/datasets", files={"file": ("a.csv", b"a\n1\n")})
     assert response.status_code == 401
     assert isinstance(response, httpx.Response)
+
+
+def _multipart(filename: bytes, fields: Iterable[tuple[str, bytes]] = ()) -> bytes:
+    """A multipart body written by hand: httpx would percent-encode control characters."""
+    parts = [
+        b'--b\r\nContent-Disposition: form-data; name="'
+        + name.encode()
+        + b'"\r\n\r\n'
+        + value
+        + b"\r\n"
+        for name, value in fields
+    ]
+    parts.append(
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="'
+        + filename
+        + b'"\r\n\r\n'
+        + qa_csv()
+        + b"\r\n--b--\r\n"
+    )
+    return b"".join(parts)
+
+
+async def _post_multipart(tenant: Tenant, body: Any) -> httpx.Response:
+    return await tenant.api.post(
+        "/api/datasets", content=body, headers={"content-type": "multipart/form-data; boundary=b"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("filename", "name", "kept", "disposition"),
+    [
+        (
+            b"../../etc/passwd.csv",
+            None,
+            "passwd.csv",
+            "attachment; filename=\"passwd.csv\"; filename*=UTF-8''passwd.csv",
+        ),
+        (b"..\\..\\Windows\\win.csv", None, "win.csv", None),
+        (b"a\x1b[31mred\x7f.csv", None, "a[31mred.csv", None),
+        (b"qa.csv", b"line\r\nbreak\tname", "linebreakname", None),
+        (b"qa.csv", b"reports/../2024\x1b/q1.csv", "q1.csv", None),
+        (b"evil\xe2\x80\xaevsc.csv", None, "evilvsc.csv", None),  # no right-to-left override
+        (
+            "données été 数据.csv".encode(),
+            None,
+            "données été 数据.csv",
+            'attachment; filename="donnees ete __.csv"; '
+            "filename*=UTF-8''donn%C3%A9es%20%C3%A9t%C3%A9%20%E6%95%B0%E6%8D%AE.csv",
+        ),
+    ],
+)
+async def test_upload_names_are_safe_base_names_that_download(
+    tenant: Tenant, filename: bytes, name: bytes | None, kept: str, disposition: str | None
+) -> None:
+    fields = [("name", name)] if name is not None else []
+    response = await _post_multipart(tenant, _multipart(filename, fields))
+    assert response.status_code == 201, response.text
+    dataset = response.json()
+    assert dataset["name"] == kept
+    downloaded = await tenant.api.get(f"/api/datasets/{dataset['id']}/download")
+    assert downloaded.status_code == 200
+    assert downloaded.content == qa_csv()
+    header = downloaded.headers["content-disposition"]
+    if disposition is not None:
+        assert header == disposition
+    assert header.isascii() and header.startswith('attachment; filename="')
+    encoded = header.split("filename*=UTF-8''", 1)[1]
+    assert unquote(encoded) == kept
+
+
+async def test_quotes_and_percent_signs_stay_out_of_the_ascii_fallback(tenant: Tenant) -> None:
+    dataset = await upload(tenant.api, "qa.csv", qa_csv(), name='say "hi" 100%.csv')
+    response = await tenant.api.get(f"/api/datasets/{dataset['id']}/download")
+    assert response.headers["content-disposition"] == (
+        "attachment; filename=\"say _hi_ 100_.csv\"; filename*=UTF-8''say%20%22hi%22%20100%25.csv"
+    )
+
+
+async def test_a_stored_name_with_control_characters_still_downloads(
+    stack: Stack, tenant: Tenant
+) -> None:
+    """Records from before names were cleaned: the header is built from a safe name."""
+    dataset = await upload(tenant.api, "qa.csv", qa_csv())
+    async with stack.db.write() as session:
+        row = await session.get(Dataset, dataset["id"])
+        assert row is not None
+        row.name = "../bad\r\nname\x1b.csv"
+    response = await tenant.api.get(f"/api/datasets/{dataset['id']}/download")
+    assert response.status_code == 200
+    assert response.headers["content-disposition"] == (
+        "attachment; filename=\"badname.csv\"; filename*=UTF-8''badname.csv"
+    )
+
+
+@pytest.mark.parametrize(
+    ("filename", "name"), [(b"../", None), (b"\x1b\x1b", None), (b"qa.csv", b"..")]
+)
+async def test_a_name_that_cleans_to_nothing_is_refused(
+    stack: Stack, tenant: Tenant, filename: bytes, name: bytes | None
+) -> None:
+    fields = [("name", name), ("format", b"csv")] if name is not None else [("format", b"csv")]
+    response = await _post_multipart(tenant, _multipart(filename, fields))
+    assert response.status_code == 422, response.text
+    assert "name must be 1 to 255 characters" in response.json()["detail"]
+    assert scratch_files(stack) == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            [(f"f{i}", b"x") for i in range(MAX_FIELDS + 1)],
+            f"too many form fields: send the 'file' field and at most {MAX_FIELDS} others",
+        ),
+        (
+            [(f"f{i}", b"x" * 1000) for i in range(MAX_FIELDS_BYTES // 1000 + 1)],
+            f"the form fields beside the file are longer than {MAX_FIELDS_BYTES:,} bytes",
+        ),
+    ],
+)
+async def test_form_fields_are_limited_in_number_and_size(
+    stack: Stack, tenant: Tenant, fields: list[tuple[str, bytes]], message: str
+) -> None:
+    before = stored_files(stack)
+    response = await _post_multipart(tenant, _multipart(b"qa.csv", fields))
+    assert response.status_code == 413, response.text
+    assert message in response.json()["detail"]
+    assert scratch_files(stack) == []
+    assert stored_files(stack) == before
+    assert await dataset_ids(tenant.api) == []
+
+
+async def test_a_stream_of_form_fields_is_cut_off_early(stack: Stack, tenant: Tenant) -> None:
+    """150,000 fields of 1 KB, chunked, after the file: the API stops reading at the cap
+    instead of holding them all in memory."""
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield _multipart(b"qa.csv").removesuffix(b"--b--\r\n")
+        for i in range(150_000):
+            sent += 1
+            yield (
+                b'--b\r\nContent-Disposition: form-data; name="f%d"\r\n\r\n' % i
+                + b"x" * 1024
+                + b"\r\n"
+            )
+        yield b"--b--\r\n"
+
+    response = await _post_multipart(tenant, body())
+    assert response.status_code == 413, response.text
+    assert sent < 100
+    assert scratch_files(stack) == []
+    assert await dataset_ids(tenant.api) == []
+
+
+async def test_the_headers_of_a_part_are_limited(stack: Stack, tenant: Tenant) -> None:
+    """python-multipart bounds each header line (and their number)."""
+    pad = b"p" * 64 * 1024
+    huge = b'--b\r\nContent-Disposition: form-data; name="name"\r\nX-Pad: ' + pad + b"\r\n\r\nx\r\n"
+    response = await _post_multipart(tenant, huge + _multipart(b"qa.csv"))
+    assert response.status_code == 400, response.text
+    assert "Maximum header size exceeded" in response.json()["detail"]
+    assert scratch_files(stack) == []

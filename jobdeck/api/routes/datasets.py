@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from jobdeck.api.dataset_schemas import DatasetPublic, DatasetsPublic, DatasetValidate
 from jobdeck.api.deps import CurrentUser, JobsDep, RuntimeDep
-from jobdeck.api.schemas import JobPublic
-from jobdeck.api.uploads import Upload, receive_upload
+from jobdeck.api.filenames import content_disposition, safe_name
+from jobdeck.api.schemas import JobPublic, Problem
+from jobdeck.api.uploads import FILE_FIELD, Upload, receive_upload
 from jobdeck.api.views import dataset_public, job_public
 from jobdeck.clock import utcnow
 from jobdeck.config import Settings
@@ -35,10 +35,11 @@ def _format_of(upload: Upload, settings: Settings) -> DatasetFormat:
         except ValueError:
             raise InvalidInput(f"unknown format {given!r}; one of: {allowed}") from None
     else:
-        found = format_from_name(upload.filename)
+        filename = safe_name(upload.filename)
+        found = format_from_name(filename)
         if found is None:
             raise InvalidInput(
-                f"cannot tell the format of {upload.filename!r} from its name; send a "
+                f"cannot tell the format of {filename!r} from its name; send a "
                 f"'format' field, one of: {allowed}"
             )
         fmt = found
@@ -50,7 +51,52 @@ def _format_of(upload: Upload, settings: Settings) -> DatasetFormat:
     return fmt
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=DatasetPublic)
+# The body is read as a stream (jobdeck/api/uploads.py), so FastAPI cannot see it: say it.
+_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": [FILE_FIELD],
+                "properties": {
+                    FILE_FIELD: {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "The dataset file; its name gives the format unless "
+                        "`format` is sent (JOBDECK_DATASET_MAX_UPLOAD_BYTES at most)",
+                    },
+                    "name": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 255,
+                        "description": "The dataset's name; default: the file's. Kept as a "
+                        "base name without control characters",
+                    },
+                    "format": {
+                        "type": "string",
+                        "enum": [f.value for f in DatasetFormat],
+                        "description": "Default: from the file's name",
+                    },
+                },
+            }
+        }
+    },
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DatasetPublic,
+    openapi_extra={"requestBody": _UPLOAD_BODY},
+    responses={
+        400: {"model": Problem, "description": "Not one file in the field `file`, or malformed"},
+        413: {"model": Problem, "description": "The file, or the form fields, too large"},
+        415: {"model": Problem, "description": "Not multipart/form-data, or a format not taken"},
+        422: {"description": "Validation Error"},
+    },
+)
 async def upload_dataset(
     request: Request, runtime: RuntimeDep, principal: CurrentUser, response: Response
 ) -> DatasetPublic:
@@ -60,9 +106,13 @@ async def upload_dataset(
     upload = await receive_upload(request, storage, settings.dataset_max_upload_bytes)
     try:
         fmt = _format_of(upload, settings)
-        name = (upload.fields.get("name") or upload.filename).strip()
+        # A name, never a path: `../../etc/passwd.csv` is kept as `passwd.csv`.
+        name = safe_name(upload.fields.get("name") or upload.filename)
         if not name or len(name) > 255:
-            raise InvalidInput("name must be 1 to 255 characters")
+            raise InvalidInput(
+                "name must be 1 to 255 characters, not counting folders and control "
+                "characters; send a 'name' field"
+            )
         dataset_id = str(uuid.uuid4())
         key = storage_key(principal.organization_id, dataset_id, fmt)
         await storage.put(key, upload.path)
@@ -136,12 +186,13 @@ async def download_dataset(
 ) -> StreamingResponse:
     """The dataset's file, streamed."""
     dataset = await _get(runtime, principal, dataset_id)
-    ascii_name = dataset.name.encode("ascii", "replace").decode().replace('"', "'")
-    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(dataset.name)}"
     return StreamingResponse(
         runtime.files.iter_bytes(dataset.storage_key),
         media_type=MEDIA_TYPES[DatasetFormat(dataset.format)],
-        headers={"Content-Disposition": disposition, "Content-Length": str(dataset.size_bytes)},
+        headers={
+            "Content-Disposition": content_disposition(dataset.name),
+            "Content-Length": str(dataset.size_bytes),
+        },
     )
 
 

@@ -9,11 +9,10 @@ from fastapi import APIRouter, Header, Response, status
 from fastapi.responses import FileResponse
 
 from jobdeck.api.deps import CurrentUser, JobsDep, RuntimeDep
-from jobdeck.api.fine_tuning_schemas import ModelPublic, ModelsPublic
+from jobdeck.api.fine_tuning_schemas import ModelPublic, ModelsPublic, PublishBody
 from jobdeck.api.schemas import JobPublic
 from jobdeck.api.views import job_public, model_public
 from jobdeck.errors import InvalidInput, NotFound
-from jobdeck.inputs import PublishOptions
 from jobdeck.services.jobs import NewJob
 from jobdeck.store import fine_tuning as ft_store
 from jobdeck.store.tables import Model
@@ -56,7 +55,7 @@ async def model_file(
 @router.post("/{model_id}/publish", status_code=status.HTTP_202_ACCEPTED, response_model=JobPublic)
 async def publish_model(
     model_id: str,
-    body: PublishOptions,
+    body: PublishBody,
     runtime: RuntimeDep,
     jobs: JobsDep,
     principal: CurrentUser,
