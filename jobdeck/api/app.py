@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic.json_schema import models_json_schema
+from sqlalchemy.exc import DBAPIError
 from temporalio.client import Client
 
 from jobdeck.api import text, ws
@@ -28,6 +29,7 @@ from jobdeck.registry import JobTypeRegistry, load_registry
 from jobdeck.runtime import open_runtime
 from jobdeck.services.fine_tuning import FineTuningService
 from jobdeck.services.jobs import JobControl
+from jobdeck.store.engine import is_outage
 
 logger = logging.getLogger(__name__)
 _REF = "#/components/schemas/"
@@ -126,6 +128,19 @@ def create_app(
     @app.exception_handler(JobdeckError)
     async def _jobdeck_error(_: Request, err: JobdeckError) -> JSONResponse:
         return JSONResponse({"detail": err.detail}, status_code=_status_of(err))
+
+    async def _database_error(request: Request, err: Exception) -> JSONResponse:
+        if not is_outage(err):
+            raise err  # a real fault: the server error it is
+        logger.warning("database unreachable", extra={"path": request.url.path})
+        return JSONResponse(
+            {"detail": "the database is unreachable right now; try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(OSError, _database_error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, err: RequestValidationError) -> JSONResponse:

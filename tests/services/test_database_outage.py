@@ -93,7 +93,12 @@ async def test_jobs_outlive_a_database_outage(own_database: Stack) -> None:
         )
         await wait_for_job(api, steps["id"], lambda j: j["status"] == "active")
         async with outage(stack.db_name):  # type: ignore[attr-defined]
-            await asyncio.sleep(OUTAGE_S)
+            began = asyncio.get_running_loop().time()
+            response = await api.get("/api/jobs")
+            assert response.status_code == 503, response.text
+            assert response.json()["detail"].startswith("the database is unreachable")
+            assert response.headers["retry-after"] == "5"
+            await asyncio.sleep(OUTAGE_S - (asyncio.get_running_loop().time() - began))
         done = await wait_for_job(api, steps["id"], within=60)
         assert done["status"] == "completed", done
         assert done["attempts"] == 1, done  # the outage cost it no try
