@@ -64,6 +64,9 @@ class Settings(BaseSettings):
 
     # Fine-tuning providers. Keys are read by activities only: never in job input or logs.
     openai_api_key: SecretStr | None = None
+    # /metrics counts every organization's jobs: for operators. Set, it needs this token
+    # as a bearer; unset, it is open to whoever reaches the API's address.
+    metrics_token: SecretStr | None = None
     openai_base_url: str | None = None  # None: OpenAI's own
     ollama_base_url: str = "http://127.0.0.1:11434"
     provider_timeout_s: float = 60.0

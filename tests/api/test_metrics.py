@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import Stack, Tenant
+from pydantic import SecretStr
+
+from tests.conftest import Stack, Tenant, open_stack
 from tests.helpers import create_job, wait_for_job
 
 
@@ -38,3 +40,18 @@ async def test_metrics_count_requests_and_jobs(stack: Stack, tenant: Tenant) -> 
     assert _value(text, "jobdeck_http_request_duration_seconds_count", route=route) >= 2
     assert _value(text, "jobdeck_jobs", type="test-steps", status="completed") >= 1
     assert _value(text, "jobdeck_feed_subscribers") >= 0
+
+
+async def test_a_metrics_token_keeps_metrics_to_operators(stack: Stack) -> None:
+    token = "operator-sentinel-token"
+    async with open_stack(stack, workers=False, metrics_token=SecretStr(token)) as guarded:
+        async with guarded.client(None) as anonymous:
+            refused = await anonymous.get("/metrics")
+            assert refused.status_code == 401
+            assert "JOBDECK_METRICS_TOKEN" in refused.json()["detail"]
+            wrong = await anonymous.get("/metrics", headers={"Authorization": "Bearer nope"})
+            assert wrong.status_code == 401
+        async with guarded.client(token) as operator:
+            allowed = await operator.get("/metrics")
+            assert allowed.status_code == 200
+            assert "jobdeck_jobs" in allowed.text

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse, Response
+from pydantic import SecretStr
 from sqlalchemy import text
 
 from jobdeck.api.deps import RuntimeDep
@@ -44,9 +46,24 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     )
 
 
+def _operator(request: Request, token: SecretStr | None) -> None:
+    """With JOBDECK_METRICS_TOKEN set, only a bearer of that token reads /metrics."""
+    if token is None:
+        return
+    given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "metrics are for operators: send 'Authorization: Bearer <JOBDECK_METRICS_TOKEN>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
 @router.get("/metrics", response_class=Response)
 async def metrics(request: Request, runtime: RuntimeDep) -> Response:
-    """Prometheus text format: HTTP requests, jobs by type and status, feed subscribers."""
+    """Prometheus text format: HTTP requests, jobs by type and status, feed subscribers
+    (every organization's: for operators; JOBDECK_METRICS_TOKEN guards it)."""
+    _operator(request, runtime.settings.metrics_token)
     async with runtime.db.read() as session:
         counts = await job_store.counts_by_type_and_status(session)
     body = request.app.state.metrics.render(counts, request.app.state.feed.hub.subscribers)
