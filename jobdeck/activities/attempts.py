@@ -13,7 +13,11 @@ import logging
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError, is_cancelled_exception
+from temporalio.exceptions import (
+    ApplicationError,
+    ApplicationErrorCategory,
+    is_cancelled_exception,
+)
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ActivityOutboundInterceptor,
@@ -58,6 +62,35 @@ def describe_error(err: BaseException) -> JobErrorInfo:
             type=err.type or "ApplicationError", message=err.message, details=details
         )
     return JobErrorInfo(type=type(err).__name__, message=str(err) or type(err).__name__)
+
+
+def _quiet_if_expected(err: BaseException) -> BaseException:
+    """A non-retryable ApplicationError is the job's own expected failure (bad data, a
+    provider's refusal): the job's error and events say it, so the worker logs one line
+    instead of a traceback (Temporal logs BENIGN errors at DEBUG)."""
+    if (
+        not isinstance(err, ApplicationError)
+        or not err.non_retryable
+        or err.category == ApplicationErrorCategory.BENIGN
+    ):
+        return err
+    info = activity.info()
+    logger.info(
+        "step failed for good",
+        extra={"job_id": info.workflow_id, "step": info.activity_type, "error": err.type},
+    )
+    quiet = ApplicationError(
+        err.message,
+        *err.details,
+        type=err.type,
+        non_retryable=True,
+        next_retry_delay=err.next_retry_delay,
+        category=ApplicationErrorCategory.BENIGN,
+    )
+    quiet.__traceback__ = err.__traceback__
+    quiet.__cause__ = err.__cause__
+    quiet.__suppress_context__ = True
+    return quiet
 
 
 class AttemptTracking(Interceptor):
@@ -105,7 +138,7 @@ class _AttemptTrackingInbound(ActivityInboundInterceptor):
             # A database outage is waited out by OutageWait (outside), not counted as a try.
             if is_cancelled_exception(err) or is_outage(err):
                 raise
-            shown = self.redactor.exception(err)
+            shown = _quiet_if_expected(self.redactor.exception(err))
             if not bookkeeping:
                 await self._note_failed(shown)
             if shown is err:
