@@ -55,6 +55,7 @@ class FineTuningPublic(Schema):
 
 class FineTuningsPublic(Schema):
     data: list[FineTuningPublic]
+    next_cursor: str | None = None
 
 
 class ProviderPublic(Schema):
@@ -86,3 +87,4 @@ class ModelPublic(Schema):
 
 class ModelsPublic(Schema):
     data: list[ModelPublic]
+    next_cursor: str | None = None

@@ -151,6 +151,11 @@ class UserPublic(Schema):
     created_at: datetime
 
 
+class UsersPublic(Schema):
+    data: list[UserPublic]
+    next_cursor: str | None = None
+
+
 class ApiKeyCreate(Schema, StorableText):
     name: str = Field(min_length=1, max_length=200)
     user_id: str | None = Field(default=None, description="Admins may create keys for others")
@@ -163,6 +168,11 @@ class ApiKeyPublic(Schema):
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+
+
+class ApiKeysPublic(Schema):
+    data: list[ApiKeyPublic]
+    next_cursor: str | None = None
 
 
 class ApiKeyCreated(ApiKeyPublic):

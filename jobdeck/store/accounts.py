@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jobdeck.errors import Conflict, InvalidInput, NotFound
+from jobdeck.store import pages
 from jobdeck.store.tables import ApiKey, Organization, User
 
 KEY_PREFIX = "jd_"
@@ -95,9 +96,16 @@ async def create_user(
     return user
 
 
-async def list_users(session: AsyncSession, *, organization_id: str) -> list[User]:
-    stmt = select(User).where(User.organization_id == organization_id).order_by(User.created_at)
-    return list((await session.execute(stmt)).scalars())
+async def list_users(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    limit: int = pages.DEFAULT_PAGE,
+    cursor: str | None = None,
+) -> tuple[list[User], str | None]:
+    """The organization's users, newest first, keyset-paginated on (created_at, id)."""
+    stmt = select(User).where(User.organization_id == organization_id)
+    return await pages.keyset_page(session, stmt, User, limit=limit, cursor=cursor)
 
 
 async def get_user(session: AsyncSession, *, organization_id: str, user_id: str) -> User:
@@ -126,14 +134,24 @@ async def create_api_key(
     return key, plaintext
 
 
-async def list_api_keys(session: AsyncSession, *, organization_id: str) -> list[ApiKey]:
+async def list_api_keys(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    user_id: str | None = None,
+    limit: int = pages.DEFAULT_PAGE,
+    cursor: str | None = None,
+) -> tuple[list[ApiKey], str | None]:
+    """The organization's API keys (only `user_id`'s when given), revoked ones too,
+    newest first, keyset-paginated on (created_at, id)."""
     stmt = (
         select(ApiKey)
         .join(User, User.id == ApiKey.user_id)
         .where(User.organization_id == organization_id)
-        .order_by(ApiKey.created_at)
     )
-    return list((await session.execute(stmt)).scalars())
+    if user_id is not None:
+        stmt = stmt.where(ApiKey.user_id == user_id)
+    return await pages.keyset_page(session, stmt, ApiKey, limit=limit, cursor=cursor)
 
 
 async def revoke_api_key(

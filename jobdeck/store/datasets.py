@@ -3,19 +3,17 @@ exactly like a missing one."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jobdeck.errors import InvalidInput, NotFound
+from jobdeck.errors import NotFound
+from jobdeck.store import pages
 from jobdeck.store.tables import Dataset
 
-MAX_PAGE = 200
+MAX_PAGE = pages.MAX_PAGE  # the routes' bound on ?limit=
 
 
 async def insert_dataset(
@@ -94,22 +92,6 @@ async def delete_dataset(
     return dataset
 
 
-def _encode_cursor(dataset: Dataset) -> str:
-    raw = json.dumps([dataset.created_at.isoformat(), dataset.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, dataset_id = json.loads(raw)
-        return datetime.fromisoformat(created), str(dataset_id)
-    except (ValueError, TypeError, binascii.Error) as err:
-        raise InvalidInput(
-            "cursor is not one this API gave out; pass the nextCursor of a previous page"
-        ) from err
-
-
 async def list_datasets(
     session: AsyncSession,
     *,
@@ -128,16 +110,4 @@ async def list_datasets(
         stmt = stmt.where(func.lower(Dataset.name).contains(q.lower(), autoescape=True))
     if source_dataset_id:
         stmt = stmt.where(Dataset.source_dataset_id == source_dataset_id)
-    if cursor:
-        created, dataset_id = _decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(
-                Dataset.created_at < created,
-                and_(Dataset.created_at == created, Dataset.id < dataset_id),
-            )
-        )
-    limit = max(1, min(limit, MAX_PAGE))
-    stmt = stmt.order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(limit + 1)
-    rows = list((await session.execute(stmt)).scalars())
-    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return await pages.keyset_page(session, stmt, Dataset, limit=limit, cursor=cursor)

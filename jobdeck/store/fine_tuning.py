@@ -15,9 +15,8 @@ from jobdeck.clock import utcnow
 from jobdeck.domain import EventKind
 from jobdeck.errors import NotFound
 from jobdeck.store import jobs as job_store
+from jobdeck.store import pages
 from jobdeck.store.tables import FineTuning, FineTuningMetric, Job, Model
-
-MAX_LIST = 200
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -54,15 +53,15 @@ async def get_fine_tuning(
 
 
 async def list_fine_tunings(
-    session: AsyncSession, *, organization_id: str, limit: int = 50
-) -> list[FineTuning]:
-    stmt = (
-        select(FineTuning)
-        .where(FineTuning.organization_id == organization_id)
-        .order_by(FineTuning.created_at.desc(), FineTuning.id.desc())
-        .limit(max(1, min(limit, MAX_LIST)))
-    )
-    return list((await session.execute(stmt)).scalars())
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    limit: int = pages.DEFAULT_PAGE,
+    cursor: str | None = None,
+) -> tuple[list[FineTuning], str | None]:
+    """Newest first, keyset-paginated on (created_at, id)."""
+    stmt = select(FineTuning).where(FineTuning.organization_id == organization_id)
+    return await pages.keyset_page(session, stmt, FineTuning, limit=limit, cursor=cursor)
 
 
 async def add_metrics(
@@ -171,15 +170,15 @@ async def note_published(
 
 
 async def list_models(
-    session: AsyncSession, *, organization_id: str, limit: int = 50
-) -> list[Model]:
-    stmt = (
-        select(Model)
-        .where(Model.organization_id == organization_id)
-        .order_by(Model.created_at.desc(), Model.id.desc())
-        .limit(max(1, min(limit, MAX_LIST)))
-    )
-    return list((await session.execute(stmt)).scalars())
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    limit: int = pages.DEFAULT_PAGE,
+    cursor: str | None = None,
+) -> tuple[list[Model], str | None]:
+    """Newest first, keyset-paginated on (created_at, id)."""
+    stmt = select(Model).where(Model.organization_id == organization_id)
+    return await pages.keyset_page(session, stmt, Model, limit=limit, cursor=cursor)
 
 
 # A model-training job's data fields that are not training settings.

@@ -3,23 +3,21 @@ store/events.py) in the same transaction, and a terminal job never changes again
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jobdeck.domain import TERMINAL_STATUSES, EventKind, JobFilter, JobSpec, JobStatus
-from jobdeck.errors import InvalidInput, NotFound
+from jobdeck.errors import NotFound
+from jobdeck.store import pages
 from jobdeck.store.events import append_event
 from jobdeck.store.tables import Job, JobEvent
 
-MAX_PAGE = 200
+MAX_PAGE = pages.MAX_PAGE  # the routes' bound on ?limit=
 _TERMINAL = [s.value for s in TERMINAL_STATUSES]
 
 
@@ -149,22 +147,6 @@ def _filtered(
     return stmt
 
 
-def encode_cursor(job: Job) -> str:
-    raw = json.dumps([job.created_at.isoformat(), job.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, job_id = json.loads(raw)
-        return datetime.fromisoformat(created), str(job_id)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as err:
-        raise InvalidInput(
-            "cursor is not one this API gave out; pass the nextCursor of a previous page"
-        ) from err
-
-
 async def list_jobs(
     session: AsyncSession,
     *,
@@ -177,16 +159,7 @@ async def list_jobs(
 ) -> tuple[list[Job], str | None]:
     """Newest first, keyset-paginated on (created_at, id) so deep pages stay fast."""
     stmt = _filtered(organization_id, flt, created_before=created_before, exclude_id=exclude_id)
-    if cursor:
-        created, job_id = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(Job.created_at < created, and_(Job.created_at == created, Job.id < job_id))
-        )
-    limit = max(1, min(limit, MAX_PAGE))
-    stmt = stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
-    rows = list((await session.execute(stmt)).scalars())
-    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return await pages.keyset_page(session, stmt, Job, limit=limit, cursor=cursor)
 
 
 async def count_jobs(

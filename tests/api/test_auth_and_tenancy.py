@@ -75,7 +75,7 @@ async def test_admins_manage_users_and_keys_members_do_not(stack: Stack, tenant:
         job = await create_job(member, data={"steps": 1, "step_seconds": 0})
     assert (await tenant.api.get(f"/api/jobs/{job['id']}")).status_code == 200
 
-    keys = (await tenant.api.get("/api/keys")).json()
+    keys = (await tenant.api.get("/api/keys")).json()["data"]
     member_key_id = next(k["id"] for k in keys if k["userId"] == member_id)
     assert "key" not in keys[0]  # the secret is never listed
     revoked = await tenant.api.delete(f"/api/keys/{member_key_id}")

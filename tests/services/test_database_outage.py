@@ -3,8 +3,10 @@ bookkeeping retries, and the jobs end as they would have; a row the database ref
 ends its workflow at once instead of leaving it running with no row.
 
 The outage is the one operators cause: the database stops accepting connections and its
-sessions are cut (ALTER DATABASE ... ALLOW_CONNECTIONS false), here for 8 s, longer than
-every step's own retry budget (test-steps: 5 tries within ~3 s)."""
+sessions are cut (ALTER DATABASE ... ALLOW_CONNECTIONS false), for 60 s, far past every
+step's own retry budget (test-steps: 5 tries within ~3 s; a conversion: 3 within 3 s).
+Every job type that runs without a model runs through it: test steps, a bulk operation, a
+data conversion, a dataset validation and an OpenAI fine-tune (against the fake)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from jobdeck.admin import create_account
@@ -30,12 +33,22 @@ from tests.conftest import (
     fresh_postgres_database,
     open_stack,
 )
+from tests.fakes.clock import FakeClock
+from tests.fakes.openai_jobs import Timeline
+from tests.fakes.openai_server import create_openai_fake
+from tests.fakes.serving import Switchable
+from tests.fine_tuning.conftest import (
+    SENTINEL_KEY,
+    chat_jsonl,
+    start_fine_tune,
+    upload_dataset,
+)
 from tests.helpers import create_job, events_of, wait_for_job
 from tests.jobtypes import StepsWorkflow
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-OUTAGE_S = 8.0
+OUTAGE_S = 60.0
 
 
 async def _admin() -> asyncpg.Connection:
@@ -43,6 +56,12 @@ async def _admin() -> asyncpg.Connection:
     return await asyncpg.connect(
         host=url.host, port=url.port or 5432, user=url.username, database=url.database
     )
+
+
+def _big_csv(rows: int = 300_000) -> bytes:
+    """~15 MB of questions and answers: seconds of conversion, so the outage meets it."""
+    lines = ["q,a"] + [f"what is {i} plus {i}?,it is {2 * i}" for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode()
 
 
 @asynccontextmanager
@@ -60,16 +79,32 @@ async def outage(name: str) -> AsyncIterator[None]:
 
 
 @pytest.fixture
-async def own_database(stack: Stack) -> AsyncIterator[Stack]:
-    """A stack on a PostgreSQL database of its own, which the test may take down."""
+async def own_database(
+    stack: Stack, fake_servers: tuple[Switchable, str, Switchable, str]
+) -> AsyncIterator[Stack]:
+    """A stack on a PostgreSQL database of its own, which the test may take down, with the
+    fake OpenAI (its jobs take ~25 s of real time)."""
     if not stack.db.url.startswith("postgresql"):
         pytest.skip("the outage is PostgreSQL's (SQLite has no server to lose)")
+    switch, openai_url = fake_servers[0], fake_servers[1]
+    switch.app = create_openai_fake(
+        FakeClock(speed=1.0),
+        api_key=SENTINEL_KEY,
+        timeline=Timeline(validating_s=2, queued_s=2, step_s=1, finalize_s=1, total_steps=20),
+    )
     url, name = await fresh_postgres_database()
     await upgrade_async(url)
     db = Database.connect(url)
     try:
         async with open_stack(
-            stack, db=db, database_url=url, task_queue=f"outage-{uuid.uuid4().hex[:8]}"
+            stack,
+            db=db,
+            database_url=url,
+            task_queue=f"outage-{uuid.uuid4().hex[:8]}",
+            openai_api_key=SecretStr(SENTINEL_KEY),
+            openai_base_url=f"{openai_url}/v1",
+            fine_tuning_poll_interval_s=0.5,
+            provider_timeout_s=2.0,
         ) as own:
             own.db_name = name  # type: ignore[attr-defined]
             yield own
@@ -84,12 +119,26 @@ async def test_jobs_outlive_a_database_outage(own_database: Stack) -> None:
         stack.db, organization="outage", email="o@example.com", name="O", role=Role.ADMIN
     )
     async with stack.client(account.key) as api:
-        steps = await create_job(api, name="steps", data={"steps": 40, "step_seconds": 0.25})
+        chat = await upload_dataset(api, chat_jsonl(40))
+        table = await upload_dataset(api, _big_csv(), "qa.csv")
+        fine_tune = (await start_fine_tune(api, chat))["jobId"]
+        steps = await create_job(api, name="steps", data={"steps": 80, "step_seconds": 0.25})
         bulk = await create_job(
             api,
             type="bulk-operation",
             name="bulk",
             data={"action": "cancel", "filter": {"ids": ["none"]}},
+        )
+        validation = (await api.post(f"/api/datasets/{chat}/validate", json={})).json()["id"]
+        conversion = await create_job(
+            api,
+            type="data-conversion",
+            name="convert",
+            data={
+                "datasetId": table,
+                "outputFormat": "openai-chat",
+                "mapping": {"user": "q", "assistant": "a"},
+            },
         )
         await wait_for_job(api, steps["id"], lambda j: j["status"] == "active")
         async with outage(stack.db_name):  # type: ignore[attr-defined]
@@ -103,7 +152,11 @@ async def test_jobs_outlive_a_database_outage(own_database: Stack) -> None:
         assert done["status"] == "completed", done
         assert done["attempts"] == 1, done  # the outage cost it no try
         assert "attempt_failed" not in [e["kind"] for e in await events_of(api, steps["id"])]
-        assert (await wait_for_job(api, bulk["id"], within=60))["status"] == "completed"
+        for job_id in (bulk["id"], conversion["id"], validation, fine_tune):
+            ended = await wait_for_job(api, job_id, within=90)
+            assert ended["status"] == "completed", ended
+        record = (await api.get(f"/api/fine-tuning/jobs/{fine_tune}")).json()
+        assert record["status"] == "succeeded" and record["modelId"], record
 
 
 async def test_a_row_the_database_refuses_ends_its_workflow(own_database: Stack) -> None:

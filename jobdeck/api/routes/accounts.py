@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
 
 from jobdeck.api.deps import AdminUser, CurrentUser, RuntimeDep
 from jobdeck.api.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyPublic,
+    ApiKeysPublic,
     Me,
     UserCreate,
     UserPublic,
+    UsersPublic,
 )
 from jobdeck.api.views import key_public, user_public
 from jobdeck.clock import utcnow
 from jobdeck.errors import NotFound
-from jobdeck.store import accounts
+from jobdeck.store import accounts, pages
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 
@@ -29,12 +33,19 @@ async def me(principal: CurrentUser) -> Me:
     )
 
 
-@router.get("/users", response_model=list[UserPublic])
-async def list_users(runtime: RuntimeDep, admin: AdminUser) -> list[UserPublic]:
-    """The organization's users (admins only)."""
+@router.get("/users", response_model=UsersPublic)
+async def list_users(
+    runtime: RuntimeDep,
+    admin: AdminUser,
+    limit: Annotated[int, Query(ge=1, le=pages.MAX_PAGE)] = pages.DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> UsersPublic:
+    """The organization's users (admins only), newest first, paginated by cursor."""
     async with runtime.db.read() as session:
-        users = await accounts.list_users(session, organization_id=admin.organization_id)
-    return [user_public(u) for u in users]
+        users, next_cursor = await accounts.list_users(
+            session, organization_id=admin.organization_id, limit=limit, cursor=cursor
+        )
+    return UsersPublic(data=[user_public(u) for u in users], next_cursor=next_cursor)
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserPublic)
@@ -52,12 +63,24 @@ async def create_user(body: UserCreate, runtime: RuntimeDep, admin: AdminUser) -
     return user_public(user)
 
 
-@router.get("/keys", response_model=list[ApiKeyPublic])
-async def list_keys(runtime: RuntimeDep, principal: CurrentUser) -> list[ApiKeyPublic]:
-    """API keys: all of the organization's for an admin, one's own for a member."""
+@router.get("/keys", response_model=ApiKeysPublic)
+async def list_keys(
+    runtime: RuntimeDep,
+    principal: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=pages.MAX_PAGE)] = pages.DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> ApiKeysPublic:
+    """API keys: all of the organization's for an admin, one's own for a member; newest
+    first, paginated by cursor."""
     async with runtime.db.read() as session:
-        keys = await accounts.list_api_keys(session, organization_id=principal.organization_id)
-    return [key_public(k) for k in keys if principal.is_admin or k.user_id == principal.user_id]
+        keys, next_cursor = await accounts.list_api_keys(
+            session,
+            organization_id=principal.organization_id,
+            user_id=None if principal.is_admin else principal.user_id,
+            limit=limit,
+            cursor=cursor,
+        )
+    return ApiKeysPublic(data=[key_public(k) for k in keys], next_cursor=next_cursor)
 
 
 @router.post("/keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)

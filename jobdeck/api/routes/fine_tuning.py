@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 
 from jobdeck.activities.fine_tuning.providers import PROVIDERS
 from jobdeck.api.deps import CurrentUser, FineTuningDep, RuntimeDep
@@ -17,6 +17,7 @@ from jobdeck.api.fine_tuning_schemas import (
 )
 from jobdeck.api.views import fine_tuning_public
 from jobdeck.store import fine_tuning as ft_store
+from jobdeck.store import pages
 
 router = APIRouter(prefix="/api", tags=["fine-tuning"])
 
@@ -41,13 +42,20 @@ async def create_fine_tuning(
 
 
 @router.get("/fine-tuning/jobs", response_model=FineTuningsPublic)
-async def list_fine_tunings(runtime: RuntimeDep, principal: CurrentUser) -> FineTuningsPublic:
-    """The organization's fine-tunes, newest first."""
+async def list_fine_tunings(
+    runtime: RuntimeDep,
+    principal: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=pages.MAX_PAGE)] = pages.DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> FineTuningsPublic:
+    """The organization's fine-tunes, newest first, paginated by cursor."""
     async with runtime.db.read() as session:
-        records = await ft_store.list_fine_tunings(
-            session, organization_id=principal.organization_id
+        records, next_cursor = await ft_store.list_fine_tunings(
+            session, organization_id=principal.organization_id, limit=limit, cursor=cursor
         )
-    return FineTuningsPublic(data=[fine_tuning_public(r, []) for r in records])
+    return FineTuningsPublic(
+        data=[fine_tuning_public(r, []) for r in records], next_cursor=next_cursor
+    )
 
 
 @router.get("/fine-tuning/jobs/{fine_tuning_id}", response_model=FineTuningPublic)

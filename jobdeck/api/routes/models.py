@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import FileResponse
 
 from jobdeck.api.deps import CurrentUser, JobsDep, RuntimeDep
@@ -15,17 +15,25 @@ from jobdeck.api.views import job_public, model_public
 from jobdeck.errors import InvalidInput, NotFound
 from jobdeck.services.jobs import NewJob
 from jobdeck.store import fine_tuning as ft_store
+from jobdeck.store import pages
 from jobdeck.store.tables import Model
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 
 
 @router.get("", response_model=ModelsPublic)
-async def list_models(runtime: RuntimeDep, principal: CurrentUser) -> ModelsPublic:
-    """Models the organization's jobs produced, newest first."""
+async def list_models(
+    runtime: RuntimeDep,
+    principal: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=pages.MAX_PAGE)] = pages.DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> ModelsPublic:
+    """Models the organization's jobs produced, newest first, paginated by cursor."""
     async with runtime.db.read() as session:
-        models = await ft_store.list_models(session, organization_id=principal.organization_id)
-    return ModelsPublic(data=[model_public(m) for m in models])
+        models, next_cursor = await ft_store.list_models(
+            session, organization_id=principal.organization_id, limit=limit, cursor=cursor
+        )
+    return ModelsPublic(data=[model_public(m) for m in models], next_cursor=next_cursor)
 
 
 async def _get(runtime: RuntimeDep, organization_id: str, model_id: str) -> Model:
