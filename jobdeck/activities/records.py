@@ -209,16 +209,16 @@ class JobRecords:
 
         await self.db.transact(work)
 
-    async def note_message(self, job_id: str, text: str, *, source: str) -> None:
-        """A line for the job's timeline (a provider's status, a training milestone)."""
+    async def note_message(
+        self, job_id: str, text: str, *, source: str, level: str | None = None
+    ) -> None:
+        """A line for the job's timeline (a provider's status, a training milestone; a
+        warning when something could not be done)."""
+        data = {"message": text, "source": source, **({"level": level} if level else {})}
 
         async def work(session: AsyncSession) -> None:
             await job_store.note_event(
-                session,
-                job_id=job_id,
-                kind=EventKind.MESSAGE,
-                now=utcnow(),
-                data={"message": text, "source": source},
+                session, job_id=job_id, kind=EventKind.MESSAGE, now=utcnow(), data=data
             )
 
         await self.db.transact(work)

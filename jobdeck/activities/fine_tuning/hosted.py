@@ -323,17 +323,7 @@ class FineTuningActivities(ActivityGroup):
         info = describe_error(err)
         text = self.redactor.text(f"{text} ({info.type}: {info.message}){then}")
         logger.warning(text, extra={"job_id": job_id})
-
-        async def work(session: AsyncSession) -> None:
-            await job_store.note_event(
-                session,
-                job_id=job_id,
-                kind=EventKind.MESSAGE,
-                now=utcnow(),
-                data={"message": text, "level": "warning", "source": "jobdeck"},
-            )
-
-        await self.db.transact(work)
+        await self.records.note_message(job_id, text, source="jobdeck", level="warning")
 
     async def _store_poll(
         self,
