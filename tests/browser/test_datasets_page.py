@@ -29,7 +29,9 @@ async def test_upload_convert_and_validate(
     file = page.get_by_label("File (CSV, TSV, JSON, JSONL, Parquet, XLSX)")
     await file.set_input_files({"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hi"})
     await page.get_by_role("button", name="Upload").click()
-    await expect(page.get_by_role("alert")).to_contain_text("cannot tell the format of 'notes.txt'")
+    await expect(page.get_by_role("alert")).to_contain_text(
+        "the format of “notes.txt” cannot be told from its name. Choose it under Format"
+    )
 
     await file.set_input_files(
         {"name": "qa.csv", "mimeType": "text/csv", "buffer": QA_CSV.encode()}

@@ -73,6 +73,9 @@ async def test_cancel_in_the_table_cancels_the_job(page: Page, tenant: Tenant) -
     await expect(line.get_by_text("Active")).to_be_visible()
     await expect(line.get_by_role("button", name="Retry long haul")).to_be_hidden()
     await line.get_by_role("button", name="Cancel long haul").click()
+    dialog = page.get_by_role("dialog")
+    await expect(dialog).to_contain_text("Cancel “long haul”?")
+    await dialog.get_by_role("button", name="Cancel it").click()
     await expect(line.get_by_text("Cancelled", exact=True)).to_be_visible()
     await expect(line.get_by_role("button", name="Cancel long haul")).to_be_hidden()
     assert (await wait_for_job(tenant.api, job["id"]))["status"] == "cancelled"

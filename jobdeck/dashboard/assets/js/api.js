@@ -69,7 +69,7 @@ export function createApi({ key, onUnauthorized }) {
     models: () => request("GET", "/api/models"),
     model: (id) => request("GET", `/api/models/${encodeURIComponent(id)}`),
     publishModel: (id, body) => request("POST", `/api/models/${encodeURIComponent(id)}/publish`, { body }),
-    uploadDataset: (file, name, onProgress) => upload(key(), file, name, onProgress),
+    uploadDataset: (file, name, onProgress, format = "") => upload(key(), file, name, onProgress, format),
     download: (id) => fileBlob(key(), `/api/datasets/${encodeURIComponent(id)}/download`),
     /** One of the API's file URLs (a model's adapter files), as a blob: they need the key. */
     file: (url) => fileBlob(key(), url),
@@ -91,7 +91,7 @@ async function fileBlob(key, url) {
 }
 
 /** POST /api/datasets as multipart, with upload progress (which fetch cannot report). */
-function upload(key, file, name, onProgress) {
+function upload(key, file, name, onProgress, format = "") {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/datasets");
@@ -111,6 +111,7 @@ function upload(key, file, name, onProgress) {
     xhr.onerror = () => reject(new ApiError(0, "the API cannot be reached; check your connection"));
     const form = new FormData();
     if (name) form.append("name", name);
+    if (format) form.append("format", format);
     form.append("file", file);
     xhr.send(form);
   });

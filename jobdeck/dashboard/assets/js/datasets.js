@@ -4,6 +4,18 @@
 
 import { append, clear, h, saveBlob, setText } from "./dom.js";
 import { bytes, fullTime, number, shortTime, TERMINAL } from "./format.js";
+
+const FORMATS = [
+  ["csv", "CSV"],
+  ["tsv", "TSV"],
+  ["json", "JSON"],
+  ["jsonl", "JSONL"],
+  ["parquet", "Parquet"],
+  ["xlsx", "XLSX"],
+];
+
+/** A value as text, "–" where it is missing (never a literal "null"). */
+const shown = (value) => (value === null || value === undefined || value === "" ? "–" : String(value));
 import { ProgressView, statusBadge } from "./table.js";
 
 const PAGE_SIZE = 50;
@@ -33,6 +45,12 @@ export class DatasetsView {
     this.reloadTimer = null;
     this.file = h("input", { id: "ds-file", type: "file", name: "file", accept: ".csv,.tsv,.json,.jsonl,.parquet,.xlsx", required: true });
     this.name = h("input", { id: "ds-name", type: "text", name: "name", autocomplete: "off", placeholder: "the file's name" });
+    this.format = h(
+      "select",
+      { id: "ds-format", name: "format" },
+      h("option", { value: "" }, "From the file's name"),
+      FORMATS.map(([value, label]) => h("option", { value }, label)),
+    );
     this.submit = h("button.btn.btn-primary", { type: "submit" }, "Upload");
     this.progress = new ProgressView("Upload progress");
     this.progressRow = h("div.upload-progress", { hidden: true }, this.progress.el);
@@ -46,6 +64,7 @@ export class DatasetsView {
         null,
         h("div.field", null, h("label", { htmlFor: "ds-file" }, "File (CSV, TSV, JSON, JSONL, Parquet, XLSX)"), this.file),
         h("div.field", null, h("label", { htmlFor: "ds-name" }, "Name (optional)"), this.name),
+        h("div.field", null, h("label", { htmlFor: "ds-format" }, "Format"), this.format),
         h("div.field.field-end", null, this.submit),
       ),
       this.progressRow,
@@ -121,7 +140,7 @@ export class DatasetsView {
           "tr",
           { dataset: { id: d.id } },
           h("td", null, datasetLink(d.id, d.name)),
-          h("td", null, h("span.type-chip", null, d.format)),
+          h("td", null, h("span.type-chip", null, shown(d.format))),
           h("td.num", null, bytes(d.sizeBytes)),
           h("td.num", null, d.rowCount === null ? "–" : number(d.rowCount)),
           h("td", null, h(`span.validation.validation-${d.validation ? (d.validation.valid ? "ok" : "bad") : "none"}`, null, validationText(d.validation))),
@@ -158,7 +177,7 @@ export class DatasetsView {
       });
     show(0, file.size);
     try {
-      const dataset = await this.api.uploadDataset(file, this.name.value.trim(), show);
+      const dataset = await this.api.uploadDataset(file, this.name.value.trim(), show, this.format.value);
       show(file.size, file.size);
       this.toast(`Uploaded “${dataset.name}”.`, "info", { href: `/datasets/${dataset.id}`, text: "View it" });
       this.file.value = "";
@@ -167,7 +186,12 @@ export class DatasetsView {
       await this.load();
     } catch (err) {
       this.uploadError.hidden = false;
-      setText(this.uploadError, `Upload failed: ${err.message}`);
+      // The API asks API clients for a `format` field; here that is the Format select.
+      const message = /cannot tell the format/.test(err.message)
+        ? `Upload failed: the format of “${file.name}” cannot be told from its name. Choose it under Format and upload again.`
+        : `Upload failed: ${err.message}`;
+      setText(this.uploadError, message);
+      if (/cannot tell the format/.test(err.message)) this.format.focus();
       this.progressRow.hidden = true;
     } finally {
       this.submit.disabled = false;
@@ -242,7 +266,7 @@ export class DatasetView {
         this.jobLine,
         this.report,
       ),
-      d.details ? h("details.card", null, h("summary", null, "What reading it found"), h("pre.json", { tabIndex: 0 }, JSON.stringify(d.details, null, 2))) : null,
+      d.details ? h("details.card", null, h("summary", null, "What reading it found"), h("pre.json", { tabIndex: 0 }, JSON.stringify(d.details, (_, v) => (v === null ? "–" : v), 2))) : null,
     );
   }
 
@@ -250,7 +274,7 @@ export class DatasetView {
     const d = this.dataset;
     const fact = (label, value) => [h("dt", null, label), h("dd", null, value)];
     append(clear(this.facts), [
-      fact("Format", d.format),
+      fact("Format", shown(d.format)),
       fact("Size", `${bytes(d.sizeBytes)} (${number(d.sizeBytes)} bytes)`),
       fact("Rows", d.rowCount === null ? "not counted yet" : number(d.rowCount)),
       fact("Created", fullTime(d.createdAt)),
@@ -292,27 +316,27 @@ export class DatasetView {
               "table.report-table",
               null,
               h("thead", null, h("tr", null, ["Problem", "Count", "First lines"].map((t) => h("th", { scope: "col" }, t)))),
-              h("tbody", null, rows.map((r) => h("tr", null, h("td", null, r.message), h("td.num", null, number(r.count)), h("td", null, r.firstLines.join(", "))))),
+              h("tbody", null, rows.map((r) => h("tr", null, h("td", null, r.message), h("td.num", null, number(r.count)), h("td", null, (r.firstLines || []).map(shown).join(", ") || "–")))),
             ),
           ]
         : null;
-    const t = report.tokens;
-    const b = report.billing;
+    const t = report.tokens || {};
+    const b = report.billing || {};
     append(this.report, [
-      h(`p.report-verdict.validation-${report.valid ? "ok" : "bad"}`, null, report.valid ? `Valid: ${number(report.examples)} examples for ${report.model}.` : `${validationText(report)} in ${number(report.examples)} examples for ${report.model}.`),
+      h(`p.report-verdict.validation-${report.valid ? "ok" : "bad"}`, null, report.valid ? `Valid: ${number(report.examples)} examples for ${shown(report.model)}.` : `${validationText(report)} in ${number(report.examples)} examples for ${shown(report.model)}.`),
       table("Errors", report.errors),
       table("Warnings", report.warnings),
       h(
         "dl.facts.facts-inline",
         null,
         h("dt", null, "Tokens"),
-        h("dd", null, `${number(t.total)} (${t.encoding})`),
+        h("dd", null, `${number(t.total)} (${shown(t.encoding)})`),
         h("dt", null, "Per example"),
         h("dd", null, `${number(t.min)}–${number(t.max)}, mean ${number(t.mean)}`),
         h("dt", null, "Over the context limit"),
         h("dd", null, `${number(t.overContextLimit)} (limit ${number(t.contextLimit)})`),
         h("dt", null, "Estimated cost"),
-        h("dd.cost", null, `$${b.estimatedCostUsd.toFixed(2)} for ${b.epochs} epoch${b.epochs === 1 ? "" : "s"}${b.epochsDefaulted ? " (default)" : ""}, ${number(b.billedTokens)} billed tokens (prices as of ${b.pricesAsOf})`),
+        h("dd.cost", null, `${typeof b.estimatedCostUsd === "number" ? `$${b.estimatedCostUsd.toFixed(2)}` : "–"} for ${number(b.epochs)} epoch${b.epochs === 1 ? "" : "s"}${b.epochsDefaulted ? " (default)" : ""}, ${number(b.billedTokens)} billed tokens (prices as of ${shown(b.pricesAsOf)})`),
       ),
     ]);
   }

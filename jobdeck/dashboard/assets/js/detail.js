@@ -28,8 +28,9 @@ function jobLink(id, navigate, label) {
 }
 
 export class DetailView {
-  constructor({ id, api, store, toast, navigate, listUrl }) {
+  constructor({ id, api, store, toast, confirm, navigate, listUrl }) {
     this.id = id;
+    this.confirm = confirm;
     this.api = api;
     this.store = store;
     this.toast = toast;
@@ -332,6 +333,10 @@ export class DetailView {
   }
 
   async doCancel() {
+    const job = this.store.get(this.id);
+    const name = job ? job.name : this.id;
+    const note = "The job stops after its current step; its progress so far is kept.";
+    if (!(await this.confirm(`Cancel “${name}”?`, note, "Cancel it", "Keep it"))) return;
     this.cancel.disabled = true;
     try {
       this.store.put(await this.api.cancel(this.id));

@@ -8,10 +8,13 @@ const SEARCH_DEBOUNCE_MS = 200;
 
 export function readFilters(search = location.search) {
   const params = new URLSearchParams(search);
-  const status = params.get("status") || "";
+  // One status or several, comma-separated (?status=pending,active), as the API takes them.
+  const status = [...new Set((params.get("status") || "").split(",").map((s) => s.trim()))]
+    .filter((s) => STATUSES.includes(s))
+    .join(",");
   return {
     q: (params.get("q") || "").trim(),
-    status: STATUSES.includes(status) ? status : "",
+    status,
     type: params.get("type") || "",
   };
 }
@@ -36,7 +39,7 @@ export function isFiltered(filters) {
 
 /** Does a job match the filters? (Search also looks at the description, when known.) */
 export function matches(job, filters) {
-  if (filters.status && job.status !== filters.status) return false;
+  if (filters.status && !filters.status.split(",").includes(job.status)) return false;
   if (filters.type && job.type !== filters.type) return false;
   if (filters.q) {
     const needle = filters.q.toLowerCase();
@@ -102,6 +105,10 @@ export class FilterForm {
 
   set(filters) {
     this.q.value = filters.q;
+    if (filters.status && ![...this.status.options].some((o) => o.value === filters.status))
+      this.status.append(
+        h("option", { value: filters.status }, filters.status.split(",").map((s) => STATUS_LABEL[s] || s).join(" or ")),
+      );
     this.status.value = filters.status;
     if (filters.type && ![...this.type.options].some((o) => o.value === filters.type))
       this.type.append(h("option", { value: filters.type }, filters.type));

@@ -105,21 +105,25 @@ export function eta(p) {
   return duration(p.eta);
 }
 
-// Fixed hues for the built-in types; any other type gets a stable hue from its name.
+// Fixed hues for the built-in types, each its own (at least 20° apart); any other type
+// gets a stable hue from its name, taken from the spare hues between them.
 const TYPE_HUES = {
-  "data-conversion": 200,
-  "fine-tuning": 275,
-  "workflow-execution": 150,
-  "document-processing": 30,
-  "model-training": 330,
+  "document-processing": 25,
   "bulk-operation": 55,
+  "dataset-validation": 95,
+  "workflow-execution": 140,
+  "model-publish": 175,
+  "data-conversion": 205,
+  "fine-tuning": 265,
+  "model-training": 310,
 };
+const SPARE_HUES = [235, 345, 120, 285, 75, 190, 5, 160, 330, 40, 250, 220];
 
 export function typeHue(type) {
-  if (type in TYPE_HUES) return TYPE_HUES[type];
+  if (Object.hasOwn(TYPE_HUES, type)) return TYPE_HUES[type];
   let hash = 0;
   for (const char of type) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
-  return hash % 360;
+  return SPARE_HUES[hash % SPARE_HUES.length];
 }
 
 export function canCancel(job) {

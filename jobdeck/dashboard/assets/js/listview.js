@@ -13,6 +13,7 @@ import { JobsTable } from "./table.js";
 
 const PAGE_SIZE = 50;
 const RECONCILE_MS = 300;
+const CANCEL_NOTE = "The job stops after its current step; its progress so far is kept.";
 const STATUS_KINDS = new Set(["created", "started", "completed", "failed", "cancelled"]);
 
 /** The page of / : the session's jobs list, as it was left (with the URL's filters). */
@@ -37,6 +38,7 @@ export class ListView {
     this.api = api;
     this.store = store;
     this.toast = toast;
+    this.confirm = confirm;
     this.navigate = navigate;
     this.filters = readFilters();
     this.ids = [];
@@ -138,6 +140,11 @@ export class ListView {
     this.error.hidden = true;
     for (const record of answer.data) this.store.put(record);
     let ids = answer.data.map((job) => job.id);
+    if (this.filters.status) {
+      // A row whose newer state (from the feed) no longer has a status asked for stays out.
+      const wanted = this.filters.status.split(",");
+      ids = ids.filter((id) => wanted.includes(this.store.get(id).status));
+    }
     if (reconcile) {
       // Rows the feed added while this request was in flight stay (no row blinks out).
       const fresh = [...this.liveInserted].filter(([id, at]) => at >= startedAt && !ids.includes(id));
@@ -188,36 +195,54 @@ export class ListView {
     }
   }
 
-  /** One event from the feed. */
+  /** One event from the feed. Rows enter and leave the list as their jobs start or stop
+   * matching its filters (a job created while "pending or active" is shown appears, and
+   * leaves when it completes; one that fails while "failed" is shown appears). */
   event(event) {
     const state = event.data && event.data.job;
     if (!state) return;
-    const known = this.store.get(event.jobId);
+    const id = event.jobId;
+    const known = this.store.get(id);
+    const shown = this.ids.includes(id);
     const isNew = event.kind === "created" && !known;
+    // Only a change of status can make a job start matching (its name, type and
+    // description do not change), so other events of jobs not shown are left out.
+    const mayEnter = !shown && (isNew || STATUS_KINDS.has(event.kind));
+    const candidate = { ...(known || {}), ...state, description: known ? known.description : null };
+    const fits = mayEnter && matches(candidate, this.filters);
     let insert = false;
-    if (isNew) {
-      if (this.page !== 1) {
-        if (matches({ ...state, description: null }, this.filters)) this.newElsewhere += 1;
-      } else if (matches({ ...state, description: null }, this.filters)) {
-        insert = true;
-      } else if (this.filters.q && matches({ ...state, description: null }, { ...this.filters, q: "" })) {
+    if (mayEnter) {
+      if (fits && this.page === 1) {
+        // A new job is the newest; an older one that now matches belongs on this page only
+        // when the page holds every match (no next page): otherwise the API places it.
+        if (isNew || !this.nextCursor) insert = true;
+        else this.reconcileSoon();
+      } else if (fits) {
+        if (isNew) this.newElsewhere += 1;
+      } else if (this.page === 1 && this.filters.q && !(known && known.description !== null)) {
         // The search may match its description, which events do not carry: ask the API.
-        this.reconcileSoon();
+        if (matches(candidate, { ...this.filters, q: "" })) this.reconcileSoon();
       }
     }
-    const followed = this.bulk.op && this.bulk.op.id === event.jobId;
+    const followed = this.bulk.op && this.bulk.op.id === id;
     const applied = this.store.apply(event, { create: insert || followed });
     if (!applied) return;
     if (STATUS_KINDS.has(event.kind)) this.stats.event(event.kind, applied.previousStatus, state.status);
-    if (insert) {
-      this.ids = [event.jobId, ...this.ids];
-      this.liveInserted.set(event.jobId, performance.now());
-      this.flash.add(event.jobId);
+    if (insert && applied.job) {
+      this.ids = [id, ...this.ids];
+      this.liveInserted.set(id, performance.now());
+      this.flash.add(id);
       this.render();
       this.reconcileSoon(); // fills in its description and created time, trims the page
+    } else if (shown && applied.job && !matches(applied.job, this.filters)) {
+      // It no longer matches (it completed while only active jobs are shown): it leaves.
+      this.ids = this.ids.filter((other) => other !== id);
+      this.liveInserted.delete(id);
+      this.render();
+      if (this.page === 1 && this.nextCursor) this.reconcileSoon(); // refill the page
     }
     if (followed && TERMINAL.has(state.status)) {
-      this.api.job(event.jobId).then((job) => this.bulk.update(this.store.put(job)), () => {});
+      this.api.job(id).then((job) => this.bulk.update(this.store.put(job)), () => {});
     }
   }
 
@@ -265,13 +290,21 @@ export class ListView {
   nextPage() {
     if (!this.nextCursor) return;
     this.cursors.push(this.nextCursor);
-    return this.load();
+    return this.load().then(() => this.scrollToTop());
   }
 
   previousPage() {
     if (this.cursors.length === 1) return;
     this.cursors.pop();
-    return this.load();
+    return this.load().then(() => this.scrollToTop());
+  }
+
+  /** After paging, the new page is read from its first row: bring the table's top into
+   * view, below the sticky top bar (the table's scroll-margin-top). */
+  scrollToTop() {
+    const bar = document.querySelector(".topbar");
+    const below = bar ? bar.getBoundingClientRect().bottom : 0;
+    if (this.table.el.getBoundingClientRect().top < below) this.table.el.scrollIntoView({ block: "start" });
   }
 
   select(ids, on) {
@@ -303,6 +336,8 @@ export class ListView {
 
   async action(action, id, button) {
     const job = this.store.get(id);
+    const name = job ? job.name : id;
+    if (action === "cancel" && !(await this.confirm(`Cancel “${name}”?`, CANCEL_NOTE, "Cancel it", "Keep it"))) return;
     button.disabled = true;
     try {
       if (action === "cancel") {

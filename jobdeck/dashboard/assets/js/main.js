@@ -49,10 +49,11 @@ function toast(text, kind = "info", link = null) {
   setTimeout(remove, kind === "error" ? 12000 : 6000);
 }
 
-function confirmAction(title, text, okLabel) {
+function confirmAction(title, text, okLabel, keepLabel = "Keep them") {
   dialog.querySelector("#confirm-title").textContent = title;
   dialog.querySelector("#confirm-text").textContent = text;
   dialog.querySelector("#confirm-ok").textContent = okLabel;
+  dialog.querySelector('button[value="cancel"]').textContent = keepLabel;
   dialog.returnValue = "";
   dialog.showModal();
   return new Promise((resolve) => {
