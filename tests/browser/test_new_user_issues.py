@@ -120,8 +120,16 @@ async def test_every_type_chip_has_its_own_readable_colour(
     assert response.status_code == 200, response.text
     types = sorted(
         {t["name"] for t in response.json()}
-        | {"dataset-validation", "model-training", "bulk-operation", "data-conversion",
-           "fine-tuning", "model-publish", "document-processing", "workflow-execution"}
+        | {
+            "dataset-validation",
+            "model-training",
+            "bulk-operation",
+            "data-conversion",
+            "fine-tuning",
+            "model-publish",
+            "document-processing",
+            "workflow-execution",
+        }
     )
     await page.emulate_media(color_scheme=scheme)
     chips = await page.evaluate(CHIP_COLOURS, types)
@@ -157,7 +165,9 @@ async def test_older_brings_the_top_of_the_table_into_view(
                 created_at=(now - timedelta(seconds=60 - i)).isoformat(),
             )
             await job_store.insert_job(session, spec=spec, now=now)
-    context = await new_context(browser, key=tenant.account.key, viewport={"width": 1200, "height": 700})
+    context = await new_context(
+        browser, key=tenant.account.key, viewport={"width": 1200, "height": 700}
+    )
     page = await context.new_page()
     try:
         await page.goto(server.url + "/")
@@ -197,17 +207,38 @@ async def test_single_cancel_asks_first(page: Page, tenant: Tenant) -> None:
 
 async def test_a_missing_value_on_a_dataset_page_shows_a_dash(page: Page, server: Server) -> None:
     dataset = {
-        "id": "ds-1", "name": "sparse.jsonl", "format": "jsonl", "sizeBytes": 10,
-        "sha256": "ab" * 32, "rowCount": None, "sourceDatasetId": None, "jobId": None,
-        "createdAt": "2024-05-01T10:00:00Z", "details": {"columns": None, "encoding": "utf-8"},
+        "id": "ds-1",
+        "name": "sparse.jsonl",
+        "format": "jsonl",
+        "sizeBytes": 10,
+        "sha256": "ab" * 32,
+        "rowCount": None,
+        "sourceDatasetId": None,
+        "jobId": None,
+        "createdAt": "2024-05-01T10:00:00Z",
+        "details": {"columns": None, "encoding": "utf-8"},
         "validation": {
-            "valid": False, "examples": 3, "model": None,
+            "valid": False,
+            "examples": 3,
+            "model": None,
             "errors": [{"message": "No messages", "count": 1, "firstLines": [None]}],
             "warnings": [],
-            "tokens": {"encoding": None, "total": 5, "min": 1, "max": None, "mean": 2,
-                       "contextLimit": None, "overContextLimit": 0},
-            "billing": {"epochs": None, "epochsDefaulted": True, "billedTokens": None,
-                        "estimatedCostUsd": None, "pricesAsOf": None},
+            "tokens": {
+                "encoding": None,
+                "total": 5,
+                "min": 1,
+                "max": None,
+                "mean": 2,
+                "contextLimit": None,
+                "overContextLimit": 0,
+            },
+            "billing": {
+                "epochs": None,
+                "epochsDefaulted": True,
+                "billedTokens": None,
+                "estimatedCostUsd": None,
+                "pricesAsOf": None,
+            },
         },
     }
 
@@ -230,7 +261,9 @@ async def test_the_upload_form_offers_a_format_when_the_name_cannot_tell(
     page: Page, allowed_console: list[str]
 ) -> None:
     allowed_console.append("422")
-    await page.get_by_role("navigation", name="Sections").get_by_role("link", name="Datasets").click()
+    await (
+        page.get_by_role("navigation", name="Sections").get_by_role("link", name="Datasets").click()
+    )
     file = page.get_by_label("File (CSV, TSV, JSON, JSONL, Parquet, XLSX)")
     await file.set_input_files(
         {"name": "qa.txt", "mimeType": "text/plain", "buffer": b"q,a\nhi?,hello.\n"}
@@ -243,3 +276,23 @@ async def test_the_upload_form_offers_a_format_when_the_name_cannot_tell(
     await page.get_by_role("button", name="Upload").click()
     await expect(page.get_by_role("link", name="qa.txt")).to_be_visible()
     await expect(alert).to_be_hidden()
+
+
+async def test_the_empty_list_shows_first_steps_and_starts_a_job(
+    page: Page, server: Server, tenant: Tenant
+) -> None:
+    await page.goto(server.url)
+    await expect(live_indicator(page)).to_have_text("Live")
+    steps = page.locator(".first-steps")
+    await expect(steps).to_contain_text("No jobs yet")
+    await expect(steps).to_contain_text('jobdeck jobs create bulk-operation "my first job"')
+    await expect(steps).to_contain_text(f"curl -X POST {server.url}/api/jobs")
+    await expect(steps.get_by_role("link", name="the API reference")).to_have_attribute(
+        "href", "/docs"
+    )
+    await steps.get_by_role("button", name="Start a sample job").click()
+    await expect(page).to_have_url(re.compile(r"/jobs/[0-9a-f-]{36}$"))
+    job_id = page.url.rsplit("/", 1)[1]
+    done = await wait_for_job(tenant.api, job_id)
+    assert done["status"] == "completed" and done["type"] == "bulk-operation", done
+    await expect(page.get_by_text("completed").first).to_be_visible()

@@ -163,9 +163,44 @@ export class ListView {
     document.dispatchEvent(new CustomEvent("jobdeck:rendered", { detail: { rows: ids.length, reconcile } }));
   }
 
+  /** The empty list's first steps: start a job here, or from the CLI or curl. */
+  firstSteps() {
+    if (this.firstStepsEl) return this.firstStepsEl;
+    const sample = { action: "cancel", filter: { statuses: ["active"], q: "nothing-matches" } };
+    const body = JSON.stringify({ type: "bulk-operation", name: "my first job", data: sample });
+    const start = h("button.btn.btn-primary", { type: "button" }, "Start a sample job");
+    start.addEventListener("click", async () => {
+      start.disabled = true;
+      try {
+        const job = await this.api.createJob(JSON.parse(body));
+        this.navigate(`/jobs/${encodeURIComponent(job.id)}`);
+      } catch (err) {
+        this.toast(`Could not start the job: ${err.message}`, "error");
+        start.disabled = false;
+      }
+    });
+    const origin = window.location.origin;
+    this.firstStepsEl = h(
+      "div.first-steps",
+      null,
+      h("p", null, "No jobs yet. Jobs appear here live as they are created. To start one:"),
+      start,
+      h("p", null, "from a terminal, with the jobdeck command:"),
+      h("pre.json", null, `jobdeck jobs create bulk-operation "my first job" --data '${JSON.stringify(sample)}'`),
+      h("p", null, "or over HTTP, with your API key:"),
+      h(
+        "pre.json",
+        null,
+        `curl -X POST ${origin}/api/jobs -H "Authorization: Bearer $JOBDECK_API_KEY" \\\n  -H "Content-Type: application/json" -d '${body}'`,
+      ),
+      h("p", null, "Every job type and its input: ", h("a", { href: "/docs" }, "the API reference"), "."),
+    );
+    return this.firstStepsEl;
+  }
+
   render() {
     const jobs = this.ids.map((id) => this.store.get(id)).filter(Boolean);
-    const emptyText = isFiltered(this.filters) ? "No jobs match these filters." : "No jobs yet. Jobs created through the API or the CLI appear here live.";
+    const emptyText = isFiltered(this.filters) ? "No jobs match these filters." : this.firstSteps();
     this.table.render(jobs, { selected: this.selected, flash: this.flash, emptyText });
     this.flash.clear();
     this.store.retainOnly(new Set([...this.ids, ...this.extraIds()]));

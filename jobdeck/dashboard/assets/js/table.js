@@ -144,7 +144,7 @@ export class JobsTable {
     this.order = [];
     this.selectAll = h("input", { type: "checkbox", "aria-label": "Select every job on this page" });
     this.body = h("tbody");
-    this.empty = h("p.empty", { hidden: true });
+    this.empty = h("div.empty", { hidden: true });
     this.el = h(
       "div.table-wrap",
       null,
@@ -208,7 +208,9 @@ export class JobsTable {
     }
     this.order = ids;
     this.empty.hidden = ids.length > 0;
-    setText(this.empty, emptyText);
+    // A sentence, or the nodes of a longer empty state (the first steps).
+    if (typeof emptyText === "string") setText(this.empty, emptyText);
+    else if (this.empty.firstChild !== emptyText) this.empty.replaceChildren(emptyText);
     this.syncSelectAll(selected);
   }
 
