@@ -21,7 +21,7 @@ from jobdeck.api.limits import BodySizeLimit
 from jobdeck.api.metrics import Metrics, MetricsMiddleware
 from jobdeck.api.routes import accounts, datasets, fine_tuning, health, jobs, models
 from jobdeck.api.routes.dashboard import router as dashboard_router
-from jobdeck.api.schemas import ValidationProblem
+from jobdeck.api.schemas import Problem, ValidationProblem
 from jobdeck.config import Settings, get_settings
 from jobdeck.errors import Conflict, InvalidInput, JobdeckError, NotFound, Unavailable
 from jobdeck.events.feed import running_feed
@@ -61,9 +61,34 @@ def _field(error: dict[str, Any]) -> str:
     return _location(error.get("loc", ()))
 
 
+# Errors the handlers send that FastAPI cannot see, beyond the rules in `_document_problems`.
+_NOT_FOUND_IN_BODY = {("post", "/api/keys")}  # userId: a user of the organization
+_CONFLICTS = {("patch", "/api/jobs/{job_id}/cancel"), ("post", "/api/users")}
+
+
+def _document_problems(path: str, method: str, operation: dict[str, Any]) -> None:
+    """Document the `{detail}` errors an operation answers (tests/api/test_fuzz.py holds
+    the document to them): 400, FastAPI's for a JSON body it cannot decode; 404, an id
+    not found in the caller's organization; 409, a state that forbids the request, or an
+    Idempotency-Key used before for a different one."""
+    params = operation.get("parameters", [])
+    errors: dict[str, str] = {}
+    if "application/json" in operation.get("requestBody", {}).get("content", {}):
+        errors["400"] = "The body cannot be read as JSON"
+    if (method, path) in _NOT_FOUND_IN_BODY or any(p["in"] == "path" for p in params):
+        errors["404"] = "Not found in the caller's organization"
+    if (method, path) in _CONFLICTS or any(p["name"] == "Idempotency-Key" for p in params):
+        errors["409"] = "Conflicts with the current state, or with an earlier request"
+    content = {"application/json": {"schema": {"$ref": _REF + Problem.__name__}}}
+    responses = operation.setdefault("responses", {})
+    for status, description in errors.items():
+        responses.setdefault(status, {"description": description, "content": content})
+
+
 def _document_validation_errors(app: FastAPI) -> None:
-    """Make the OpenAPI document tell the truth about 422s: the handler below answers
-    `{detail: str, errors: [{field, message}]}`, not FastAPI's `{detail: [...]}`."""
+    """Make the OpenAPI document tell the truth about errors: 422s are answered by the
+    handler below, `{detail: str, errors: [{field, message}]}`, not FastAPI's
+    `{detail: [...]}`; the other errors are `_document_problems`'."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -71,13 +96,15 @@ def _document_validation_errors(app: FastAPI) -> None:
             return app.openapi_schema
         document = generate()
         _, defs = models_json_schema(
-            [(ValidationProblem, "serialization")], ref_template=_REF + "{model}"
+            [(ValidationProblem, "serialization"), (Problem, "serialization")],
+            ref_template=_REF + "{model}",
         )
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(defs.get("$defs", {}))
         content = {"application/json": {"schema": {"$ref": _REF + ValidationProblem.__name__}}}
-        for operations in document.get("paths", {}).values():
-            for operation in operations.values():
+        for path, operations in document.get("paths", {}).items():
+            for method, operation in operations.items():
+                _document_problems(path, method, operation)
                 response = operation.get("responses", {}).get("422")
                 if response is not None:
                     response["content"] = content
