@@ -45,7 +45,7 @@ async def test_pages_and_deep_links_load_the_app(web: httpx.AsyncClient, path: s
     [
         ("/assets/js/main.js", "text/javascript; charset=utf-8"),
         ("/assets/app.css", "text/css; charset=utf-8"),
-        ("/assets/icons.svg", "image/svg+xml"),
+        ("/assets/favicon.svg", "image/svg+xml"),
     ],
 )
 async def test_assets_have_their_types_and_revalidate(

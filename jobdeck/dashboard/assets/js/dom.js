@@ -26,14 +26,15 @@ export function append(el, children) {
   return el;
 }
 
-/** An icon from the sprite, decorative (the text beside it says what it means). */
+/** An icon from the inline sprite (index.html), decorative (the text beside it says what it means). */
 export function icon(name, className = "icon") {
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("class", className);
   svg.setAttribute("aria-hidden", "true");
   svg.setAttribute("focusable", "false");
   const use = document.createElementNS(SVG, "use");
-  use.setAttribute("href", `/assets/icons.svg#${name}`);
+  // The sprite is inline in index.html: a fragment reference costs no request per icon.
+  use.setAttribute("href", `#${name}`);
   svg.append(use);
   return svg;
 }

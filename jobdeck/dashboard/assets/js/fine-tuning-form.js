@@ -109,7 +109,11 @@ export class StartForm {
     );
     this.options = h("div.ft-options", null, this.hyperFieldset);
     this.suffix = h("input", { id: "ft-suffix", type: "text", name: "suffix", autocomplete: "off", maxLength: 40, placeholder: "letters, digits, - and _" });
-    this.submit = h("button.btn.btn-primary", { type: "submit" }, "Start fine-tune");
+    this.submit = h("button.btn.btn-primary", { type: "submit", "aria-describedby": "ft-start-why" }, "Start fine-tune");
+    // Why Start is disabled (a dataset that fails the checks), or a note beside it.
+    this.startWhy = h("p.ft-start-why", { id: "ft-start-why", hidden: true });
+    this.blocked = null;
+    this.busy = false;
     this.formError = h("p.notice.notice-error", { role: "alert", id: "ft-error", hidden: true });
     this.el = h(
       "form.ft-form",
@@ -132,7 +136,7 @@ export class StartForm {
       ),
       this.options,
       this.formError,
-      h("div.ft-actions", null, this.submit),
+      h("div.ft-actions", null, this.startWhy, this.submit),
     );
   }
 
@@ -205,9 +209,40 @@ export class StartForm {
     } else this.options.replaceChildren();
   }
 
+  /** Start is refused (with the reason beside it) for a training dataset that fails the
+   * checks: every provider's fine-tune runs them first and stops there, so starting one
+   * would only make a failed job. A dataset not validated yet may start (the checks run
+   * then); the note says so and links to its page to validate it first. */
+  showStartState(d) {
+    const report = d && d.validation;
+    this.blocked = null;
+    clear(this.startWhy);
+    this.startWhy.className = "ft-start-why";
+    if (report && !report.valid) {
+      const reasons = report.errors.map((e) => `${e.message} (${number(e.count)} example${e.count === 1 ? "" : "s"})`).join("; ");
+      this.blocked = `the dataset does not pass the fine-tuning checks: ${reasons || "the checks failed"}`;
+      this.startWhy.classList.add("notice", "notice-error");
+      append(this.startWhy, [
+        `Cannot start: ${this.blocked}. Fix the data (see `,
+        link(datasetHref(d.id), "its validation report"),
+        ") or choose another dataset.",
+      ]);
+    } else if (d && !report && d.format === "jsonl") {
+      this.startWhy.classList.add("muted");
+      append(this.startWhy, [
+        "This dataset has not been validated yet; the checks run when the fine-tune starts, and it stops if they fail. ",
+        link(datasetHref(d.id), "Validate it first"),
+        ".",
+      ]);
+    }
+    this.startWhy.hidden = !this.startWhy.firstChild;
+    this.submit.disabled = this.busy || Boolean(this.blocked);
+  }
+
   showDataset() {
     const d = this.datasets.find((x) => x.id === this.dataset.value);
     clear(this.datasetInfo);
+    this.showStartState(d);
     if (!d) return;
     if (!this.name.value) this.name.value = d.name;
     const summary = reportSummary(d.validation);
@@ -266,6 +301,8 @@ export class StartForm {
     const body = this.body();
     if (!body.provider) return this.showFormError("Choose a configured provider.");
     if (!body.datasetId) return this.showFormError("Choose a training dataset.");
+    if (this.blocked) return this.showFormError(`Cannot start: ${this.blocked}.`);
+    this.busy = true;
     this.submit.disabled = true;
     try {
       const record = await this.api.startFineTune(body);
@@ -274,7 +311,8 @@ export class StartForm {
     } catch (err) {
       this.showFormError(`Could not start the fine-tune: ${err.message}`);
     } finally {
-      this.submit.disabled = false;
+      this.busy = false;
+      this.submit.disabled = Boolean(this.blocked);
     }
   }
 }

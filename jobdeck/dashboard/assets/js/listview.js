@@ -92,6 +92,22 @@ export class ListView {
     this.stats.setActive(this.filters.status);
     store.subscribe((changed) => this.changed(changed));
     this.ticker = setInterval(() => this.table.tick((id) => store.get(id)), 1000);
+    this.watchLive();
+  }
+
+  /** Durations stop ticking, marked stale, while the live indicator (main.js's setLive
+   * writes its data-state) says the feed is not live; they resume when it is again. */
+  watchLive() {
+    const live = document.getElementById("live");
+    if (!live) return;
+    const sync = () => {
+      const state = live.dataset.state;
+      const stale = state === "offline" || state === "reconnecting";
+      if (stale !== this.table.stale) this.table.setStale(stale, (id) => this.store.get(id));
+    };
+    this.liveObserver = new MutationObserver(sync);
+    this.liveObserver.observe(live, { attributes: true, attributeFilter: ["data-state"] });
+    sync();
   }
 
   start() {
@@ -209,7 +225,12 @@ export class ListView {
     this.next.disabled = !this.nextCursor;
     setText(this.pageLabel, `Page ${this.page}`);
     this.syncSelection();
-    setText(this.newNotice, `${this.newElsewhere} new job${this.newElsewhere === 1 ? "" : "s"}: show the newest`);
+    this.showNewNotice();
+  }
+
+  /** "N new jobs — show": jobs created live while a later page is shown; it goes back to page 1. */
+  showNewNotice() {
+    setText(this.newNotice, `${this.newElsewhere} new job${this.newElsewhere === 1 ? "" : "s"} — show the newest`);
     this.newNotice.hidden = this.newElsewhere === 0 || this.page === 1;
   }
 
@@ -253,7 +274,10 @@ export class ListView {
         if (isNew || !this.nextCursor) insert = true;
         else this.reconcileSoon();
       } else if (fits) {
-        if (isNew) this.newElsewhere += 1;
+        if (isNew) {
+          this.newElsewhere += 1;
+          this.showNewNotice();
+        }
       } else if (this.page === 1 && this.filters.q && !(known && known.description !== null)) {
         // The search may match its description, which events do not carry: ask the API.
         if (matches(candidate, { ...this.filters, q: "" })) this.reconcileSoon();

@@ -80,6 +80,8 @@ class Row {
     this.badge = h("span.badge");
     this.progress = new ProgressView("Progress");
     this.duration = h("span.duration-text");
+    this.durationCell = h("td.col-duration.num", null, this.duration);
+    this.stale = false;
     this.created = h("time");
     this.view = h("a.btn.btn-small", { href: `/jobs/${encodeURIComponent(job.id)}`, dataset: { nav: "" } }, "View");
     this.cancel = h("button.btn.btn-small.btn-danger", { type: "button", dataset: { action: "cancel" } }, "Cancel");
@@ -92,7 +94,7 @@ class Row {
       this.typeCell,
       h("td.col-status", null, this.badge),
       h("td.col-progress", null, this.progress.el),
-      h("td.col-duration.num", null, this.duration),
+      this.durationCell,
       h("td.col-created", null, this.created),
       h("td.col-actions", null, h("div.actions", null, this.view, this.cancel, this.retry)),
     );
@@ -136,12 +138,34 @@ class Row {
   tick(job, now = Date.now()) {
     setText(this.duration, duration(jobDuration(job, now)));
   }
+
+  /** Frozen and marked while the feed is not live (the job may have moved on). */
+  setStale(on) {
+    if (on === this.stale) return;
+    this.stale = on;
+    this.durationCell.classList.toggle("stale", on);
+    if (on) {
+      this.durationCell.title = "Stale: live updates are paused until the connection is back";
+      this.staleMark = h(
+        "span.stale-mark",
+        null,
+        "stale",
+        h("span.visually-hidden", null, ": live updates are paused until the connection is back"),
+      );
+      this.durationCell.append(this.staleMark);
+    } else {
+      this.durationCell.removeAttribute("title");
+      if (this.staleMark) this.staleMark.remove();
+      this.staleMark = null;
+    }
+  }
 }
 
 export class JobsTable {
   constructor({ onAction, onSelect }) {
     this.rows = new Map();
     this.order = [];
+    this.stale = false; // the feed is not live: active rows' durations stop and are marked
     this.selectAll = h("input", { type: "checkbox", "aria-label": "Select every job on this page" });
     this.body = h("tbody");
     this.empty = h("div.empty", { hidden: true });
@@ -203,6 +227,7 @@ export class JobsTable {
         if (flash.has(job.id)) row.el.classList.add("row-new");
       }
       row.update(job, selected.has(job.id));
+      row.setStale(this.stale && job.status === "active");
       if (row.el === cursor) cursor = cursor.nextSibling;
       else this.body.insertBefore(row.el, cursor);
     }
@@ -218,7 +243,22 @@ export class JobsTable {
   update(jobs, selected) {
     for (const job of jobs) {
       const row = this.rows.get(job.id);
-      if (row) row.update(job, selected.has(job.id));
+      if (row) {
+        row.update(job, selected.has(job.id));
+        row.setStale(this.stale && job.status === "active");
+      }
+    }
+  }
+
+  /** The feed went offline (on) or is live again (off). */
+  setStale(on, getJob) {
+    this.stale = on;
+    const now = Date.now();
+    for (const row of this.rows.values()) {
+      const job = getJob(row.id);
+      const active = Boolean(job && job.status === "active");
+      if (!on && active) row.tick(job, now);
+      row.setStale(on && active);
     }
   }
 
@@ -237,6 +277,7 @@ export class JobsTable {
   }
 
   tick(getJob) {
+    if (this.stale) return;
     const now = Date.now();
     for (const row of this.rows.values()) {
       const job = getJob(row.id);
