@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # /metrics counts every organization's jobs: for operators. Set, it needs this token
     # as a bearer; unset, it is open to whoever reaches the API's address.
     metrics_token: SecretStr | None = None
+    # Signs the dashboard's session cookies (jobdeck/api/routes/session.py). Unset: a random
+    # one is made once and kept in <data_dir>/session-secret. Changing it signs everyone out.
+    session_secret: SecretStr | None = None
     openai_base_url: str | None = None  # None: OpenAI's own
     ollama_base_url: str = "http://127.0.0.1:11434"
     provider_timeout_s: float = 60.0

@@ -19,7 +19,7 @@ from jobdeck.api.headers import ApiResponseHeaders
 from jobdeck.api.key_watch import running_key_watch
 from jobdeck.api.limits import BodySizeLimit
 from jobdeck.api.metrics import Metrics, MetricsMiddleware
-from jobdeck.api.routes import accounts, datasets, fine_tuning, health, jobs, models
+from jobdeck.api.routes import accounts, datasets, fine_tuning, health, jobs, models, session
 from jobdeck.api.routes.dashboard import router as dashboard_router
 from jobdeck.api.schemas import Problem, ValidationProblem
 from jobdeck.config import Settings, get_settings
@@ -178,6 +178,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(accounts.router)
+    app.include_router(session.router)
     app.include_router(fine_tuning.router)
     app.include_router(models.router)
     app.include_router(datasets.router)

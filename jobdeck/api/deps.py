@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from jobdeck.api.routes.session import COOKIE, SAFE_METHODS, same_origin, session_principal
 from jobdeck.registry import JobTypeRegistry
 from jobdeck.runtime import Runtime
 from jobdeck.services.fine_tuning import FineTuningService
@@ -46,15 +47,35 @@ FineTuningDep = Annotated[FineTuningService, Depends(get_fine_tuning)]
 
 
 async def current_principal(
+    request: Request,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The caller, from the API key as a bearer, else from the dashboard's session cookie
+    (jobdeck/api/routes/session.py); a cookie is not enough for a change sent from
+    another origin (CSRF)."""
     if credentials is None or not credentials.credentials:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing API key: send the header 'Authorization: Bearer <your key>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        token = request.cookies.get(COOKIE)
+        if token is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "missing API key: send the header 'Authorization: Bearer <your key>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if request.method not in SAFE_METHODS and not same_origin(request, runtime.settings):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                "cross-origin request refused: a session cookie only works from this site's "
+                "own pages; other clients send 'Authorization: Bearer <your key>'",
+            )
+        principal = await session_principal(runtime, token)
+        if principal is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "the session has ended (signed out, expired, or its API key revoked)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return principal
     async with runtime.db.read() as session:
         principal = await authenticate(session, key=credentials.credentials)
     if principal is None:

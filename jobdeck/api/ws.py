@@ -7,8 +7,10 @@ A client resumes with `?after=<last event id>` and gets exactly what it missed.
 
 Authentication: the API key as `Authorization: Bearer` (non-browser clients), as the
 subprotocol `bearer.<key>` offered beside `jobdeck` (browsers), or as the first message
-`{"type": "auth", "key": ...}` within 5 s. The key is never logged or echoed. A feed whose
-key is revoked or deleted closes with 4401 within seconds (jobdeck/api/key_watch.py).
+`{"type": "auth", "key": ...}` within 5 s; or, with none of these (an empty `bearer.`), the
+dashboard's session cookie (jobdeck/api/routes/session.py), behind the same Origin check.
+The key is never logged or echoed. A feed whose key (or session's key) is revoked or deleted
+closes with 4401 within seconds (jobdeck/api/key_watch.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from jobdeck.api.key_watch import KeyWatch
+from jobdeck.api.routes.session import COOKIE, session_principal
 from jobdeck.api.text import check_query_and_path
 from jobdeck.api.views import job_public
 from jobdeck.config import Settings
@@ -78,6 +81,11 @@ async def _authenticate(ws: WebSocket, runtime: Runtime) -> accounts.Principal:
         if protocol.startswith("bearer."):
             key = protocol[len("bearer.") :]
     await ws.accept(subprotocol="jobdeck" if "jobdeck" in offered else None)
+    if not key and COOKIE in ws.cookies:  # the Origin was checked before (_serve)
+        principal = await session_principal(runtime, ws.cookies[COOKIE])
+        if principal is None:
+            raise _Refused(CLOSE_UNAUTHORIZED, "the session has ended")
+        return principal
     if key is None:
         try:
             first = json.loads(await asyncio.wait_for(ws.receive_text(), AUTH_WAIT_S))

@@ -207,3 +207,23 @@ async def find_user_by_email(session: AsyncSession, *, email: str) -> User:
     if user is None:
         raise NotFound(f"no user with email {email!r}")
     return user
+
+
+async def principal_of_key(session: AsyncSession, *, key_id: str) -> Principal | None:
+    """The caller behind an API key id (a dashboard session's), or None once the key is
+    revoked or deleted."""
+    stmt = (
+        select(ApiKey, User)
+        .join(User, User.id == ApiKey.user_id)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+    )
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    api_key, user = row
+    return Principal(
+        user_id=user.id,
+        organization_id=user.organization_id,
+        role=Role(user.role),
+        key_id=api_key.id,
+    )

@@ -1,5 +1,5 @@
-// The REST client: the API key as a bearer token, JSON in and out, errors as ApiError
-// carrying the server's `detail` (a sentence a person can act on).
+// The REST client: signed in by the session cookie (HttpOnly: never seen here), JSON in and
+// out, errors as ApiError carrying the server's `detail` (a sentence a person can act on).
 
 export class ApiError extends Error {
   constructor(status, detail) {
@@ -19,9 +19,9 @@ function query(params) {
   return text ? `?${text}` : "";
 }
 
-export function createApi({ key, onUnauthorized }) {
+export function createApi({ onUnauthorized } = {}) {
   async function request(method, path, { params, body, signal } = {}) {
-    const headers = { Accept: "application/json", Authorization: `Bearer ${key()}` };
+    const headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response;
     try {
@@ -31,6 +31,7 @@ export function createApi({ key, onUnauthorized }) {
         body: body === undefined ? undefined : JSON.stringify(body),
         signal,
         cache: "no-store",
+        credentials: "same-origin",
       });
     } catch (err) {
       if (err.name === "AbortError") throw err;
@@ -46,6 +47,7 @@ export function createApi({ key, onUnauthorized }) {
   }
 
   return {
+    send: request,
     me: () => request("GET", "/api/me"),
     listJobs: (params, signal) => request("GET", "/api/jobs", { params, signal }),
     stats: () => request("GET", "/api/jobs/stats"),
@@ -69,17 +71,17 @@ export function createApi({ key, onUnauthorized }) {
     models: () => request("GET", "/api/models"),
     model: (id) => request("GET", `/api/models/${encodeURIComponent(id)}`),
     publishModel: (id, body) => request("POST", `/api/models/${encodeURIComponent(id)}/publish`, { body }),
-    uploadDataset: (file, name, onProgress, format = "") => upload(key(), file, name, onProgress, format),
-    download: (id) => fileBlob(key(), `/api/datasets/${encodeURIComponent(id)}/download`),
-    /** One of the API's file URLs (a model's adapter files), as a blob: they need the key. */
-    file: (url) => fileBlob(key(), url),
+    uploadDataset: (file, name, onProgress, format = "") => upload(file, name, onProgress, format),
+    download: (id) => fileBlob(`/api/datasets/${encodeURIComponent(id)}/download`),
+    /** One of the API's file URLs (a model's adapter files), as a blob: they need the session. */
+    file: (url) => fileBlob(url),
   };
 }
 
-async function fileBlob(key, url) {
+async function fileBlob(url) {
   let response;
   try {
-    response = await fetch(url, { headers: { Authorization: `Bearer ${key}` } });
+    response = await fetch(url, { credentials: "same-origin" });
   } catch {
     throw new ApiError(0, "the API cannot be reached; check your connection");
   }
@@ -91,11 +93,10 @@ async function fileBlob(key, url) {
 }
 
 /** POST /api/datasets as multipart, with upload progress (which fetch cannot report). */
-function upload(key, file, name, onProgress, format = "") {
+function upload(file, name, onProgress, format = "") {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/datasets");
-    xhr.setRequestHeader("Authorization", `Bearer ${key}`);
     xhr.setRequestHeader("Accept", "application/json");
     xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
     xhr.onload = () => {
@@ -117,8 +118,17 @@ function upload(key, file, name, onProgress, format = "") {
   });
 }
 
-/** Check a key before keeping it: GET /api/me with it. */
-export async function checkKey(candidate) {
-  const api = createApi({ key: () => candidate });
-  return api.me();
+/** Sign in: trade the key for the session cookie (POST /api/session); answers /api/me's body. */
+export async function createSession(key) {
+  return createApi().send("POST", "/api/session", { body: { key } });
+}
+
+/** The session's caller, or null when this browser has none (GET /api/session: 204). */
+export async function currentSession() {
+  return createApi().send("GET", "/api/session");
+}
+
+/** Sign out: the cookie is cleared, for every tab of this browser. */
+export async function endSession() {
+  return createApi().send("DELETE", "/api/session");
 }

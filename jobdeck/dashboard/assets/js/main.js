@@ -2,12 +2,12 @@
 // routes.js; this is their shared lifecycle), the live indicator, toasts and the confirm
 // dialog, and the wiring of the feed to the jobs list and the page shown.
 
-import { createApi } from "./api.js";
+import { createApi, createSession, currentSession, endSession } from "./api.js";
 import { h } from "./dom.js";
 import { Feed } from "./feed.js";
 import { ListView } from "./listview.js";
 import { match, ROUTES } from "./routes.js";
-import { forgetKey, signInView, storedKey } from "./signin.js";
+import { onOtherTabs, signInView, takeLegacyKey, tellTabs } from "./signin.js";
 import { JobStore } from "./store.js";
 
 const main = document.getElementById("main");
@@ -74,8 +74,15 @@ function navigate(url, { replace = false } = {}) {
   route();
 }
 
-function signOut(reason) {
-  forgetKey();
+const ENDED = "Your session has ended (signed out elsewhere, or its API key revoked). Sign in again.";
+
+/** Sign out here; `everywhere` also ends the browser's session (the cookie every tab shares)
+ * and tells the other tabs, which sign out at once. */
+function signOut(reason, { everywhere = false } = {}) {
+  if (everywhere) {
+    endSession().catch((err) => console.warn("sign-out:", err.message));
+    tellTabs("signed-out");
+  }
   if (session) {
     session.feed.stop();
     clearInterval(session.list.ticker);
@@ -89,16 +96,15 @@ function showSignIn(reason) {
   nav.hidden = true;
   topbarEnd.hidden = true;
   document.title = "Sign in · jobdeck";
-  main.replaceChildren(signInView({ reason, onSignedIn: () => startSession(storedKey()) }));
+  main.replaceChildren(signInView({ reason, onSignedIn: () => startSession() }));
 }
 
-function startSession(key) {
+function startSession() {
+  if (session) return;
   const store = new JobStore();
-  const api = createApi({
-    key: () => key,
-    onUnauthorized: () => signOut("Your API key is no longer accepted. Sign in again."),
-  });
-  const feed = new Feed({ key: () => key });
+  const api = createApi({ onUnauthorized: () => signOut(ENDED) });
+  // An empty key: the feed is signed in by the session cookie (ws.py), not a subprotocol.
+  const feed = new Feed({ key: () => "" });
   const list = new ListView({ api, store, toast, confirm: confirmAction, navigate });
   // What every page is given (with its path's parameters, the list's URL and `first`).
   const context = { api, store, feed, list, toast, confirm: confirmAction, navigate };
@@ -120,7 +126,7 @@ function startSession(key) {
     if (session.page && session.page.resumed) session.page.resumed();
   });
   feed.addEventListener("reset", () => list.resumed());
-  feed.addEventListener("unauthorized", () => signOut("Your API key is no longer accepted. Sign in again."));
+  feed.addEventListener("unauthorized", () => signOut(ENDED));
   liveRetry.onclick = () => feed.reconnectNow();
 
   nav.hidden = false;
@@ -208,8 +214,22 @@ document.addEventListener("click", (e) => {
 });
 
 window.addEventListener("popstate", () => route());
-document.getElementById("sign-out").addEventListener("click", () => signOut());
+document.getElementById("sign-out").addEventListener("click", () => signOut(undefined, { everywhere: true }));
+onOtherTabs((what) => {
+  if (what === "signed-out" && session) signOut("You signed out in another tab.");
+  else if (what === "signed-in" && !session) startSession();
+});
 
-const key = storedKey();
-if (key) startSession(key);
-else showSignIn();
+/** On load: the browser's session if it has one (a new tab, a shared link), else sign-in. */
+async function resume() {
+  try {
+    const legacy = takeLegacyKey();
+    if (legacy) await createSession(legacy).catch(() => null);
+    if (await currentSession()) startSession();
+    else showSignIn();
+  } catch (err) {
+    showSignIn(`Could not reach the API: ${err.message}`);
+  }
+}
+
+resume();

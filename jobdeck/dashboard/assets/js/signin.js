@@ -1,21 +1,31 @@
-// Sign in with an API key, kept in sessionStorage: it lasts while the tab is open and is
-// gone when it closes. The key is checked with GET /api/me before it is kept.
+// Sign in with an API key, traded once for a session cookie (POST /api/session): HttpOnly,
+// so no script here ever holds the key or the session; SameSite=Strict, so other sites
+// cannot use it. Every tab of this browser shares it until sign-out (or the key's
+// revocation) ends it; the tabs tell each other at once over a BroadcastChannel.
 
-import { checkKey } from "./api.js";
+import { createSession } from "./api.js";
 import { h, setText } from "./dom.js";
 
-const KEY = "jobdeck.apiKey";
+// Where an older dashboard kept the key (per tab): traded for a session once, then removed.
+const LEGACY_KEY = "jobdeck.apiKey";
 
-export function storedKey() {
-  return sessionStorage.getItem(KEY);
+/** The key an older dashboard left in this tab, if any, now forgotten. */
+export function takeLegacyKey() {
+  const key = sessionStorage.getItem(LEGACY_KEY);
+  sessionStorage.removeItem(LEGACY_KEY);
+  return key;
 }
 
-export function keepKey(key) {
-  sessionStorage.setItem(KEY, key);
+const channel = "BroadcastChannel" in window ? new BroadcastChannel("jobdeck.session") : null;
+
+/** Tell this browser's other tabs that the session began ("signed-in") or ended ("signed-out"). */
+export function tellTabs(what) {
+  if (channel) channel.postMessage(what);
 }
 
-export function forgetKey() {
-  sessionStorage.removeItem(KEY);
+/** Calls `listener("signed-in" | "signed-out")` when another tab signs in or out. */
+export function onOtherTabs(listener) {
+  if (channel) channel.addEventListener("message", (e) => listener(e.data));
 }
 
 export function signInView({ onSignedIn, reason }) {
@@ -40,7 +50,7 @@ export function signInView({ onSignedIn, reason }) {
     h(
       "p.muted",
       { id: "api-key-help" },
-      "Use a key from `jobdeck admin create-key`, or the admin key that `jobdeck up` saved in data/admin-key. It is kept for this browser tab only.",
+      "Use a key from `jobdeck admin create-key`, or the admin key that `jobdeck up` saved in data/admin-key. It signs in every tab of this browser until you sign out.",
     ),
     error,
     submit,
@@ -57,8 +67,9 @@ export function signInView({ onSignedIn, reason }) {
     submit.disabled = true;
     form.setAttribute("aria-busy", "true");
     try {
-      const me = await checkKey(key);
-      keepKey(key);
+      const me = await createSession(key);
+      input.value = "";
+      tellTabs("signed-in");
       onSignedIn(me);
     } catch (err) {
       error.hidden = false;
