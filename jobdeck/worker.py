@@ -18,10 +18,12 @@ from temporalio.worker import Worker
 
 from jobdeck.activities.attempts import AttemptTracking
 from jobdeck.activities.base import ActivityGroup, JobActions
+from jobdeck.activities.joblogs import JobLogCapture, JobLogSink
 from jobdeck.activities.outage import OutageWait
 from jobdeck.activities.pickup import PickUp
 from jobdeck.activities.records import JobRecords
 from jobdeck.config import Settings
+from jobdeck.redact import Redactor
 from jobdeck.registry import JobTypeRegistry, load_registry
 from jobdeck.runtime import Runtime, open_runtime
 from jobdeck.services.jobs import JobControl
@@ -69,6 +71,10 @@ def build_workers(
     settings = runtime.settings
     records = JobRecords(runtime.db, settings)
     binder = ActivityBinder(runtime, JobControl(runtime, registry))
+    # Job logs: what the jobs' own code logs through activity.logger, kept per job.
+    job_log_sink = JobLogSink(runtime.db, Redactor.of(settings))
+    runtime.closers.append(job_log_sink.aclose)
+    job_logs = JobLogCapture(job_log_sink)
     default_queue = task_queue or settings.task_queue
     workflows: dict[str, list[type[Any]]] = defaultdict(list)
     # Per queue, by activity: a step two types declare is registered once.
@@ -97,6 +103,7 @@ def build_workers(
             activities=[*records.all(), *(binder.bind(a) for a in activities[queue])],
             # Outermost first: an outage is waited out before anything counts it as a try.
             interceptors=[
+                job_logs,
                 OutageWait(),
                 PickUp(records, starts_on_pickup),
                 AttemptTracking(records),

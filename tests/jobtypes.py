@@ -33,6 +33,7 @@ class StepsData(BaseModel):
     step_seconds: float = Field(default=0.05, ge=0, le=60)
     fail_times: int = Field(default=0, ge=0, le=10)
     fail_permanently: bool = False
+    note: str = Field(default="", max_length=10_000)
 
 
 @dataclass
@@ -41,12 +42,15 @@ class StepsInput:
     step_seconds: float
     fail_times: int = 0
     fail_permanently: bool = False
+    note: str = ""
 
 
 class StepsActivities(ActivityGroup):
     @activity.defn(name="test-steps.run")
     async def run(self, params: StepsInput) -> dict[str, Any]:
         info = activity.info()
+        if params.note:
+            activity.logger.warning(f"note: {params.note}")
         if params.fail_permanently:
             raise ApplicationError(
                 "the input cannot work", {"hint": "fix it"}, type="BadInput", non_retryable=True
@@ -58,6 +62,7 @@ class StepsActivities(ActivityGroup):
                 self.records, total=params.steps, unit="steps", stage="working"
             ) as progress:
                 for step in range(1, params.steps + 1):
+                    activity.logger.info(f"step {step}")
                     await asyncio.sleep(params.step_seconds)
                     await progress.update(step, message=f"step {step}")
         except asyncio.CancelledError:

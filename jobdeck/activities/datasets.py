@@ -220,6 +220,10 @@ class DatasetActivities(ActivityGroup):
             )
 
         dataset = await self.db.transact(register)
+        activity.logger.info(
+            f"read {outcome.rows_in} rows of {source.name}; wrote {outcome.rows_out} rows "
+            f"({outcome.size} bytes, {output.value}) as dataset {dataset.id}"
+        )
         logger.info(
             "dataset converted",
             extra={"job_id": request.job_id, "dataset_id": dataset.id, "rows": outcome.rows_out},

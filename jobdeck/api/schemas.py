@@ -126,6 +126,20 @@ class JobEventsPublic(Schema):
     next_after: int
 
 
+class JobLogLinePublic(Schema):
+    id: int
+    time: datetime
+    level: str
+    message: str
+    step: str | None
+    attempt: int | None
+
+
+class JobLogsPublic(Schema):
+    data: list[JobLogLinePublic]
+    next_after: int
+
+
 class JobTypePublic(Schema):
     name: str
     description: str

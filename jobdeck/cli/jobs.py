@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from typing import Any
 
 import httpx
@@ -70,10 +71,59 @@ def _progress_text(job: dict[str, Any]) -> str:
     )
 
 
+_TERMINAL = {"completed", "failed", "cancelled"}
+
+
+def _logs(client: httpx.Client, args: argparse.Namespace) -> int:
+    """Print a job's log lines; with --follow, poll for more until the job ends."""
+    params: dict[str, Any] = {"after": 0, "limit": 1000}
+    if args.level:
+        params["level"] = args.level
+    if args.q:
+        params["q"] = args.q
+
+    def drain() -> int | None:
+        while True:
+            response = client.get(f"/api/jobs/{args.id}/logs", params=params)
+            if response.is_error:
+                return _show(response)
+            body = response.json()
+            for line in body["data"]:
+                print(f"{line['time']} {line['level']:<7} {line['step'] or '-'}: {line['message']}")
+            sys.stdout.flush()
+            params["after"] = body["nextAfter"]
+            if len(body["data"]) < params["limit"]:
+                return None
+
+    try:
+        while True:
+            status: str | None = None
+            if args.follow:
+                response = client.get(f"/api/jobs/{args.id}")
+                if response.is_error:
+                    return _show(response)
+                status = response.json()["status"]
+            failed = drain()
+            if failed is not None:
+                return failed
+            if not args.follow:
+                return 0
+            if status in _TERMINAL:
+                # Lines still in a worker's queue land within a second or so.
+                time.sleep(1.0)
+                failed = drain()
+                return failed if failed is not None else (0 if status == "completed" else 1)
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        return 0
+
+
 def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     if args.jobs_command == "watch":
         return _watch(settings, args.id)
     with _api_client(settings) as client:
+        if args.jobs_command == "logs":
+            return _logs(client, args)
         if args.jobs_command == "list":
             params: dict[str, Any] = {"limit": args.limit}
             if args.status:
@@ -133,5 +183,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     create.add_argument("--description")
     for name in ("get", "events", "cancel", "retry"):
         jobs_sub.add_parser(name).add_argument("id")
+    logs = jobs_sub.add_parser("logs", help="a job's own log lines; -f follows it to its end")
+    logs.add_argument("id")
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.add_argument("--level", choices=["debug", "info", "warning", "error", "critical"])
+    logs.add_argument("-q", "--q", help="only lines containing this text")
     watch = jobs_sub.add_parser("watch", help="live progress bars: one job, or every job")
     watch.add_argument("id", nargs="?")

@@ -1,4 +1,5 @@
-"""Pruning of old job events (never job rows), by JOBDECK_EVENT_RETENTION_DAYS. Any API
+"""Pruning of old job events and job log lines (never job rows), by
+JOBDECK_EVENT_RETENTION_DAYS. Any API
 process may run it: deleting what another already deleted is a no-op."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from jobdeck.store import events as event_store
+from jobdeck.store import logs as log_store
 from jobdeck.store.engine import Database
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,15 @@ async def prune_once(db: Database, *, retention_days: float, now: datetime | Non
             break
     if total:
         logger.info("pruned job events", extra={"deleted": total, "before": before.isoformat()})
+    lines = 0
+    while True:
+        async with db.write() as session:
+            deleted = await log_store.prune_lines(session, before=before, limit=BATCH)
+        lines += deleted
+        if deleted < BATCH:
+            break
+    if lines:
+        logger.info("pruned job log lines", extra={"deleted": lines, "before": before.isoformat()})
     return total
 
 

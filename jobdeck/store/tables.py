@@ -131,6 +131,26 @@ class JobEvent(Base):
     created_at: Mapped[datetime]
 
 
+class JobLog(Base):
+    """One line a job's own code logged through `activity.logger` (see store/logs.py)."""
+
+    __tablename__ = "job_logs"
+    __table_args__ = (
+        Index("ix_job_logs_job", "job_id", "id"),
+        Index("ix_job_logs_time", "time"),
+        # As for job_events: ids are never reused, so `after` never skips a line.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(36))
+    time: Mapped[datetime]
+    level: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    step: Mapped[str | None] = mapped_column(String(200))
+    attempt: Mapped[int | None] = mapped_column(Integer)
+
+
 class Dataset(Base):
     """A file an organization uploaded or a job produced, with its lineage. Lineage ids
     carry no foreign key on purpose: deleting a source keeps its outputs' history."""

@@ -269,6 +269,9 @@ class FineTuningActivities(ActivityGroup):
         await self._update(
             request.ref.job_id, provider_job_id=job.id, phase=job.phase, provider_status=job.status
         )
+        activity.logger.info(
+            f"{request.ref.provider} fine-tuning job {job.id} created ({job.status})"
+        )
         return job.id
 
     @activity.defn(name="fine-tuning.poll")

@@ -1,8 +1,8 @@
-"""Jobs: create, list, search, stats, one job, its events, cancel and retry."""
+"""Jobs: create, list, search, stats, one job, its events and logs, cancel and retry."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
 
@@ -11,6 +11,8 @@ from jobdeck.api.schemas import (
     JobCreate,
     JobEventPublic,
     JobEventsPublic,
+    JobLogLinePublic,
+    JobLogsPublic,
     JobPublic,
     JobsPublic,
     JobStats,
@@ -22,6 +24,7 @@ from jobdeck.errors import InvalidInput
 from jobdeck.services.jobs import NewJob
 from jobdeck.store import events as event_store
 from jobdeck.store import jobs as job_store
+from jobdeck.store import logs as log_store
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
@@ -143,6 +146,43 @@ async def job_events(
             for e in events
         ],
         next_after=events[-1].id if events else after,
+    )
+
+
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+@router.get("/{job_id}/logs", response_model=JobLogsPublic)
+async def job_logs(
+    job_id: str,
+    runtime: RuntimeDep,
+    principal: CurrentUser,
+    after: Annotated[
+        int, Query(ge=0, le=log_store.MAX_ID, description="Only lines with a larger id")
+    ] = 0,
+    level: Annotated[LogLevel | None, Query(description="This level and above")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Lines containing this")] = None,
+    limit: Annotated[int, Query(ge=1, le=log_store.MAX_PAGE)] = 500,
+) -> JobLogsPublic:
+    """A job's own log lines (what its steps logged through activity.logger), oldest first."""
+    async with runtime.db.read() as session:
+        await job_store.get_job(session, organization_id=principal.organization_id, job_id=job_id)
+        lines = await log_store.list_lines(
+            session, job_id=job_id, after=after, level=level, q=q, limit=limit
+        )
+    return JobLogsPublic(
+        data=[
+            JobLogLinePublic(
+                id=line.id,
+                time=line.time,
+                level=line.level,
+                message=line.message,
+                step=line.step,
+                attempt=line.attempt,
+            )
+            for line in lines
+        ],
+        next_after=lines[-1].id if lines else after,
     )
 
 

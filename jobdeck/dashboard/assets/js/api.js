@@ -57,6 +57,10 @@ export function createApi({ onUnauthorized } = {}) {
       request("GET", `/api/jobs/${encodeURIComponent(id)}/events`, {
         params: { after, limit: 1000 },
       }),
+    logs: (id, after = 0) =>
+      request("GET", `/api/jobs/${encodeURIComponent(id)}/logs`, {
+        params: { after, limit: 1000 },
+      }),
     createJob: (body) => request("POST", "/api/jobs", { body }),
     cancel: (id) => request("PATCH", `/api/jobs/${encodeURIComponent(id)}/cancel`),
     retry: (id) => request("POST", `/api/jobs/${encodeURIComponent(id)}/retry`),

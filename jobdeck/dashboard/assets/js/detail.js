@@ -46,11 +46,16 @@ export class DetailView {
     this.el = h("div.page.page-detail", { "aria-busy": "true" }, this.back, this.title);
     this.unsubscribe = store.subscribe((changed) => changed.has(this.id) && this.update());
     this.ticker = setInterval(() => this.tick(), 1000);
+    this.lastLogId = 0;
+    this.logsLoading = false;
+    this.logsDone = false;
+    this.logTicker = setInterval(() => this.pollLogs(), 1500);
   }
 
   destroy() {
     this.unsubscribe();
     clearInterval(this.ticker);
+    clearInterval(this.logTicker);
   }
 
   /** The job this page follows: the store keeps it whatever the list shows. */
@@ -80,7 +85,44 @@ export class DetailView {
     this.build(job);
     this.update();
     this.el.removeAttribute("aria-busy");
-    await this.loadTimeline();
+    await Promise.all([this.loadTimeline(), this.loadLogs()]);
+  }
+
+  /** While the job runs (and once more after it ends): its new log lines. */
+  pollLogs() {
+    if (!this.logList || this.logsDone || this.logsLoading) return;
+    const job = this.store.get(this.id);
+    if (job && TERMINAL.has(job.status)) this.logsDone = true; // this fetch is the last
+    this.loadLogs();
+  }
+
+  async loadLogs() {
+    if (!this.logList || this.logsLoading) return;
+    this.logsLoading = true;
+    try {
+      for (;;) {
+        const page = await this.api.logs(this.id, this.lastLogId);
+        for (const line of page.data) this.addLogLine(line);
+        this.lastLogId = page.nextAfter;
+        if (page.data.length < 1000) break;
+      }
+      setText(this.logNote, this.logList.childElementCount ? "" : "No log lines yet.");
+    } catch (err) {
+      setText(this.logNote, `Could not load the logs: ${err.message}`);
+    } finally {
+      this.logsLoading = false;
+    }
+  }
+
+  addLogLine(line) {
+    const stick = this.logList.scrollTop + this.logList.clientHeight >= this.logList.scrollHeight - 4;
+    const time = h("time", { dateTime: line.time, title: fullTime(line.time) }, fullTime(line.time));
+    const where = `${line.step || "-"}${line.attempt > 1 ? ` (try ${line.attempt})` : ""}`;
+    this.logList.append(
+      h(`li.log-line.log-${line.level}`, null, time, " ", h("span.log-level", null, line.level), " ", h("span.log-step", null, where), " ", h("span.log-message", null, line.message)),
+    );
+    while (this.logList.childElementCount > MAX_TIMELINE) this.logList.firstElementChild.remove();
+    if (stick) this.logList.scrollTop = this.logList.scrollHeight;
   }
 
   build(job) {
@@ -113,6 +155,8 @@ export class DetailView {
     this.resultBox = h("section.card", { hidden: true, "aria-labelledby": "result-title" });
     this.timeline = h("ol.timeline");
     this.timelineNote = h("p.muted.timeline-note");
+    this.logList = h("ol.job-logs", { tabIndex: 0, "aria-label": "Log lines" });
+    this.logNote = h("p.muted.logs-note");
     const fact = (label, dd) => [h("dt", null, label), dd];
     this.el.append(
       h(
@@ -159,6 +203,13 @@ export class DetailView {
           this.timelineNote,
           this.timeline,
         ),
+      ),
+      h(
+        "section.card.logs-card",
+        { "aria-labelledby": "logs-title" },
+        h("h2", { id: "logs-title" }, "Logs"),
+        this.logNote,
+        this.logList,
       ),
       this.resultBox,
       h(
