@@ -13,8 +13,10 @@ import asyncio
 import os
 import shutil
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,9 @@ from playwright.async_api import (
     expect,
 )
 
+from jobdeck.clock import utcnow
+from jobdeck.domain import JobSpec
+from jobdeck.store import jobs as job_store
 from tests.conftest import Stack, Tenant
 from tests.fine_tuning.conftest import (  # noqa: F401 (fixtures)
     FineTuneStack,
@@ -216,3 +221,20 @@ async def ft_page(
     """A signed-in page of the `ft` stack's dashboard, live."""
     async with signed_in_page(browser, ft_server, tenant.account.key, allowed_console) as page:
         yield page
+
+
+async def store_jobs(stack: Stack, tenant: Tenant, count: int) -> None:
+    """`count` finished-looking jobs of the tenant, a second apart, written straight to the
+    store (named "stored job NN", oldest first): pages of a list without running them."""
+    now = utcnow()
+    async with stack.db.write() as session:
+        for i in range(count):
+            spec = JobSpec(
+                job_id=str(uuid.uuid4()),
+                organization_id=tenant.account.organization_id,
+                user_id=tenant.account.user_id,
+                type="test-steps",
+                name=f"stored job {i:02d}",
+                created_at=(now - timedelta(seconds=count - i)).isoformat(),
+            )
+            await job_store.insert_job(session, spec=spec, now=now)

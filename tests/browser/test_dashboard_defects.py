@@ -5,16 +5,11 @@ rows kept ticking while the feed was not live."""
 from __future__ import annotations
 
 import re
-import uuid
-from datetime import timedelta
 
 import pytest
 from playwright.async_api import Browser, Page, Request, expect
 
-from jobdeck.clock import utcnow
-from jobdeck.domain import JobSpec
-from jobdeck.store import jobs as job_store
-from tests.browser.conftest import Server, live_indicator, new_context, row
+from tests.browser.conftest import Server, live_indicator, new_context, row, store_jobs
 from tests.conftest import Stack, Tenant
 from tests.fine_tuning.conftest import FineTuneStack, chat_jsonl, upload_dataset
 from tests.helpers import create_job, wait_for_job
@@ -64,18 +59,7 @@ async def test_a_dataset_that_fails_the_checks_cannot_start_a_fine_tune(
 async def test_new_jobs_raise_a_notice_on_a_later_page(
     browser: Browser, server: Server, stack: Stack, tenant: Tenant
 ) -> None:
-    now = utcnow()
-    async with stack.db.write() as session:
-        for i in range(60):
-            spec = JobSpec(
-                job_id=str(uuid.uuid4()),
-                organization_id=tenant.account.organization_id,
-                user_id=tenant.account.user_id,
-                type="test-steps",
-                name=f"stored job {i:02d}",
-                created_at=(now - timedelta(seconds=60 - i)).isoformat(),
-            )
-            await job_store.insert_job(session, spec=spec, now=now)
+    await store_jobs(stack, tenant, 60)
     context = await new_context(browser, key=tenant.account.key)
     page = await context.new_page()
     try:

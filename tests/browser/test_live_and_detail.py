@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import re
-import uuid
-from datetime import timedelta
 
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from jobdeck.clock import utcnow
-from jobdeck.domain import JobSpec
-from jobdeck.store import jobs as job_store
-from tests.browser.conftest import Problems, Server, live_indicator, new_context, row
+from tests.browser.conftest import Problems, Server, live_indicator, new_context, row, store_jobs
 from tests.conftest import Stack, Tenant
 from tests.helpers import create_job, wait_for_job
 
@@ -121,18 +116,7 @@ async def test_a_running_jobs_detail_is_live(page: Page, tenant: Tenant) -> None
 async def test_pages_follow_the_cursor(
     browser: Browser, server: Server, stack: Stack, tenant: Tenant
 ) -> None:
-    now = utcnow()
-    async with stack.db.write() as session:
-        for i in range(60):
-            spec = JobSpec(
-                job_id=str(uuid.uuid4()),
-                organization_id=tenant.account.organization_id,
-                user_id=tenant.account.user_id,
-                type="test-steps",
-                name=f"stored job {i:02d}",
-                created_at=(now - timedelta(seconds=60 - i)).isoformat(),
-            )
-            await job_store.insert_job(session, spec=spec, now=now)
+    await store_jobs(stack, tenant, 60)
     context = await new_context(browser, key=tenant.account.key)
     page = await context.new_page()
     try:
