@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from jobdeck.store import events as event_store
@@ -19,25 +20,26 @@ BATCH = 10_000
 
 
 async def prune_once(db: Database, *, retention_days: float, now: datetime | None = None) -> int:
+    """Delete job events and job log lines older than the retention; returns the events."""
     before = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+    events = await _in_batches(db, event_store.prune_events, before, "job events")
+    await _in_batches(db, log_store.prune_lines, before, "job log lines")
+    return events
+
+
+async def _in_batches(
+    db: Database, prune: Callable[..., Awaitable[int]], before: datetime, what: str
+) -> int:
+    """Prune BATCH rows per transaction, so no lock is held for long."""
     total = 0
     while True:
         async with db.write() as session:
-            deleted = await event_store.prune_events(session, before=before, limit=BATCH)
+            deleted = await prune(session, before=before, limit=BATCH)
         total += deleted
         if deleted < BATCH:
             break
     if total:
-        logger.info("pruned job events", extra={"deleted": total, "before": before.isoformat()})
-    lines = 0
-    while True:
-        async with db.write() as session:
-            deleted = await log_store.prune_lines(session, before=before, limit=BATCH)
-        lines += deleted
-        if deleted < BATCH:
-            break
-    if lines:
-        logger.info("pruned job log lines", extra={"deleted": lines, "before": before.isoformat()})
+        logger.info(f"pruned {what}", extra={"deleted": total, "before": before.isoformat()})
     return total
 
 
