@@ -93,6 +93,20 @@ class Settings(BaseSettings):
     # from its last checkpoint.
     training_heartbeat_timeout_s: float = 120.0
 
+    # Documents and collections (issue 13).
+
+    # Pipelines (issue 14).
+
+    # Schedules and stuck-job alerts (issue 15).
+
+    # Notifications (issue 15).
+
+    # Fair sharing: limits, rate limits, quotas (issue 16).
+
+    # Scale-out and tracing (issue 17).
+
+    # The operator's dashboard (issue 18).
+
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
         if not self.database_url:

@@ -119,6 +119,10 @@ class JobSpec:
     retry_of: str | None = None
     idempotency_key: str | None = None
     created_at: str | None = None  # ISO time the API accepted it
+    # The job that started this one (a pipeline run, a bulk operation), and the schedule
+    # that fired it: links the dashboard and the API follow both ways.
+    parent_id: str | None = None
+    schedule_id: str | None = None
     # State a continued-as-new run picks up from (cursor, counters); None on the first run.
     resume: dict[str, Any] | None = None
     # How often workflow code may write progress (the API's setting when it was created).
@@ -133,3 +137,5 @@ class JobFilter:
     types: list[str] = field(default_factory=list)
     q: str | None = None
     ids: list[str] = field(default_factory=list)
+    parent_id: str | None = None
+    schedule_id: str | None = None

@@ -19,7 +19,21 @@ from jobdeck.api.headers import ApiResponseHeaders
 from jobdeck.api.key_watch import running_key_watch
 from jobdeck.api.limits import BodySizeLimit
 from jobdeck.api.metrics import Metrics, MetricsMiddleware
-from jobdeck.api.routes import accounts, datasets, fine_tuning, health, jobs, models, session
+from jobdeck.api.routes import (
+    accounts,
+    collections,
+    datasets,
+    fairness,
+    fine_tuning,
+    health,
+    jobs,
+    models,
+    notifications,
+    operations,
+    pipelines,
+    schedules,
+    session,
+)
 from jobdeck.api.routes.dashboard import router as dashboard_router
 from jobdeck.api.schemas import Problem, ValidationProblem
 from jobdeck.config import Settings, get_settings
@@ -102,8 +116,8 @@ def _document_validation_errors(app: FastAPI) -> None:
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(defs.get("$defs", {}))
         content = {"application/json": {"schema": {"$ref": _REF + ValidationProblem.__name__}}}
-        for path, operations in document.get("paths", {}).items():
-            for method, operation in operations.items():
+        for path, by_method in document.get("paths", {}).items():
+            for method, operation in by_method.items():
                 _document_problems(path, method, operation)
                 response = operation.get("responses", {}).get("422")
                 if response is not None:
@@ -182,6 +196,12 @@ def create_app(
     app.include_router(fine_tuning.router)
     app.include_router(models.router)
     app.include_router(datasets.router)
+    app.include_router(collections.router)
+    app.include_router(pipelines.router)
+    app.include_router(schedules.router)
+    app.include_router(notifications.router)
+    app.include_router(fairness.router)
+    app.include_router(operations.router)
     app.include_router(ws.router)
     app.include_router(dashboard_router)  # last: its pages and /assets/ only
     _document_validation_errors(app)

@@ -75,6 +75,8 @@ class JobLinks(Schema):
     events: str
     workflow: str = Field(description="This job's workflow in the Temporal Web UI")
     retry_of: str | None = None
+    parent: str | None = Field(default=None, description="The job that started this one")
+    children: str = Field(description="The jobs this one started (a pipeline's steps)")
 
 
 class JobPublic(Schema):
@@ -90,6 +92,10 @@ class JobPublic(Schema):
     error: JobErrorPublic | None
     attempts: int
     retry_of: str | None
+    parent_id: str | None = Field(
+        default=None, description="The job that started this one (a pipeline run, a bulk one)"
+    )
+    schedule_id: str | None = Field(default=None, description="The schedule that fired it")
     owner: Owner
     created_at: datetime
     updated_at: datetime

@@ -28,6 +28,8 @@ def job_public(job: Job, settings: Settings) -> JobPublic:
         error=job.error,  # type: ignore[arg-type]
         attempts=job.attempts,
         retry_of=job.retry_of,
+        parent_id=job.parent_id,
+        schedule_id=job.schedule_id,
         owner=Owner(user_id=job.user_id, organization_id=job.organization_id),
         created_at=job.created_at,
         updated_at=job.updated_at,
@@ -39,6 +41,8 @@ def job_public(job: Job, settings: Settings) -> JobPublic:
             events=f"/api/jobs/{job.id}/events",
             workflow=settings.workflow_url(job.id),
             retry_of=f"/api/jobs/{job.retry_of}" if job.retry_of else None,
+            parent=f"/api/jobs/{job.parent_id}" if job.parent_id else None,
+            children=f"/api/jobs?parent={job.id}",
         ),
     )
 

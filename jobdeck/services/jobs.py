@@ -58,6 +58,8 @@ class JobControl:
         *,
         idempotency_key: str | None = None,
         retry_of: str | None = None,
+        parent_id: str | None = None,
+        schedule_id: str | None = None,
     ) -> tuple[Job, bool]:
         """Start a job; returns it and whether it is new (False: an idempotent replay)."""
         job_type, data = self.registry.validate(new.type, new.data)
@@ -96,6 +98,8 @@ class JobControl:
             data=data,
             priority=new.priority,
             retry_of=retry_of,
+            parent_id=parent_id,
+            schedule_id=schedule_id,
             idempotency_key=idempotency_key,
             created_at=utcnow().isoformat(),
             progress_interval_s=self.runtime.settings.progress_interval_s,

@@ -36,6 +36,8 @@ def public_state(job: Job) -> dict[str, Any]:
         "startedAt": job.started_at.isoformat() if job.started_at else None,
         "finishedAt": job.finished_at.isoformat() if job.finished_at else None,
         "retryOf": job.retry_of,
+        "parentId": job.parent_id,
+        "scheduleId": job.schedule_id,
     }
 
 

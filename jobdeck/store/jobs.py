@@ -46,6 +46,8 @@ async def insert_job(
         "data": spec.data,
         "attempts": 0,
         "retry_of": spec.retry_of,
+        "parent_id": spec.parent_id,
+        "schedule_id": spec.schedule_id,
         "idempotency_key": spec.idempotency_key,
         "created_at": created_at,
         "updated_at": now,
@@ -135,6 +137,10 @@ def _filtered(
         stmt = stmt.where(Job.type.in_(flt.types))
     if flt.ids:
         stmt = stmt.where(Job.id.in_(flt.ids))
+    if flt.parent_id is not None:
+        stmt = stmt.where(Job.parent_id == flt.parent_id)
+    if flt.schedule_id is not None:
+        stmt = stmt.where(Job.schedule_id == flt.schedule_id)
     if flt.q:
         needle = flt.q.lower()
         stmt = stmt.where(

@@ -104,6 +104,8 @@ class Job(Base):
     progress: Mapped[dict[str, Any] | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     retry_of: Mapped[str | None] = mapped_column(String(36), index=True)
+    parent_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    schedule_id: Mapped[str | None] = mapped_column(String(64), index=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -234,3 +236,16 @@ class Model(Base):
     job_id: Mapped[str | None] = mapped_column(String(36), unique=True)
     details: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
+
+
+# Documents, collections and item-level results (issue 13; migration 0006).
+
+# Pipelines and their versions (issue 14; migration 0007).
+
+# Schedules (issue 15; migration 0008).
+
+# Notification channels, rules and deliveries (issue 15; migration 0009).
+
+# Fair-sharing limits and quotas (issue 16; migration 0010).
+
+# The operator's dashboard (issue 18; migration 0011).

@@ -73,6 +73,12 @@ async def list_jobs(
     q: Annotated[
         str | None, Query(max_length=200, description="Search name, description, type")
     ] = None,
+    parent: Annotated[
+        str | None, Query(max_length=36, description="Only the jobs this job started")
+    ] = None,
+    schedule: Annotated[
+        str | None, Query(max_length=64, description="Only the jobs this schedule fired")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=job_store.MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> JobsPublic:
@@ -82,7 +88,13 @@ async def list_jobs(
     for value in statuses:
         if value not in known:
             raise InvalidInput(f"unknown status {value!r}; one of: {', '.join(sorted(known))}")
-    flt = JobFilter(statuses=statuses, types=_split(type_), q=q or None)
+    flt = JobFilter(
+        statuses=statuses,
+        types=_split(type_),
+        q=q or None,
+        parent_id=parent,
+        schedule_id=schedule,
+    )
     async with runtime.db.read() as session:
         jobs, next_cursor = await job_store.list_jobs(
             session,
