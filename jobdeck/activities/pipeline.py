@@ -1,0 +1,317 @@
+"""The workflow-execution job's side effects: load the pinned spec, record each step's
+state (the run's progress and its live events), run the steps that do I/O (transform,
+http, llm), read large outputs from file storage, and prepare child jobs.
+
+Large step outputs go to file storage and travel as a blob marker (see
+pipelines/refs.py), so the workflow's history holds only small values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from jobdeck.activities.base import ActivityGroup
+from jobdeck.activities.pipeline_http import call_http
+from jobdeck.activities.pipeline_llm import chat
+from jobdeck.clock import utcnow
+from jobdeck.domain import EventKind, JobSpec
+from jobdeck.errors import InvalidInput, NotFound, Unavailable
+from jobdeck.pipelines import refs
+from jobdeck.pipelines.runs import TERMINAL_STEP_STATUSES, StepStatus
+from jobdeck.pipelines.spec import PipelineSpec
+from jobdeck.pipelines.validate import dependencies, upstream
+from jobdeck.store import jobs as job_store
+from jobdeck.store import pipelines as pipeline_store
+from jobdeck.store.accounts import Principal, Role
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadInput:
+    job_id: str
+    organization_id: str
+    pipeline_id: str
+    version: int
+    rerun_of: str | None = None
+    from_step: str | None = None
+
+
+@dataclass
+class LoadedRun:
+    spec: dict[str, Any]
+    # Steps a rerun takes over from the earlier run: id -> {status, output, error}.
+    reused: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class RecordInput:
+    job_id: str
+    # Each: step_id, and the columns it sets (status, attempts, output, error, reason,
+    # child_job_id, details); `output` is the step's value itself.
+    changes: list[dict[str, Any]]
+    progress: dict[str, Any] | None = None
+
+
+@dataclass
+class StepRun:
+    job_id: str
+    organization_id: str
+    step: dict[str, Any]  # the step as in the spec
+    context: dict[str, Any]  # {inputs, steps: {id: {output, status, error}}}: what it reads
+
+
+@dataclass
+class StepResult:
+    output: Any = None  # the value, or a blob marker
+    details: dict[str, Any] | None = None
+
+
+@dataclass
+class EvalInput:
+    job_id: str
+    organization_id: str
+    context: dict[str, Any]
+    expression: str | None = None  # JMESPath over the context, or:
+    value: Any = None  # a value whose references are resolved
+
+
+@dataclass
+class ChildJobInput:
+    run_job_id: str
+    organization_id: str
+    user_id: str
+    step_id: str
+    job_id: str  # chosen by the workflow (deterministic)
+    job_type: str
+    name: str
+    data: dict[str, Any]
+    context: dict[str, Any]
+    priority: int
+    created_at: str
+    progress_interval_s: float | None = None
+
+
+@dataclass
+class ChildJobPlan:
+    spec: JobSpec
+    task_queue: str
+    search_attributes: bool = True  # tag the child's workflow (the worker's setting)
+
+
+def _fail(message: str, kind: str, details: Any = None) -> ApplicationError:
+    return ApplicationError(message, details, type=kind, non_retryable=True)
+
+
+class PipelineActivities(ActivityGroup):
+    @activity.defn(name="pipeline.load")
+    async def load(self, request: LoadInput) -> LoadedRun:
+        """The pinned version's spec, and the step rows of the run (all pending, or taken
+        over from the earlier run for a rerun)."""
+        async with self.db.read() as session:
+            try:
+                pipeline = await pipeline_store.get_pipeline(
+                    session,
+                    organization_id=request.organization_id,
+                    pipeline_id=request.pipeline_id,
+                )
+                version = await pipeline_store.get_version(
+                    session, pipeline_id=pipeline.id, version=request.version
+                )
+            except NotFound as err:
+                raise _fail(str(err), "PipelineNotFound") from None
+            earlier = (
+                await pipeline_store.list_steps(session, job_id=request.rerun_of)
+                if request.rerun_of
+                else []
+            )
+        spec = PipelineSpec.model_validate(version.spec)
+        reused: dict[str, dict[str, Any]] = {}
+        if request.rerun_of and request.from_step:
+            keep = upstream(dependencies(spec), request.from_step)
+            for row in earlier:
+                if row.step_id in keep and row.status in (
+                    StepStatus.COMPLETED,
+                    StepStatus.SKIPPED,
+                ):
+                    reused[row.step_id] = {
+                        "status": row.status,
+                        "output": (row.output or {}).get("value"),
+                        "error": row.error,
+                        "reason": row.reason,
+                    }
+        now = utcnow()
+        changes = []
+        for seq, step in enumerate(spec.steps):
+            change: dict[str, Any] = {"step_id": step.id, "seq": seq, "kind": step.kind}
+            if step.id in reused:
+                was = reused[step.id]
+                change.update(
+                    status=was["status"],
+                    output={"value": was["output"]},
+                    reason=f"reused from run {request.rerun_of}",
+                    started_at=now,
+                    finished_at=now,
+                )
+            else:
+                change["status"] = StepStatus.PENDING.value
+            changes.append(change)
+
+        async def work(session: AsyncSession) -> None:
+            await pipeline_store.save_steps(
+                session, job_id=request.job_id, changes=changes, now=now
+            )
+
+        await self.db.transact(work)
+        return LoadedRun(spec=version.spec, reused=reused)
+
+    @activity.defn(name="pipeline.record")
+    async def record(self, request: RecordInput) -> None:
+        """Step changes and the run's progress, in one transaction with their event: the
+        feed carries each step's new status."""
+        now = utcnow()
+        changes = []
+        for change in request.changes:
+            row = dict(change)
+            if "output" in row:
+                row["output"] = {"value": row["output"]}
+            status = row.get("status")
+            if status == StepStatus.RUNNING:
+                row.setdefault("started_at", now)
+            if status in TERMINAL_STEP_STATUSES:
+                row.setdefault("finished_at", now)
+            changes.append(row)
+        public = [
+            {
+                "stepId": c["step_id"],
+                "status": c.get("status"),
+                **({"reason": c["reason"]} if c.get("reason") else {}),
+                **({"childJobId": c["child_job_id"]} if c.get("child_job_id") else {}),
+                **({"error": c["error"]} if c.get("error") else {}),
+            }
+            for c in request.changes
+        ]
+
+        async def work(session: AsyncSession) -> None:
+            await pipeline_store.save_steps(
+                session, job_id=request.job_id, changes=changes, now=now
+            )
+            values = {"progress": request.progress} if request.progress is not None else {}
+            await job_store.change_job(
+                session,
+                job_id=request.job_id,
+                kind=EventKind.PROGRESS,
+                now=now,
+                values=values,
+                event_data={"steps": public},
+            )
+
+        await self.db.transact(work)
+
+    async def _expand(self, value: Any) -> Any:
+        """`value` with every blob marker replaced by the stored value."""
+        if refs.is_blob(value):
+            async with self.files.local_path(value[refs.BLOB]) as path:
+                return json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(value, dict):
+            return {k: await self._expand(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [await self._expand(v) for v in value]
+        return value
+
+    async def _keep(self, organization_id: str, job_id: str, name: str, value: Any) -> Any:
+        """A step's output as it travels: itself when small, else a blob marker."""
+        text = json.dumps(value)
+        size = len(text.encode())
+        if size <= self.settings.pipeline_inline_output_bytes:
+            return value
+        key = f"pipelines/{organization_id}/{job_id}/{name}.json"
+        scratch = self.files.scratch(".json")
+        scratch.write_text(text, encoding="utf-8")
+        await self.files.put(key, scratch)
+        return {refs.BLOB: key, "bytes": size}
+
+    @activity.defn(name="pipeline.evaluate")
+    async def evaluate(self, request: EvalInput) -> Any:
+        """A condition or a value that reads a large output (the workflow cannot)."""
+        context = await self._expand(request.context)
+        try:
+            if request.expression is not None:
+                return jmespath.search(request.expression, context)
+            return refs.resolve(request.value, context)
+        except (JMESPathError, refs.ReferenceProblem) as err:
+            raise _fail(str(err), "InvalidExpression") from None
+
+    @activity.defn(name="pipeline.run_step")
+    async def run_step(self, request: StepRun) -> StepResult:
+        """Run a transform, http or llm step with its references resolved."""
+        step = request.step
+        context = await self._expand(request.context)
+        kind = step["kind"]
+        details: dict[str, Any] | None = None
+        try:
+            if kind == "transform":
+                data = (
+                    context if step.get("input") is None else refs.resolve(step["input"], context)
+                )
+                output = jmespath.search(step["expression"], data)
+            elif kind == "http":
+                output, details = await call_http(
+                    self.settings, refs.resolve(step, context), self.runtime
+                )
+            elif kind == "llm":
+                output, details = await chat(
+                    self.settings, refs.resolve(step, context), self.runtime
+                )
+            else:
+                raise _fail(f"a {kind} step does not run as an activity", "StepKind")
+        except (JMESPathError, refs.ReferenceProblem) as err:
+            raise _fail(f"step {step['id']}: {err}", "InvalidExpression") from None
+        kept = await self._keep(request.organization_id, request.job_id, step["id"], output)
+        return StepResult(output=kept, details=details)
+
+    @activity.defn(name="pipeline.prepare_job")
+    async def prepare_job(self, request: ChildJobInput) -> ChildJobPlan:
+        """A child job's spec, checked as POST /api/jobs checks a job (type, data, name,
+        priority, whether this deployment can run it now); the workflow starts it."""
+        context = await self._expand(request.context)
+        try:
+            data = refs.resolve(request.data, context)
+        except refs.ReferenceProblem as err:
+            raise _fail(f"step {request.step_id}: {err}", "InvalidExpression") from None
+        principal = Principal(
+            user_id=request.user_id,
+            organization_id=request.organization_id,
+            role=Role.MEMBER,
+            key_id=f"pipeline:{request.run_job_id}",
+        )
+        try:
+            spec, queue = await self.jobs.prepare_child(
+                principal,
+                type=request.job_type,
+                name=request.name,
+                data=data,
+                priority=request.priority,
+                job_id=request.job_id,
+                parent_id=request.run_job_id,
+                created_at=request.created_at,
+                progress_interval_s=request.progress_interval_s,
+            )
+        except Unavailable:
+            raise  # retried
+        except InvalidInput as err:
+            raise _fail(f"step {request.step_id}: {err}", "InvalidJobData") from None
+        return ChildJobPlan(
+            spec=spec,
+            task_queue=queue,
+            search_attributes=self.settings.temporal_search_attributes,
+        )

@@ -1,0 +1,118 @@
+"""The `http` step: one request with the step's method, headers and JSON body.
+
+It refuses loopback, link-local, private and other non-public addresses (a pipeline
+must not reach into the network jobdeck runs in) unless the host or its network is in
+JOBDECK_PIPELINE_HTTP_ALLOW; redirects are not followed, so a public URL cannot bounce
+the request inward. 5xx and 429 answers raise a retryable error (the step's retry
+policy applies); any other unexpected status fails the step for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import socket
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+from temporalio.exceptions import ApplicationError
+
+from jobdeck.config import Settings
+
+if TYPE_CHECKING:
+    from jobdeck.runtime import Runtime
+
+MAX_BODY_BYTES = 10 * 1024**2
+
+
+def _allowed(
+    host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow: list[str]
+) -> bool:
+    for entry in allow:
+        if entry.lower() == host.lower():
+            return True
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+async def check_address(host: str, port: int, allow: list[str]) -> None:
+    """Refuse a host that resolves to a non-public address, unless allow-listed."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as err:
+        raise ApplicationError(f"cannot resolve {host!r}: {err}", type="HttpUnreachable") from None
+    for *_, sockaddr in infos:
+        address = ipaddress.ip_address(sockaddr[0])
+        public = address.is_global and not address.is_multicast
+        if not public and not _allowed(host, address, allow):
+            raise ApplicationError(
+                f"{host} resolves to {address}, a loopback, link-local or private address; "
+                "allow it in JOBDECK_PIPELINE_HTTP_ALLOW to call it",
+                type="HttpAddressRefused",
+                non_retryable=True,
+            )
+
+
+async def call_http(
+    settings: Settings, step: dict[str, Any], runtime: Runtime
+) -> tuple[Any, dict[str, Any]]:
+    url = str(step["url"])
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ApplicationError(
+            f"{url!r} is not an http(s) URL", type="HttpBadUrl", non_retryable=True
+        )
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    await check_address(parts.hostname, port, settings.pipeline_http_allow)
+    method = step.get("method") or "GET"
+    body = step.get("body")
+    async with httpx.AsyncClient(
+        timeout=settings.pipeline_http_timeout_s, follow_redirects=False
+    ) as client:
+        try:
+            response = await client.request(
+                method,
+                url,
+                headers={str(k): str(v) for k, v in (step.get("headers") or {}).items()},
+                json=body if body is not None else None,
+            )
+        except httpx.HTTPError as err:
+            raise ApplicationError(
+                f"{method} {url} failed: {err.__class__.__name__}", type="HttpUnreachable"
+            ) from None
+    status = response.status_code
+    text = response.text[:MAX_BODY_BYTES]
+    if status == 429 or status >= 500:
+        raise ApplicationError(
+            f"{method} {url} answered {status}; retrying",
+            {"body": text[:500]},
+            type="HttpRetryable",
+        )
+    expected = step.get("expectedStatuses") or list(range(200, 300))
+    if status not in expected:
+        raise ApplicationError(
+            f"{method} {url} answered {status}, expected {_statuses(expected)}",
+            {"status": status, "body": text[:500]},
+            type="HttpUnexpectedStatus",
+            non_retryable=True,
+        )
+    try:
+        parsed: Any = json.loads(text) if text else None
+    except ValueError:
+        parsed = text
+    output = {
+        "status": status,
+        "headers": {"content-type": response.headers.get("content-type", "")},
+        "body": parsed,
+    }
+    return output, {"status": status, "bytes": len(response.content)}
+
+
+def _statuses(expected: list[int]) -> str:
+    return "2xx" if expected == list(range(200, 300)) else ", ".join(map(str, expected))

@@ -1,0 +1,135 @@
+"""The `llm` step: one chat completion, through the official openai SDK against the
+configured OpenAI-compatible endpoint (JOBDECK_OPENAI_BASE_URL, JOBDECK_OPENAI_API_KEY)
+or Ollama's /api/chat (JOBDECK_OLLAMA_BASE_URL). Keys come from settings, never from the
+spec; token usage is recorded on the step. With a `responseSchema` the answer is asked
+for as JSON following it and parsed; an answer that is not JSON is retried.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import openai
+from temporalio.exceptions import ApplicationError
+
+from jobdeck.config import Settings
+
+if TYPE_CHECKING:
+    from jobdeck.runtime import Runtime
+
+
+def _messages(step: dict[str, Any]) -> list[dict[str, str]]:
+    messages = []
+    if step.get("system"):
+        messages.append({"role": "system", "content": str(step["system"])})
+    messages.append({"role": "user", "content": str(step["prompt"])})
+    return messages
+
+
+async def _openai(settings: Settings, step: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if settings.openai_api_key is None:
+        raise ApplicationError(
+            "llm steps with provider openai need JOBDECK_OPENAI_API_KEY",
+            type="ProviderNotConfigured",
+            non_retryable=True,
+        )
+    client = openai.AsyncOpenAI(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        max_retries=0,  # Temporal retries, with backoff; one layer only
+        timeout=settings.provider_timeout_s,
+    )
+    options: dict[str, Any] = {}
+    if step.get("temperature") is not None:
+        options["temperature"] = step["temperature"]
+    if step.get("maxTokens") is not None:
+        options["max_tokens"] = step["maxTokens"]
+    if step.get("responseSchema") is not None:
+        options["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": step["responseSchema"]},
+        }
+    try:
+        answer = await client.chat.completions.create(
+            model=step["model"],
+            messages=_messages(step),  # type: ignore[arg-type]
+            **options,
+        )
+    except openai.APIStatusError as err:
+        retryable = err.status_code == 429 or err.status_code >= 500
+        raise ApplicationError(
+            f"the chat completion failed: {err.status_code} {err.message}"[:1000],
+            type="LlmRetryable" if retryable else "LlmFailed",
+            non_retryable=not retryable,
+        ) from None
+    except openai.APIError as err:
+        raise ApplicationError(
+            f"the chat completion failed: {err}"[:1000], type="LlmRetryable"
+        ) from None
+    finally:
+        await client.close()
+    text = answer.choices[0].message.content or "" if answer.choices else ""
+    usage = answer.usage
+    tokens = {
+        "promptTokens": usage.prompt_tokens if usage else None,
+        "completionTokens": usage.completion_tokens if usage else None,
+        "totalTokens": usage.total_tokens if usage else None,
+    }
+    return text, tokens
+
+
+async def _ollama(settings: Settings, step: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    body: dict[str, Any] = {"model": step["model"], "messages": _messages(step), "stream": False}
+    options: dict[str, Any] = {}
+    if step.get("temperature") is not None:
+        options["temperature"] = step["temperature"]
+    if step.get("maxTokens") is not None:
+        options["num_predict"] = step["maxTokens"]
+    if options:
+        body["options"] = options
+    if step.get("responseSchema") is not None:
+        body["format"] = step["responseSchema"]
+    url = settings.ollama_base_url.rstrip("/") + "/api/chat"
+    try:
+        async with httpx.AsyncClient(timeout=settings.provider_timeout_s) as client:
+            response = await client.post(url, json=body)
+    except httpx.HTTPError as err:
+        raise ApplicationError(
+            f"Ollama unreachable: {err.__class__.__name__}", type="LlmRetryable"
+        ) from None
+    if response.status_code == 429 or response.status_code >= 500:
+        raise ApplicationError(f"Ollama answered {response.status_code}", type="LlmRetryable")
+    if response.status_code != 200:
+        raise ApplicationError(
+            f"Ollama answered {response.status_code}: {response.text[:500]}",
+            type="LlmFailed",
+            non_retryable=True,
+        )
+    data = response.json()
+    prompt, completion = data.get("prompt_eval_count"), data.get("eval_count")
+    tokens = {
+        "promptTokens": prompt,
+        "completionTokens": completion,
+        "totalTokens": (prompt or 0) + (completion or 0) if prompt or completion else None,
+    }
+    return str((data.get("message") or {}).get("content") or ""), tokens
+
+
+async def chat(
+    settings: Settings, step: dict[str, Any], runtime: Runtime
+) -> tuple[Any, dict[str, Any]]:
+    provider = step.get("provider") or "openai"
+    text, tokens = await (_ollama if provider == "ollama" else _openai)(settings, step)
+    output: dict[str, Any] = {"text": text, "model": step["model"], "usage": tokens}
+    if step.get("responseSchema") is not None:
+        try:
+            output["json"] = json.loads(text)
+        except ValueError:
+            raise ApplicationError(
+                "the answer is not the JSON the responseSchema asks for",
+                {"text": text[:500]},
+                type="LlmBadOutput",
+            ) from None
+    return output, {"usage": tokens, "provider": provider}

@@ -1,0 +1,202 @@
+"""The only door to the pipelines, pipeline_versions and pipeline_run_steps tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jobdeck.errors import Conflict, NotFound
+from jobdeck.store import pages
+from jobdeck.store.tables import Pipeline, PipelineRunStep, PipelineVersion
+
+
+async def find_by_name(
+    session: AsyncSession, *, organization_id: str, name: str
+) -> Pipeline | None:
+    stmt = select(Pipeline).where(
+        Pipeline.organization_id == organization_id, Pipeline.name == name
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def create_pipeline(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    user_id: str,
+    name: str,
+    description: str | None,
+    spec: dict[str, Any],
+    now: datetime,
+) -> tuple[Pipeline, PipelineVersion]:
+    existing = await find_by_name(session, organization_id=organization_id, name=name)
+    if existing is not None:
+        state = " (archived)" if existing.archived_at else ""
+        raise Conflict(
+            f"a pipeline named {name!r} exists{state}, id {existing.id}; save a new version "
+            f"with PUT /api/pipelines/{existing.id}"
+        )
+    pipeline = Pipeline(
+        id=str(uuid.uuid4()),
+        organization_id=organization_id,
+        user_id=user_id,
+        name=name,
+        description=description,
+        latest_version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    version = PipelineVersion(
+        pipeline_id=pipeline.id, version=1, spec=spec, user_id=user_id, created_at=now
+    )
+    session.add(pipeline)
+    await session.flush()
+    session.add(version)
+    await session.flush()
+    return pipeline, version
+
+
+async def add_version(
+    session: AsyncSession,
+    *,
+    pipeline_id: str,
+    user_id: str,
+    spec: dict[str, Any],
+    description: str | None,
+    now: datetime,
+) -> tuple[Pipeline, PipelineVersion]:
+    """A new version (the next number, taken atomically); saving restores an archived
+    pipeline."""
+    values: dict[str, Any] = {
+        "latest_version": Pipeline.latest_version + 1,
+        "updated_at": now,
+        "archived_at": None,
+    }
+    if description is not None:
+        values["description"] = description
+    stmt = (
+        update(Pipeline)
+        .where(Pipeline.id == pipeline_id)
+        .values(**values)
+        .returning(Pipeline)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    pipeline = (await session.execute(stmt)).scalar_one()
+    version = PipelineVersion(
+        pipeline_id=pipeline_id,
+        version=pipeline.latest_version,
+        spec=spec,
+        user_id=user_id,
+        created_at=now,
+    )
+    session.add(version)
+    await session.flush()
+    return pipeline, version
+
+
+async def get_pipeline(
+    session: AsyncSession, *, organization_id: str, pipeline_id: str
+) -> Pipeline:
+    pipeline = await session.get(Pipeline, pipeline_id, populate_existing=True)
+    if pipeline is None or pipeline.organization_id != organization_id:
+        raise NotFound(f"pipeline {pipeline_id} not found")
+    return pipeline
+
+
+async def get_version(session: AsyncSession, *, pipeline_id: str, version: int) -> PipelineVersion:
+    found = await session.get(PipelineVersion, (pipeline_id, version))
+    if found is None:
+        raise NotFound(f"pipeline {pipeline_id} has no version {version}")
+    return found
+
+
+async def list_versions(session: AsyncSession, *, pipeline_id: str) -> list[PipelineVersion]:
+    stmt = (
+        select(PipelineVersion)
+        .where(PipelineVersion.pipeline_id == pipeline_id)
+        .order_by(PipelineVersion.version.desc())
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def list_pipelines(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    archived: bool = False,
+    name: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Pipeline], str | None]:
+    stmt = select(Pipeline).where(Pipeline.organization_id == organization_id)
+    if not archived:
+        stmt = stmt.where(Pipeline.archived_at.is_(None))
+    if name is not None:
+        stmt = stmt.where(Pipeline.name == name)
+    return await pages.keyset_page(session, stmt, Pipeline, limit=limit, cursor=cursor)
+
+
+async def archive(session: AsyncSession, *, pipeline: Pipeline, now: datetime) -> Pipeline:
+    if pipeline.archived_at is None:
+        pipeline.archived_at = now
+        pipeline.updated_at = now
+        await session.flush()
+    return pipeline
+
+
+# Run steps.
+
+STEP_COLUMNS = (
+    "kind",
+    "seq",
+    "status",
+    "attempts",
+    "output",
+    "error",
+    "reason",
+    "child_job_id",
+    "details",
+    "started_at",
+    "finished_at",
+)
+
+
+async def save_steps(
+    session: AsyncSession, *, job_id: str, changes: Sequence[dict[str, Any]], now: datetime
+) -> None:
+    """Insert or update step rows; each change names `step_id` and the columns it sets."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for change in changes:
+        values = {k: v for k, v in change.items() if k in STEP_COLUMNS}
+        row = {
+            "job_id": job_id,
+            "step_id": change["step_id"],
+            "seq": 0,
+            "kind": "",
+            "status": "pending",
+            "attempts": 0,
+            **values,
+            "updated_at": now,
+        }
+        stmt = insert(PipelineRunStep).values(**row)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["job_id", "step_id"], set_={**values, "updated_at": now}
+        )
+        await session.execute(stmt)
+
+
+async def list_steps(session: AsyncSession, *, job_id: str) -> list[PipelineRunStep]:
+    stmt = (
+        select(PipelineRunStep)
+        .where(PipelineRunStep.job_id == job_id)
+        .order_by(PipelineRunStep.seq, PipelineRunStep.step_id)
+        .execution_options(populate_existing=True)
+    )
+    return list((await session.execute(stmt)).scalars())

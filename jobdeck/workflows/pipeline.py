@@ -1,0 +1,462 @@
+"""The workflow-execution job: a run of a user's pipeline, interpreted step by step.
+
+The run pins its pipeline version: the first activity loads that version's spec (the
+result is in the history, so a replay sees the same spec whatever was saved since). The
+spec is a DAG; every step whose dependencies have finished starts at once, so
+independent branches run in parallel. Steps that do I/O (transform, http, llm) are
+activities; `sleep`/`wait` are durable timers; `approval` waits for the `decide` update;
+`job` starts any jobdeck job type as a Temporal child workflow. Child workflows, rather
+than an activity that starts the job and polls it: waiting costs no worker slot and no
+polling, the child's history is linked to the run's in Temporal, a cancelled run cancels
+its children through Temporal (ParentClosePolicy.REQUEST_CANCEL, and the cancel of the
+awaiting step), and the child's own lifecycle writes its row on its first step, with
+`parent_id` = the run. The child's spec is checked first by an activity with the same
+rules as POST /api/jobs (JobControl.prepare_child).
+
+Every step change is recorded (a local activity) in pipeline_run_steps with the run's
+progress and an event carrying the steps' new statuses: the live feed shows them.
+
+Queries: `progress` (JobWorkflow), `steps` (each step's status, reason, error, child job).
+Updates: `decide` (approve or reject an approval step that is waiting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import Priority, RetryPolicy
+from temporalio.exceptions import ApplicationError, is_cancelled_exception
+
+from jobdeck.workflows.jobtype import JobType
+from jobdeck.workflows.lifecycle import JobWorkflow, failure_info, record
+
+with workflow.unsafe.imports_passed_through():
+    import jmespath
+
+    from jobdeck.activities.pipeline import (
+        ChildJobInput,
+        EvalInput,
+        LoadInput,
+        PipelineActivities,
+        RecordInput,
+        StepRun,
+    )
+    from jobdeck.activities.pipeline_runs import prepare_run
+    from jobdeck.domain import JobSpec, Progress
+    from jobdeck.inputs import WorkflowExecutionData
+    from jobdeck.pipelines import refs
+    from jobdeck.pipelines.runs import TERMINAL_STEP_STATUSES, StepStatus
+    from jobdeck.pipelines.spec import PipelineSpec, seconds_of
+    from jobdeck.pipelines.validate import dependencies
+    from jobdeck.temporal import job_search_attributes
+
+# Loading, preparing a child and reading large outputs are short reads: retried with
+# backoff until the database or Temporal answers again.
+SHORT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+)
+SHORT_TIMEOUT = timedelta(seconds=60)
+DEFAULT_ATTEMPTS = {"transform": 1, "http": 3, "llm": 3, "job": 1}
+DEFAULT_TIMEOUT_S = {"transform": 60.0, "http": 300.0, "llm": 600.0}
+
+
+@dataclass
+class Decision:
+    step_id: str
+    approve: bool
+    by: str
+    note: str | None = None
+
+
+def _truthy(value: Any) -> bool:
+    """JMESPath's truth: false, null, "", [] and {} are false."""
+    return value not in (False, None, "", [], {})
+
+
+@workflow.defn(name="workflow-execution")
+class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.step_state: dict[str, dict[str, Any]] = {}
+        self.decisions: dict[str, Decision] = {}
+        self.context: dict[str, Any] = {"inputs": {}, "steps": {}}
+        self.deps: dict[str, list[str]] = {}
+
+    @workflow.run
+    async def run(self, spec: JobSpec) -> dict[str, Any] | None:
+        return await self.run_job(spec)
+
+    @workflow.query(name="steps")
+    def steps(self) -> dict[str, Any]:
+        return {"steps": self.step_state}
+
+    @workflow.update
+    async def decide(self, decision: Decision) -> dict[str, Any]:
+        self.decisions[decision.step_id] = decision
+        return {"stepId": decision.step_id, "approved": decision.approve}
+
+    @decide.validator
+    def _check_decision(self, decision: Decision) -> None:
+        state = self.step_state.get(decision.step_id)
+        if state is None:
+            raise ValueError(f"the run has no step {decision.step_id!r}")
+        if state["kind"] != "approval":
+            raise ValueError(f"step {decision.step_id} is a {state['kind']} step, not an approval")
+        if state["status"] != StepStatus.WAITING or decision.step_id in self.decisions:
+            raise ValueError(
+                f"step {decision.step_id} is {state['status']}, not waiting for a decision"
+            )
+
+    async def execute(self, spec: JobSpec, data: WorkflowExecutionData) -> dict[str, Any] | None:
+        loaded = await workflow.execute_activity_method(
+            PipelineActivities.load,
+            LoadInput(
+                job_id=spec.job_id,
+                organization_id=spec.organization_id,
+                pipeline_id=data.workflow_id,
+                version=data.version or 1,
+                rerun_of=data.rerun_of,
+                from_step=data.from_step,
+            ),
+            start_to_close_timeout=SHORT_TIMEOUT,
+            retry_policy=SHORT_RETRY,
+        )
+        pipeline = PipelineSpec.model_validate(loaded.spec)
+        self.deps = dependencies(pipeline)
+        self.context = {"inputs": dict(data.inputs), "steps": {}}
+        for step in pipeline.steps:
+            self.step_state[step.id] = {"kind": step.kind, "status": StepStatus.PENDING.value}
+        for step_id, was in loaded.reused.items():
+            self.step_state[step_id].update(status=was["status"], reason=was.get("reason"))
+            self.context["steps"][step_id] = {
+                "output": was["output"],
+                "status": was["status"],
+                "error": was["error"],
+            }
+        self.state.progress = self._progress()
+        await self._run_all(pipeline)
+        try:
+            return dict(refs.resolve(pipeline.outputs, self.context, whole_blobs=True))
+        except refs.NeedsBlob:
+            result: dict[str, Any] = await workflow.execute_activity_method(
+                PipelineActivities.evaluate,
+                EvalInput(spec.job_id, spec.organization_id, self.context, value=pipeline.outputs),
+                start_to_close_timeout=SHORT_TIMEOUT,
+                retry_policy=SHORT_RETRY,
+            )
+            return result
+
+    async def _run_all(self, pipeline: PipelineSpec) -> None:
+        tasks: dict[str, asyncio.Task[None]] = {}
+        try:
+            while True:
+                for step in pipeline.steps:
+                    if step.id in tasks or self.step_state[step.id]["status"] != StepStatus.PENDING:
+                        continue
+                    if all(self._finished(d) for d in self.deps[step.id]):
+                        tasks[step.id] = asyncio.create_task(self._step(step))
+                running = [t for t in tasks.values() if not t.done()]
+                failed = next((t for t in tasks.values() if t.done() and t.exception()), None)
+                if failed is not None:
+                    await self._stop(tasks, pipeline, "the run failed")
+                    raise failed.exception()  # type: ignore[misc]
+                if not running:
+                    return
+                await workflow.wait_condition(lambda: any(t.done() for t in running))  # noqa: B023
+        except BaseException as err:
+            if is_cancelled_exception(err):
+                await self._stop(tasks, pipeline, "the run was cancelled")
+            raise
+
+    def _finished(self, step_id: str) -> bool:
+        return self.step_state[step_id]["status"] in TERMINAL_STEP_STATUSES
+
+    async def _stop(
+        self, tasks: dict[str, asyncio.Task[None]], pipeline: PipelineSpec, why: str
+    ) -> None:
+        """Cancel the steps still running (their child jobs are cancelled and waited for),
+        and mark those that never started."""
+        for task in tasks.values():
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        left = [
+            {"step_id": s.id, "status": StepStatus.CANCELLED.value, "reason": why}
+            for s in pipeline.steps
+            if self.step_state[s.id]["status"] == StepStatus.PENDING
+        ]
+        if left:
+            await self._record(left)
+
+    def _progress(self) -> Progress:
+        states = self.step_state
+        done = sum(1 for s in states.values() if s["status"] in TERMINAL_STEP_STATUSES)
+        waiting = [k for k, s in states.items() if s["status"] == StepStatus.WAITING]
+        running = [k for k, s in states.items() if s["status"] == StepStatus.RUNNING]
+        if waiting:
+            message = f"waiting for approval: {', '.join(waiting)}"
+        elif running:
+            message = f"running: {', '.join(running)}"
+        else:
+            message = None
+        return Progress(
+            current=done,
+            total=len(states),
+            unit="steps",
+            stage=", ".join(running + waiting) or None,
+            message=message,
+        )
+
+    async def _record(self, changes: list[dict[str, Any]]) -> None:
+        for change in changes:
+            state = self.step_state[change["step_id"]]
+            for key in ("status", "reason", "error", "attempts"):
+                if key in change:
+                    state[key] = change[key]
+            if "child_job_id" in change:
+                state["childJobId"] = change["child_job_id"]
+        progress = self._progress()
+        self.state.progress = progress
+        await record(
+            PipelineActivities.record,
+            RecordInput(self.spec.job_id, changes, progress.to_json()),
+        )
+
+    def _context_of(self, step_id: str) -> dict[str, Any]:
+        """What a step may read: the inputs and the steps it depends on."""
+        steps = self.context["steps"]
+        return {
+            "inputs": self.context["inputs"],
+            "steps": {d: steps[d] for d in self.deps[step_id] if d in steps},
+        }
+
+    async def _read(self, step_id: str, *, value: Any = None, expression: str | None = None) -> Any:
+        """A value's references resolved, or an expression evaluated, over the step's
+        context; by an activity when it reaches into a large output."""
+        context = self._context_of(step_id)
+        try:
+            if expression is not None:
+                if any(refs.is_blob(s.get("output")) for s in context["steps"].values()):
+                    raise refs.NeedsBlob("")
+                return jmespath.search(expression, context)
+            return refs.resolve(value, context)
+        except refs.NeedsBlob:
+            return await workflow.execute_activity_method(
+                PipelineActivities.evaluate,
+                EvalInput(
+                    self.spec.job_id,
+                    self.spec.organization_id,
+                    context,
+                    expression=expression,
+                    value=value,
+                ),
+                start_to_close_timeout=SHORT_TIMEOUT,
+                retry_policy=SHORT_RETRY,
+            )
+
+    async def _step(self, step: Any) -> None:
+        step_id = step.id
+        # A step after one that was skipped or failed (continueOnError) is skipped too,
+        # unless it has a condition of its own: that decides (it can read their status).
+        for dep in self.deps[step_id] if step.if_ is None else []:
+            status = self.step_state[dep]["status"]
+            if status == StepStatus.SKIPPED:
+                return await self._end(step_id, StepStatus.SKIPPED, reason=f"{dep} was skipped")
+            if status != StepStatus.COMPLETED:
+                return await self._end(step_id, StepStatus.SKIPPED, reason=f"{dep} {status}")
+        if step.if_ is not None and not _truthy(await self._read(step_id, expression=step.if_)):
+            return await self._end(
+                step_id, StepStatus.SKIPPED, reason=f"condition {step.if_!r} is false"
+            )
+        first = StepStatus.WAITING if step.kind == "approval" else StepStatus.RUNNING
+        await self._record([{"step_id": step_id, "status": first.value, "attempts": 1}])
+        try:
+            output, details = await self._run_kind(step)
+        except BaseException as err:
+            if is_cancelled_exception(err):
+                await self._end(step_id, StepStatus.CANCELLED, reason="cancelled")
+                raise
+            if not isinstance(err, Exception):
+                raise
+            info = failure_info(err)
+            await self._end(step_id, StepStatus.FAILED, error=info.to_json())
+            if step.continue_on_error:
+                return None
+            raise ApplicationError(
+                f"step {step_id} failed: {info.message}",
+                {"step": step_id, "error": info.to_json()},
+                type=info.type,
+                non_retryable=True,
+            ) from err
+        await self._end(step_id, StepStatus.COMPLETED, output=output, details=details)
+        return None
+
+    async def _end(
+        self,
+        step_id: str,
+        status: StepStatus,
+        *,
+        reason: str | None = None,
+        error: dict[str, Any] | None = None,
+        output: Any = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.context["steps"][step_id] = {"output": output, "status": status.value, "error": error}
+        change: dict[str, Any] = {"step_id": step_id, "status": status.value}
+        if reason is not None:
+            change["reason"] = reason
+        if error is not None:
+            change["error"] = error
+        if status == StepStatus.COMPLETED:
+            change["output"] = output
+        if details is not None:
+            change["details"] = details
+        await self._record([change])
+
+    async def _run_kind(self, step: Any) -> tuple[Any, dict[str, Any] | None]:
+        kind = step.kind
+        timeout = seconds_of(step.timeout) if step.timeout is not None else None
+        if kind in ("transform", "http", "llm"):
+            attempts = step.retry.max_attempts if step.retry else DEFAULT_ATTEMPTS[kind]
+            backoff = seconds_of(step.retry.backoff) if step.retry else 1.0
+            result = await workflow.execute_activity_method(
+                PipelineActivities.run_step,
+                StepRun(
+                    self.spec.job_id,
+                    self.spec.organization_id,
+                    step.model_dump(mode="json", by_alias=True),
+                    self._context_of(step.id),
+                ),
+                start_to_close_timeout=timedelta(seconds=timeout or DEFAULT_TIMEOUT_S[kind]),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=max(backoff, 0.01)),
+                    backoff_coefficient=2.0,
+                    maximum_attempts=attempts,
+                ),
+            )
+            return result.output, result.details
+        if kind == "sleep":
+            seconds = seconds_of(await self._read(step.id, value=step.seconds))
+            await workflow.sleep(timedelta(seconds=seconds))
+            return None, None
+        if kind == "wait":
+            until = datetime.fromisoformat(str(await self._read(step.id, value=step.until)))
+            if until.tzinfo is None:
+                raise ApplicationError(
+                    f"{until.isoformat()} has no time zone", type="InvalidTime", non_retryable=True
+                )
+            left = (until - workflow.now()).total_seconds()
+            if left > 0:
+                await workflow.sleep(timedelta(seconds=left))
+            return None, None
+        if kind == "approval":
+            return await self._approval(step, timeout), None
+        if kind == "job":
+            return await self._job(step, timeout), None
+        raise ApplicationError(f"unknown step kind {kind!r}", type="StepKind", non_retryable=True)
+
+    async def _approval(self, step: Any, limit_s: float | None) -> dict[str, Any]:
+        try:
+            await workflow.wait_condition(
+                lambda: step.id in self.decisions,
+                timeout=timedelta(seconds=limit_s) if limit_s is not None else None,
+            )
+            decision = self.decisions[step.id]
+        except TimeoutError:
+            if step.default_decision is None:
+                raise ApplicationError(
+                    f"no decision within {limit_s:g} s", type="ApprovalTimedOut", non_retryable=True
+                ) from None
+            decision = Decision(
+                step.id,
+                step.default_decision == "approve",
+                "timeout",
+                f"no decision within {limit_s:g} s",
+            )
+        output = {
+            "decision": "approved" if decision.approve else "rejected",
+            "by": decision.by,
+            "note": decision.note,
+        }
+        if not decision.approve:
+            note = f": {decision.note}" if decision.note else ""
+            raise ApplicationError(
+                f"rejected by {decision.by}{note}",
+                output,
+                type="ApprovalRejected",
+                non_retryable=True,
+            )
+        return output
+
+    async def _job(self, step: Any, limit_s: float | None) -> Any:
+        attempts = step.retry.max_attempts if step.retry else DEFAULT_ATTEMPTS["job"]
+        backoff = seconds_of(step.retry.backoff) if step.retry else 1.0
+        spec = self.spec
+        for attempt in range(1, attempts + 1):
+            child_id = str(workflow.uuid4())
+            plan = await workflow.execute_activity_method(
+                PipelineActivities.prepare_job,
+                ChildJobInput(
+                    run_job_id=spec.job_id,
+                    organization_id=spec.organization_id,
+                    user_id=spec.user_id,
+                    step_id=step.id,
+                    job_id=child_id,
+                    job_type=step.job_type,
+                    name=step.job_name or f"{spec.name} / {step.id}",
+                    data=step.data,
+                    context=self._context_of(step.id),
+                    priority=step.priority or spec.priority,
+                    created_at=workflow.now().isoformat(),
+                    progress_interval_s=spec.progress_interval_s,
+                ),
+                start_to_close_timeout=SHORT_TIMEOUT,
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=1),
+                    maximum_interval=timedelta(seconds=30),
+                    maximum_attempts=20,
+                ),
+            )
+            await self._record(
+                [{"step_id": step.id, "child_job_id": child_id, "attempts": attempt}]
+            )
+            handle = await workflow.start_child_workflow(
+                plan.spec.type,
+                plan.spec,
+                id=child_id,
+                task_queue=plan.task_queue,
+                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+                priority=Priority(priority_key=plan.spec.priority),
+                search_attributes=job_search_attributes(plan.spec)
+                if plan.search_attributes
+                else None,
+            )
+            try:
+                if limit_s is None:
+                    return await handle
+                return await asyncio.wait_for(handle, limit_s)
+            except (TimeoutError, Exception) as err:
+                if is_cancelled_exception(err) or attempt >= attempts:
+                    raise
+                await workflow.sleep(timedelta(seconds=backoff * 2 ** (attempt - 1)))
+        raise AssertionError("unreachable")
+
+
+JOB_TYPE = JobType(
+    workflow=PipelineWorkflow,
+    description="Run a pipeline (a user-defined DAG of steps: transforms, timers, approvals, "
+    "HTTP calls, LLM calls, child jobs) at a pinned version",
+    activities=[
+        PipelineActivities.load,
+        PipelineActivities.record,
+        PipelineActivities.evaluate,
+        PipelineActivities.run_step,
+        PipelineActivities.prepare_job,
+    ],
+    prepare=prepare_run,
+)
