@@ -1,0 +1,379 @@
+"""Schedules: one Temporal Schedule per jobdeck schedule, firing ordinary jobs.
+
+The schedule's action starts the job type's workflow on the type's task queue with a
+JobSpec whose `job_id` is empty: Temporal appends the scheduled time to the action's
+workflow id (the schedule id), and the lifecycle takes that workflow id as the job id
+(workflows/lifecycle.py), so each run is its own job, cancelled and retried like any.
+
+Order of a create: the row is committed, then the Temporal Schedule created; if Temporal
+refuses or cannot be reached, the row is removed again. A process that dies in between
+leaves a row whose schedule Temporal does not know (shown with `state: missing`, and
+deletable), never a Temporal Schedule nobody can see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from temporalio.api.workflowservice.v1 import ListScheduleMatchingTimesRequest
+from temporalio.client import (
+    ScheduleAlreadyRunningError,
+    ScheduleBackfill,
+    ScheduleDescription,
+    ScheduleHandle,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from jobdeck.clock import utcnow
+from jobdeck.config import Settings
+from jobdeck.errors import Conflict, InvalidInput, NotFound, Unavailable
+from jobdeck.registry import JobTypeRegistry
+from jobdeck.runtime import Runtime
+from jobdeck.schedules.definition import Overlap, ScheduleDefinition, new_schedule_id
+from jobdeck.services.jobs import PRIORITY_HIGHEST, PRIORITY_LOWEST
+from jobdeck.services.schedule_temporal import OVERLAPS, temporal_id, temporal_schedule
+from jobdeck.store import schedules as store
+from jobdeck.store.accounts import Principal
+from jobdeck.store.tables import Job, ScheduleMiss
+from jobdeck.store.tables import Schedule as ScheduleRow
+from jobdeck.temporal import bounded
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKFILL_RUNS = 500  # Temporal lists 1,000 matching times at most
+NEXT_RUNS = 5
+MAX_NOTE = 1000
+
+
+@dataclass
+class ScheduleView:
+    """A schedule as the API shows it: its row, Temporal's description (None when
+    Temporal does not know it or cannot be reached), and the jobs it fired."""
+
+    row: ScheduleRow
+    description: ScheduleDescription | None
+    state: str  # active | paused | missing (Temporal does not know it) | unknown
+    jobs: dict[str, Job] = field(default_factory=dict)
+    misses: list[ScheduleMiss] = field(default_factory=list)
+
+    @property
+    def definition(self) -> ScheduleDefinition:
+        return ScheduleDefinition.from_json(self.row.definition)
+
+
+class ScheduleService:
+    def __init__(self, runtime: Runtime, registry: JobTypeRegistry) -> None:
+        self.runtime = runtime
+        self.registry = registry
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    # Checking.
+
+    def check(self, name: str, definition: ScheduleDefinition) -> ScheduleDefinition:
+        """The definition normalised, the job's data checked by its type (as POST /api/jobs
+        does); InvalidInput otherwise."""
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise InvalidInput("name must be 1 to 200 characters")
+        job = definition.job
+        if not job.name.strip() or len(job.name) > 200:
+            raise InvalidInput("job.name must be 1 to 200 characters")
+        if not PRIORITY_HIGHEST <= job.priority <= PRIORITY_LOWEST:
+            raise InvalidInput("job.priority must be 1 (highest) to 5 (lowest)")
+        checked = definition.checked(
+            now=utcnow(), default_catchup_window_s=int(self.settings.schedule_catchup_window_s)
+        )
+        job_type, data = self.registry.validate(job.type, job.data)
+        checked.job.type, checked.job.data, checked.job.name = job_type.name, data, job.name.strip()
+        return checked
+
+    # Changing.
+
+    async def create(
+        self,
+        principal: Principal,
+        name: str,
+        definition: ScheduleDefinition,
+        *,
+        paused: bool = False,
+        note: str | None = None,
+    ) -> ScheduleView:
+        """A new schedule and its Temporal Schedule."""
+        definition = self.check(name, definition)
+        org = principal.organization_id
+        async with self.runtime.db.write() as session:
+            if (
+                await store.count_schedules(session, organization_id=org)
+                >= self.settings.schedule_max_per_organization
+            ):
+                raise Conflict(
+                    f"this organization has {self.settings.schedule_max_per_organization} "
+                    "schedules, the most allowed; delete one first"
+                )
+            schedule_id = new_schedule_id()
+            row = await store.insert_schedule(
+                session,
+                schedule_id=schedule_id,
+                organization_id=org,
+                user_id=principal.user_id,
+                name=name.strip(),
+                temporal_id=temporal_id(org, schedule_id),
+                definition=definition.to_json(),
+                now=utcnow(),
+            )
+        state = ScheduleState(
+            paused=paused,
+            note=_note(note),
+            limited_actions=definition.remaining_runs is not None,
+            remaining_actions=definition.remaining_runs or 0,
+        )
+        schedule = temporal_schedule(
+            self.settings,
+            self.registry.get(definition.job.type),
+            schedule_id,
+            org,
+            principal.user_id,
+            definition,
+            state,
+        )
+        try:
+            async with bounded(self.settings) as rpc_timeout:
+                await self.runtime.temporal.create_schedule(
+                    row.temporal_id, schedule, rpc_timeout=rpc_timeout
+                )
+        except BaseException as err:
+            async with self.runtime.db.write() as session:
+                await store.delete_schedule(session, row=row)
+            if isinstance(err, RPCError) and err.status == RPCStatusCode.INVALID_ARGUMENT:
+                raise InvalidInput(f"Temporal refused the schedule: {err.message}") from err
+            if isinstance(err, ScheduleAlreadyRunningError):  # a 65-bit id collided
+                raise Conflict("a schedule with this id exists; try again") from err
+            if isinstance(err, RPCError | RuntimeError):
+                raise Unavailable("the job engine (Temporal) is unreachable; try again") from err
+            raise
+        logger.info("schedule created", extra={"schedule_id": schedule_id})
+        return await self.get(principal, schedule_id)
+
+    async def update(
+        self,
+        principal: Principal,
+        schedule_id: str,
+        name: str,
+        definition: ScheduleDefinition,
+        *,
+        paused: bool | None = None,
+        note: str | None = None,
+    ) -> ScheduleView:
+        """Replace a schedule's definition (its runs so far and its jobs stay)."""
+        definition = self.check(name, definition)
+        row = await self._row(principal, schedule_id)
+
+        def updater(current: ScheduleUpdateInput) -> ScheduleUpdate:
+            old = current.description.schedule.state
+            state = ScheduleState(
+                paused=old.paused if paused is None else paused,
+                note=_note(note) if note is not None else old.note,
+                limited_actions=definition.remaining_runs is not None,
+                remaining_actions=definition.remaining_runs or 0,
+            )
+            return ScheduleUpdate(
+                temporal_schedule(
+                    self.settings,
+                    self.registry.get(definition.job.type),
+                    row.id,
+                    row.organization_id,
+                    row.user_id,
+                    definition,
+                    state,
+                )
+            )
+
+        await self._call(row, lambda h, t: h.update(updater, rpc_timeout=t))
+        async with self.runtime.db.write() as session:
+            fresh = await store.get_schedule(
+                session, organization_id=principal.organization_id, schedule_id=schedule_id
+            )
+            await store.update_schedule(
+                session, row=fresh, name=name.strip(), definition=definition.to_json(), now=utcnow()
+            )
+        return await self.get(principal, schedule_id)
+
+    async def pause(self, principal: Principal, schedule_id: str, note: str | None) -> ScheduleView:
+        row = await self._row(principal, schedule_id)
+        text = _note(note) or "paused"
+        await self._call(row, lambda h, t: h.pause(note=text, rpc_timeout=t))
+        return await self.get(principal, schedule_id)
+
+    async def resume(
+        self, principal: Principal, schedule_id: str, note: str | None
+    ) -> ScheduleView:
+        row = await self._row(principal, schedule_id)
+        text = _note(note) or "resumed"
+        await self._call(row, lambda h, t: h.unpause(note=text, rpc_timeout=t))
+        return await self.get(principal, schedule_id)
+
+    async def trigger(self, principal: Principal, schedule_id: str) -> ScheduleView:
+        """Fire one run now (even while paused), under the schedule's overlap policy."""
+        row = await self._row(principal, schedule_id)
+        await self._call(row, lambda h, t: h.trigger(rpc_timeout=t))
+        return await self.get(principal, schedule_id)
+
+    async def backfill(
+        self,
+        principal: Principal,
+        schedule_id: str,
+        start: datetime,
+        end: datetime,
+        overlap: Overlap = Overlap.BUFFER_ALL,
+    ) -> int:
+        """Fire the runs the schedule would have had between start and end, as if those
+        times passed now; returns how many. At most MAX_BACKFILL_RUNS at once."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise InvalidInput("start and end need a time zone, e.g. 2026-12-01T00:00:00Z")
+        if end <= start:
+            raise InvalidInput("end must be after start")
+        if end > utcnow() + timedelta(minutes=1):
+            raise InvalidInput("end is in the future; a backfill covers past times only")
+        row = await self._row(principal, schedule_id)
+        times = await self.matching_times(row, start, end)
+        if len(times) > MAX_BACKFILL_RUNS:
+            raise InvalidInput(
+                f"the range holds {len(times)} runs; backfill at most {MAX_BACKFILL_RUNS} at a time"
+            )
+        if times:
+            backfill = ScheduleBackfill(start_at=start, end_at=end, overlap=OVERLAPS[overlap])
+            await self._call(row, lambda h, t: h.backfill(backfill, rpc_timeout=t))
+        return len(times)
+
+    async def delete(self, principal: Principal, schedule_id: str) -> None:
+        """Delete the schedule and its Temporal Schedule; the jobs it fired stay."""
+        row = await self._row(principal, schedule_id)
+        try:
+            await self._call(row, lambda h, t: h.delete(rpc_timeout=t))
+        except NotFound:
+            pass  # Temporal never had it (see the module's doc)
+        async with self.runtime.db.write() as session:
+            fresh = await store.get_schedule(
+                session, organization_id=principal.organization_id, schedule_id=schedule_id
+            )
+            await store.delete_schedule(session, row=fresh)
+
+    # Reading.
+
+    async def get(self, principal: Principal, schedule_id: str) -> ScheduleView:
+        row = await self._row(principal, schedule_id)
+        view = await self._view(row, strict=True)
+        async with self.runtime.db.read() as session:
+            recent = await store.recent_jobs(session, schedule_id=row.id)
+            view.jobs = {job.id: job for job in recent}
+            if view.description is not None:
+                ids = [
+                    a.action.workflow_id
+                    for a in view.description.info.recent_actions
+                    if hasattr(a.action, "workflow_id")
+                ]
+                view.jobs.update(await store.jobs_by_id(session, job_ids=ids))
+            view.misses = await store.list_misses(session, schedule_id=row.id)
+        return view
+
+    async def page(
+        self, principal: Principal, *, limit: int, cursor: str | None
+    ) -> tuple[list[ScheduleView], str | None]:
+        """A page of schedules, each with Temporal's description (asked concurrently; a
+        schedule Temporal cannot describe now is listed with state unknown)."""
+        async with self.runtime.db.read() as session:
+            rows, next_cursor = await store.list_schedules(
+                session, organization_id=principal.organization_id, limit=limit, cursor=cursor
+            )
+        views = await asyncio.gather(*(self._view(row, strict=False) for row in rows))
+        return list(views), next_cursor
+
+    async def matching_times(
+        self, row: ScheduleRow, start: datetime, end: datetime
+    ) -> list[datetime]:
+        """The times the schedule matches between start and end, as Temporal computes them."""
+        start_ts, end_ts = Timestamp(), Timestamp()
+        start_ts.FromDatetime(start)
+        end_ts.FromDatetime(end)
+        request = ListScheduleMatchingTimesRequest(
+            namespace=self.runtime.temporal.namespace,
+            schedule_id=row.temporal_id,
+            start_time=start_ts,
+            end_time=end_ts,
+        )
+        response = await self._call(
+            row,
+            lambda _h, t: self.runtime.temporal.workflow_service.list_schedule_matching_times(
+                request, timeout=t
+            ),
+        )
+        return [ts.ToDatetime(tzinfo=start.tzinfo) for ts in response.start_time]
+
+    async def _row(self, principal: Principal, schedule_id: str) -> ScheduleRow:
+        async with self.runtime.db.read() as session:
+            return await store.get_schedule(
+                session, organization_id=principal.organization_id, schedule_id=schedule_id
+            )
+
+    async def _view(self, row: ScheduleRow, *, strict: bool) -> ScheduleView:
+        try:
+            description: ScheduleDescription = await self._call(
+                row, lambda h, t: h.describe(rpc_timeout=t)
+            )
+        except NotFound:
+            return ScheduleView(row, None, "missing")
+        except Unavailable:
+            if strict:
+                raise
+            return ScheduleView(row, None, "unknown")
+        state = "paused" if description.schedule.state.paused else "active"
+        return ScheduleView(row, description, state)
+
+    async def _call(self, row: ScheduleRow, call: Any) -> Any:
+        """One Temporal call on the schedule's handle, its errors in jobdeck's terms."""
+        handle: ScheduleHandle = self.runtime.temporal.get_schedule_handle(row.temporal_id)
+        try:
+            async with bounded(self.settings) as rpc_timeout:
+                return await call(handle, rpc_timeout)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise NotFound(
+                    f"schedule {row.id} is not known to the job engine (Temporal); delete it "
+                    "and create it again"
+                ) from err
+            if err.status == RPCStatusCode.INVALID_ARGUMENT:
+                raise InvalidInput(f"Temporal refused it: {err.message}") from err
+            raise Unavailable("the job engine (Temporal) is unreachable; try again") from err
+        except RuntimeError as err:  # a lazy client's failed connect
+            raise Unavailable("the job engine (Temporal) is unreachable; try again") from err
+
+
+def _note(note: str | None) -> str | None:
+    if note is None:
+        return None
+    note = note.strip()
+    if len(note) > MAX_NOTE:
+        raise InvalidInput(f"note: at most {MAX_NOTE} characters")
+    return note or None
+
+
+def run_summary(view: ScheduleView) -> dict[str, Any]:
+    """Temporal's counters of the schedule's runs."""
+    info = view.description.info if view.description else None
+    return {
+        "total": info.num_actions if info else None,
+        "missedCatchupWindow": info.num_actions_missed_catchup_window if info else None,
+        "skippedOverlap": info.num_actions_skipped_overlap if info else None,
+        "running": len(info.running_actions) if info else None,
+    }

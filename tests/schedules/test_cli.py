@@ -1,0 +1,42 @@
+"""`jobdeck schedules` against a real API server (uvicorn on a free port)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.api.test_cli import _cli, api_url, cli_env  # noqa: F401 (fixtures)
+
+
+async def test_schedules_commands(cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    code, out, err = await _cli(
+        capsys,
+        "schedules", "create", "nightly", "test-steps",
+        "--cron", "30 2 * * *", "--timezone", "Europe/Berlin",
+        "--data", '{"steps": 1, "step_seconds": 0}', "--paused", "--note", "set up",
+    )  # fmt: skip
+    assert code == 0, err
+    created = json.loads(out)
+    schedule_id = created["id"]
+    assert created["state"] == "paused" and created["cronText"] == "At 02:30"
+
+    code, out, _ = await _cli(capsys, "schedules", "list")
+    assert code == 0
+    assert schedule_id in out and "paused" in out and "nightly" in out
+
+    code, out, _ = await _cli(capsys, "schedules", "resume", schedule_id, "--note", "go")
+    assert code == 0 and json.loads(out)["state"] == "active"
+    code, out, _ = await _cli(capsys, "schedules", "pause", schedule_id, "--note", "hold")
+    assert code == 0 and json.loads(out)["note"] == "hold"
+    code, out, _ = await _cli(capsys, "schedules", "trigger", schedule_id)
+    assert code == 0 and json.loads(out)["id"] == schedule_id
+    code, out, _ = await _cli(capsys, "schedules", "delete", schedule_id)
+    assert code == 0 and "deleted" in out
+    code, _, err = await _cli(capsys, "schedules", "get", schedule_id)
+    assert code == 1 and "error 404" in err
+
+    code, _, err = await _cli(
+        capsys, "schedules", "create", "bad", "test-steps", "--cron", "99 * * * *"
+    )
+    assert code == 1 and "error 422" in err and "cron" in err
