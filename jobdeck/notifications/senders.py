@@ -1,0 +1,171 @@
+"""One try of one delivery, over HTTP (webhook, Slack, Discord) or SMTP (email). A try
+never raises for the receiver's sake: it returns what happened, for the log."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any
+
+import aiosmtplib
+import httpx
+
+from jobdeck.config import Settings
+from jobdeck.errors import InvalidInput
+from jobdeck.notifications import render, signing
+from jobdeck.notifications.addresses import check_host, check_http_url
+from jobdeck.notifications.events import ChannelKind
+
+EXCERPT_CHARS = 500
+
+
+@dataclass
+class SendResult:
+    ok: bool
+    status_code: int | None = None
+    response: str | None = None  # an excerpt of the receiver's answer
+    error: str | None = None
+    retry_after_s: float | None = None  # what the receiver asked us to wait (a 429)
+    permanent: bool = False  # trying again cannot help (the address is refused)
+
+
+def live_signing_secrets(secrets: dict[str, Any], now: datetime) -> list[str]:
+    """The webhook secrets that still sign: the current one, and a rotated-out one until
+    its overlap ends."""
+    return [
+        s["secret"]
+        for s in secrets.get("signing", [])
+        if s.get("expiresAt") is None or datetime.fromisoformat(s["expiresAt"]) > now
+    ]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    if response.status_code != 429:
+        return None
+    try:  # Discord says it in the body, in seconds (a float)
+        value = json.loads(response.content).get("retry_after")
+        if isinstance(value, int | float) and value >= 0:
+            return float(value)
+    except (ValueError, AttributeError):
+        pass
+    header = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(header)) if header is not None else None
+    except ValueError:
+        return None
+
+
+class Sender:
+    """Holds the HTTP client every try shares (built once per worker or API process)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        # Redirects are not followed: a public URL must not bounce a try to a private one.
+        self.http = httpx.AsyncClient(
+            timeout=settings.notification_timeout_s, follow_redirects=False
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def send(
+        self,
+        *,
+        kind: str,
+        config: dict[str, Any],
+        secrets: dict[str, Any],
+        msg_id: str,
+        body: dict[str, Any],
+        now: datetime,
+    ) -> SendResult:
+        try:
+            if kind == ChannelKind.EMAIL:
+                return await self._email(config, secrets, msg_id, body)
+            url, content, headers = self._request(kind, config, secrets, msg_id, body, now)
+            await check_host(check_http_url(url), self.settings.notification_allowed_hosts)
+        except InvalidInput as err:
+            return SendResult(ok=False, error=str(err), permanent=True)
+        return await self._post(url, content, headers)
+
+    def _request(
+        self,
+        kind: str,
+        config: dict[str, Any],
+        secrets: dict[str, Any],
+        msg_id: str,
+        body: dict[str, Any],
+        now: datetime,
+    ) -> tuple[str, bytes, dict[str, str]]:
+        if kind == ChannelKind.WEBHOOK:
+            content = render.webhook_body(body)
+            live = live_signing_secrets(secrets, now)
+            return (
+                config["url"],
+                content,
+                signing.headers(live, msg_id, int(now.timestamp()), content),
+            )
+        headers = {"content-type": "application/json"}
+        if kind == ChannelKind.SLACK:
+            return secrets["url"], render.slack_body(body), headers
+        if kind == ChannelKind.DISCORD:
+            return secrets["url"], render.discord_body(body), headers
+        raise InvalidInput(f"unknown channel kind {kind!r}")
+
+    async def _post(self, url: str, content: bytes, headers: dict[str, str]) -> SendResult:
+        try:
+            response = await self.http.post(url, content=content, headers=headers)
+        except httpx.HTTPError as err:
+            # Never the URL: a Slack or Discord URL is the channel's secret.
+            return SendResult(ok=False, error=f"{type(err).__name__}: could not reach the receiver")
+        excerpt = response.text[:EXCERPT_CHARS] if response.content else None
+        ok = 200 <= response.status_code < 300
+        return SendResult(
+            ok=ok,
+            status_code=response.status_code,
+            response=excerpt,
+            error=None if ok else f"the receiver answered {response.status_code}",
+            retry_after_s=_retry_after(response),
+        )
+
+    async def _email(
+        self, config: dict[str, Any], secrets: dict[str, Any], msg_id: str, body: dict[str, Any]
+    ) -> SendResult:
+        await check_host(config["host"], self.settings.notification_allowed_hosts)
+        subject, text, markup = render.email_parts(body)
+        message = EmailMessage()
+        message["From"] = config["sender"]
+        message["To"] = ", ".join(config["to"])
+        message["Subject"] = subject
+        message["Message-ID"] = f"<{msg_id}@jobdeck>"
+        message.set_content(text)
+        message.add_alternative(markup, subtype="html")
+        security = config.get("security", "starttls")
+        try:
+            errors, reply = await aiosmtplib.send(
+                message,
+                hostname=config["host"],
+                port=config["port"],
+                username=config.get("username"),
+                password=secrets.get("password"),
+                use_tls=security == "tls",
+                # "starttls" insists on it; "none" is for a relay on a trusted network.
+                start_tls=True if security == "starttls" else False if security == "none" else None,
+                timeout=self.settings.notification_timeout_s,
+            )
+        except aiosmtplib.SMTPResponseException as err:
+            return SendResult(
+                ok=False,
+                status_code=err.code,
+                error=f"SMTP {err.code}: {err.message}"[:EXCERPT_CHARS],
+            )
+        except (aiosmtplib.SMTPException, OSError) as err:
+            return SendResult(ok=False, error=f"{type(err).__name__}: {err}"[:EXCERPT_CHARS])
+        refused = "; ".join(f"{rcpt}: {resp.code}" for rcpt, resp in errors.items())
+        return SendResult(
+            ok=not refused,
+            status_code=250,
+            response=(reply or "")[:EXCERPT_CHARS],
+            error=f"recipients refused: {refused}" if refused else None,
+        )
