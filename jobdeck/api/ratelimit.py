@@ -1,0 +1,186 @@
+"""The API's rate limits: token buckets per API key and per organization, kept in the
+database so that every API process draws from the same buckets.
+
+A request that creates something (a job, a retry, an upload) takes one token from each of
+its buckets before anything is read or written, all or none in one transaction; with any
+bucket empty it gets a 429 with `Retry-After` and the `RateLimit-*` headers (IETF draft
+"RateLimit header fields for HTTP") and nothing is created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import timedelta
+from typing import Any
+
+from fastapi import Depends, HTTPException, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jobdeck.api.deps import CurrentUser, RuntimeDep
+from jobdeck.api.schemas import Problem
+from jobdeck.clock import utcnow
+from jobdeck.config import Settings
+from jobdeck.fairness.bucket import MILLI, Bucket, refilled
+from jobdeck.store import limits as limit_store
+from jobdeck.store.accounts import Principal
+
+CREATE, UPLOAD = "create", "upload"
+_WHAT = {CREATE: "job creations", UPLOAD: "uploads"}
+
+
+def buckets(settings: Settings, principal: Principal, action: str) -> list[Bucket]:
+    """The buckets a request of this kind draws from (a rate of 0 is no limit)."""
+    per_key, per_org = (
+        (settings.rate_creates_per_minute_key, settings.rate_creates_per_minute_org)
+        if action == CREATE
+        else (settings.rate_uploads_per_minute_key, settings.rate_uploads_per_minute_org)
+    )
+    found = [
+        Bucket(f"{_WHAT[action]} per API key", f"{action}:key:{principal.key_id}", per_key, 0),
+        Bucket(
+            f"{_WHAT[action]} per organization",
+            f"{action}:org:{principal.organization_id}",
+            per_org,
+            0,
+        ),
+    ]
+    return [
+        Bucket(b.name, b.key, b.per_minute, settings.rate_burst_s) for b in found if b.per_minute
+    ]
+
+
+def _headers(bucket: Bucket, level: int, wait_s: float) -> dict[str, str]:
+    reset = math.ceil(wait_s) if wait_s > 0 else 0
+    return {
+        "RateLimit-Limit": str(bucket.capacity // MILLI),
+        "RateLimit-Remaining": str(max(0, level // MILLI)),
+        "RateLimit-Reset": str(reset),
+        "RateLimit-Policy": (
+            f"{bucket.capacity // MILLI};w={round(bucket.capacity / bucket.refill_per_s)}"
+        ),
+    }
+
+
+async def take(runtime: Any, principal: Principal, action: str, response: Response) -> None:
+    """Take a token for this request from each of its buckets, or refuse it with a 429."""
+    found = buckets(runtime.settings, principal, action)
+    if not found:
+        return
+
+    async def work(session: AsyncSession) -> tuple[Bucket, float] | None:
+        return await limit_store.take_tokens(session, buckets=found, now=utcnow())
+
+    refused = await runtime.db.transact(work)
+    if refused is not None:
+        bucket, wait_s = refused
+        retry = max(1, math.ceil(wait_s))
+        raise HTTPException(
+            status_code=429,
+            detail=(
+                f"too many {bucket.name}: the limit is {bucket.per_minute:g} a minute "
+                f"(bursts of {bucket.capacity // MILLI}); try again in {retry} s"
+            ),
+            headers={"Retry-After": str(retry), **_headers(bucket, 0, wait_s)},
+        )
+    # The tightest bucket's state after this request (refills are not counted here).
+    async with runtime.db.read() as session:
+        levels = await limit_store.bucket_levels(session, keys=[b.key for b in found])
+    tightest = min(found, key=lambda b: levels[b.key].milli_tokens if b.key in levels else 0)
+    level = levels[tightest.key].milli_tokens if tightest.key in levels else 0
+    response.headers.update(_headers(tightest, level, 0))
+
+
+async def limit_creations(runtime: RuntimeDep, principal: CurrentUser, response: Response) -> None:
+    await take(runtime, principal, CREATE, response)
+
+
+async def limit_uploads(runtime: RuntimeDep, principal: CurrentUser, response: Response) -> None:
+    await take(runtime, principal, UPLOAD, response)
+
+
+# For a route's `dependencies=[...]`: the request is counted before its handler runs.
+CreationLimit = Depends(limit_creations)
+UploadLimit = Depends(limit_uploads)
+
+RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {
+        "description": "Rate limited: too many such requests; wait Retry-After seconds",
+        "model": Problem,
+    }
+}
+
+
+async def bucket_report(
+    session: AsyncSession, settings: Settings, principal: Principal
+) -> list[dict[str, Any]]:
+    """Every bucket of the caller, with what it allows right now (for GET /api/limits)."""
+    found = [b for action in (CREATE, UPLOAD) for b in buckets(settings, principal, action)]
+    levels = await limit_store.bucket_levels(session, keys=[b.key for b in found])
+    now = utcnow()
+    report = []
+    for b in found:
+        row = levels.get(b.key)
+        level = (
+            refilled(row.milli_tokens, b, (now - row.updated_at).total_seconds())
+            if row is not None
+            else b.capacity
+        )
+        report.append(
+            {
+                "name": b.name,
+                "per_minute": b.per_minute,
+                "burst": b.capacity // MILLI,
+                "remaining": level // MILLI,
+            }
+        )
+    return report
+
+
+# --- live-feed sockets per API key ---------------------------------------------------
+
+CLOSE_TOO_MANY = 4429
+# A lease outlives its renewal period thrice over, so that a busy process keeps its own,
+# and a dead process's leases free their places within a minute.
+LEASE_TTL_S = 60.0
+
+
+async def open_socket_lease(runtime: Any, principal: Principal) -> str | None:
+    """A place for one more live-feed socket of this key (None: it has all it may)."""
+    cap = runtime.settings.ws_connections_per_key
+
+    async def work(session: AsyncSession) -> str | None:
+        return await limit_store.open_lease(
+            session,
+            key_id=principal.key_id,
+            cap=cap,
+            ttl=timedelta(seconds=LEASE_TTL_S),
+            now=utcnow(),
+        )
+
+    lease: str | None = await runtime.db.transact(work)
+    return lease
+
+
+def too_many_sockets(runtime: Any) -> str:
+    cap = runtime.settings.ws_connections_per_key
+    return f"too many live-feed connections for this API key (at most {cap}); close one"
+
+
+async def hold_socket_lease(runtime: Any, lease_id: str) -> None:
+    """Renew the lease while the socket is open (runs until cancelled)."""
+    while True:
+        await asyncio.sleep(LEASE_TTL_S / 3)
+
+        async def work(session: AsyncSession) -> None:
+            until = utcnow() + timedelta(seconds=LEASE_TTL_S)
+            await limit_store.renew_leases(session, lease_ids=[lease_id], until=until)
+
+        await runtime.db.transact(work)
+
+
+async def close_socket_lease(runtime: Any, lease_id: str) -> None:
+    async def work(session: AsyncSession) -> None:
+        await limit_store.close_lease(session, lease_id=lease_id)
+
+    await runtime.db.transact(work)

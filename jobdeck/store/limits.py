@@ -1,0 +1,328 @@
+"""The only door to the fair-sharing tables: organizations' limit overrides, the line of
+jobs waiting for (and holding) concurrency slots, the API's token buckets and the
+WebSocket leases.
+
+Admission is one pass under a per-organization lock (the organization's row, FOR UPDATE,
+on PostgreSQL; SQLite's writers are serialized by BEGIN IMMEDIATE already): whoever enters
+the line or leaves it runs the pass, which grants waiting jobs in priority then arrival
+order while the organization's limits allow, so two processes never over-grant.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jobdeck.domain import TERMINAL_STATUSES, EventKind, JobStatus, Progress
+from jobdeck.fairness.bucket import Bucket, refilled, wait_for
+from jobdeck.fairness.limits import WAITING_MESSAGE, Limits, waiting_message
+from jobdeck.store import jobs as job_store
+from jobdeck.store.tables import (
+    Job,
+    JobSlot,
+    Organization,
+    OrganizationLimit,
+    RateBucket,
+    SocketLease,
+)
+
+WAITING, HELD = "waiting", "held"
+_TERMINAL = [s.value for s in TERMINAL_STATUSES]
+
+
+def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+# --- overrides -----------------------------------------------------------------------
+
+
+async def overrides(session: AsyncSession, *, organization_id: str) -> dict[str, int]:
+    rows = await session.execute(
+        select(OrganizationLimit.name, OrganizationLimit.value).where(
+            OrganizationLimit.organization_id == organization_id
+        )
+    )
+    return {name: value for name, value in rows}
+
+
+async def set_overrides(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    values: Mapping[str, int | None],
+    now: datetime,
+) -> None:
+    """Set (or, with None, remove) an organization's own limits."""
+    for name, value in values.items():
+        await session.execute(
+            delete(OrganizationLimit).where(
+                OrganizationLimit.organization_id == organization_id,
+                OrganizationLimit.name == name,
+            )
+        )
+        if value is not None:
+            session.add(
+                OrganizationLimit(
+                    organization_id=organization_id, name=name, value=value, updated_at=now
+                )
+            )
+    await session.flush()
+
+
+# --- concurrency slots ---------------------------------------------------------------
+
+
+async def _lock_organization(session: AsyncSession, organization_id: str) -> None:
+    await session.execute(
+        select(Organization.id).where(Organization.id == organization_id).with_for_update()
+    )
+
+
+async def enter_line(
+    session: AsyncSession,
+    *,
+    job_id: str,
+    organization_id: str,
+    job_type: str,
+    priority: int,
+    now: datetime,
+) -> None:
+    """Put the job in its organization's line, unless it is there (or holds a slot)."""
+    stmt = (
+        _insert(session)(JobSlot)
+        .values(
+            job_id=job_id,
+            organization_id=organization_id,
+            job_type=job_type,
+            priority=priority,
+            state=WAITING,
+            requested_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["job_id"])
+    )
+    await session.execute(stmt)
+
+
+async def leave_line(session: AsyncSession, *, job_id: str) -> str | None:
+    """Free the job's slot (or its place in line); returns its organization, if it had one."""
+    slot = await find_slot(session, job_id=job_id)
+    if slot is None:
+        return None
+    await session.execute(delete(JobSlot).where(JobSlot.job_id == job_id))
+    return slot.organization_id
+
+
+async def find_slot(session: AsyncSession, *, job_id: str) -> JobSlot | None:
+    return (
+        await session.execute(select(JobSlot).where(JobSlot.job_id == job_id))
+    ).scalar_one_or_none()
+
+
+async def _reclaim(session: AsyncSession, organization_id: str) -> None:
+    """Drop the slots of jobs that ended without leaving the line (a workflow terminated
+    by an operator runs no cleanup): a slot never outlives its job."""
+    ended = select(Job.id).where(Job.organization_id == organization_id, Job.status.in_(_TERMINAL))
+    await session.execute(
+        delete(JobSlot).where(JobSlot.organization_id == organization_id, JobSlot.job_id.in_(ended))
+    )
+
+
+def _line(organization_id: str):  # type: ignore[no-untyped-def]
+    return (
+        select(JobSlot)
+        .where(JobSlot.organization_id == organization_id, JobSlot.state == WAITING)
+        .order_by(JobSlot.priority, JobSlot.seq)
+    )
+
+
+async def admit(
+    session: AsyncSession, *, organization_id: str, limits: Limits, now: datetime
+) -> list[str]:
+    """Grant slots to the organization's waiting jobs, in order, while its limits allow
+    (a job whose type is at its limit lets the jobs behind it of other types pass).
+    Returns the jobs let through."""
+    await _lock_organization(session, organization_id)
+    await _reclaim(session, organization_id)
+    rows = await session.execute(
+        select(JobSlot.job_type, func.count())
+        .where(JobSlot.organization_id == organization_id, JobSlot.state == HELD)
+        .group_by(JobSlot.job_type)
+    )
+    held: Counter[str] = Counter()
+    for job_type, count in rows:
+        held[job_type] = int(count)
+    total = sum(held.values())
+    if total >= limits.active_jobs:
+        return []
+    granted: list[str] = []
+    waiting = (await session.execute(_line(organization_id).limit(10_000))).scalars()
+    for slot in waiting:
+        if total >= limits.active_jobs:
+            break
+        cap = limits.for_type(slot.job_type)
+        if cap is not None and held[slot.job_type] >= cap:
+            continue
+        held[slot.job_type] += 1
+        total += 1
+        granted.append(slot.job_id)
+    if granted:
+        await session.execute(
+            update(JobSlot)
+            .where(JobSlot.job_id.in_(granted))
+            .values(state=HELD, granted_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return granted
+
+
+async def ahead_of(session: AsyncSession, *, slot: JobSlot) -> int:
+    """How many of its organization's jobs wait in line before this one."""
+    before = or_(
+        JobSlot.priority < slot.priority,
+        and_(JobSlot.priority == slot.priority, JobSlot.seq < slot.seq),
+    )
+    stmt = select(func.count()).where(
+        JobSlot.organization_id == slot.organization_id, JobSlot.state == WAITING, before
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def line(session: AsyncSession, *, organization_id: str, limit: int) -> list[JobSlot]:
+    """The first `limit` jobs waiting in the organization's line, in order."""
+    return list((await session.execute(_line(organization_id).limit(limit))).scalars())
+
+
+async def show_place(
+    session: AsyncSession, *, job_id: str, ahead: int | None, now: datetime
+) -> None:
+    """Say in the pending job's progress where it waits (None: it got its slot, so the
+    waiting message goes); writes only when the message changes."""
+    job = await job_store.find_job(session, job_id=job_id)
+    if job is None or job.status != JobStatus.PENDING:
+        return
+    current = Progress.from_json(job.progress)
+    if ahead is None:
+        if not (current.message or "").startswith(WAITING_MESSAGE):
+            return
+        progress = Progress()
+    else:
+        message = waiting_message(ahead)
+        if current.message == message:
+            return
+        progress = Progress(stage="queued", message=message)
+    await job_store.change_job(
+        session,
+        job_id=job_id,
+        kind=EventKind.PROGRESS,
+        now=now,
+        values={"progress": progress.to_json()},
+        from_statuses=[JobStatus.PENDING],
+    )
+
+
+async def slot_usage(
+    session: AsyncSession, *, organization_id: str
+) -> tuple[Counter[str], Counter[str]]:
+    """The organization's held and waiting slots, by job type."""
+    rows = await session.execute(
+        select(JobSlot.state, JobSlot.job_type, func.count())
+        .where(JobSlot.organization_id == organization_id)
+        .group_by(JobSlot.state, JobSlot.job_type)
+    )
+    held: Counter[str] = Counter()
+    waiting: Counter[str] = Counter()
+    for state, job_type, count in rows:
+        (held if state == HELD else waiting)[job_type] += count
+    return held, waiting
+
+
+async def slot_counts(session: AsyncSession) -> list[tuple[str, str, int]]:
+    """(organization, state, count) over every organization, for /metrics."""
+    rows = await session.execute(
+        select(JobSlot.organization_id, JobSlot.state, func.count()).group_by(
+            JobSlot.organization_id, JobSlot.state
+        )
+    )
+    return [(org, state, int(count)) for org, state, count in rows]
+
+
+# --- token buckets -------------------------------------------------------------------
+
+
+async def take_tokens(
+    session: AsyncSession, *, buckets: Sequence[Bucket], now: datetime
+) -> tuple[Bucket, float] | None:
+    """Take one token from every bucket, or from none: returns None when taken, else the
+    bucket that is empty and the seconds until it holds a token."""
+    levels: dict[str, int] = {}
+    for bucket in buckets:
+        await session.execute(
+            _insert(session)(RateBucket)
+            .values(key=bucket.key, milli_tokens=bucket.capacity, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        row = (
+            await session.execute(
+                select(RateBucket).where(RateBucket.key == bucket.key).with_for_update()
+            )
+        ).scalar_one()
+        elapsed = (now - row.updated_at).total_seconds()
+        levels[bucket.key] = refilled(row.milli_tokens, bucket, elapsed)
+    empty = [(b, wait_for(levels[b.key], b)) for b in buckets if wait_for(levels[b.key], b) > 0]
+    for bucket in buckets:
+        level = levels[bucket.key] - (0 if empty else 1000)
+        await session.execute(
+            update(RateBucket)
+            .where(RateBucket.key == bucket.key)
+            .values(milli_tokens=level, updated_at=now)
+        )
+    if empty:
+        return max(empty, key=lambda pair: pair[1])
+    return None
+
+
+async def bucket_levels(session: AsyncSession, *, keys: Sequence[str]) -> dict[str, RateBucket]:
+    rows = await session.execute(select(RateBucket).where(RateBucket.key.in_(keys)))
+    return {row.key: row for row in rows.scalars()}
+
+
+# --- WebSocket leases ----------------------------------------------------------------
+
+
+async def open_lease(
+    session: AsyncSession, *, key_id: str, cap: int, ttl: timedelta, now: datetime
+) -> str | None:
+    """A lease for one more socket of this key, or None when it holds `cap` live ones."""
+    if session.get_bind().dialect.name == "postgresql":  # count and insert as one, per key
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(key_id))))
+    await session.execute(delete(SocketLease).where(SocketLease.expires_at < now))
+    live = (
+        await session.execute(
+            select(func.count()).where(SocketLease.key_id == key_id, SocketLease.expires_at >= now)
+        )
+    ).scalar_one()
+    if live >= cap:
+        return None
+    lease_id = str(uuid.uuid4())
+    session.add(SocketLease(id=lease_id, key_id=key_id, expires_at=now + ttl))
+    await session.flush()
+    return lease_id
+
+
+async def renew_leases(session: AsyncSession, *, lease_ids: Sequence[str], until: datetime) -> None:
+    if lease_ids:
+        await session.execute(
+            update(SocketLease).where(SocketLease.id.in_(lease_ids)).values(expires_at=until)
+        )
+
+
+async def close_lease(session: AsyncSession, *, lease_id: str) -> None:
+    await session.execute(delete(SocketLease).where(SocketLease.id == lease_id))
