@@ -2,6 +2,104 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
 
-router = APIRouter()
+from fastapi import APIRouter, Query
+
+from jobdeck.api.deps import CurrentUser, RegistryDep, RuntimeDep
+from jobdeck.api.operations_schemas import (
+    BucketPublic,
+    DurationsPublic,
+    PollerPublic,
+    QueuePublic,
+    QueueSidePublic,
+    QueuesPublic,
+    RunningJobPublic,
+    TimeseriesPublic,
+)
+from jobdeck.services.operations import Operations
+from jobdeck.store import operations as ops_store
+
+router = APIRouter(tags=["operations"])
+
+# Each range and its bucket: a minute for the last hour, 15 minutes for a day, an hour for
+# a week (60, 96 and 168 points: enough to read a trend, few enough to draw at once).
+RANGES: dict[str, tuple[timedelta, timedelta]] = {
+    "hour": (timedelta(hours=1), timedelta(minutes=1)),
+    "day": (timedelta(days=1), timedelta(minutes=15)),
+    "week": (timedelta(weeks=1), timedelta(hours=1)),
+}
+
+
+@router.get("/api/stats/timeseries", response_model=TimeseriesPublic)
+async def timeseries(
+    runtime: RuntimeDep,
+    principal: CurrentUser,
+    range_: Annotated[
+        Literal["hour", "day", "week"],
+        Query(alias="range", description="The last hour (by minute), day (15 min) or week (hour)"),
+    ] = "hour",
+    type_: Annotated[
+        str | None, Query(alias="type", max_length=64, description="Only jobs of this type")
+    ] = None,
+) -> TimeseriesPublic:
+    """Jobs created, completed, failed and cancelled per bucket, and duration percentiles
+    by type, over the organization's jobs in the range."""
+    span, bucket = RANGES[range_]
+    start, end = ops_store.window(datetime.now(UTC), span, bucket)
+    async with runtime.db.read() as session:
+        series = await ops_store.timeseries(
+            session,
+            organization_id=principal.organization_id,
+            start=start,
+            end=end,
+            bucket_s=int(bucket.total_seconds()),
+            job_type=type_ or None,
+        )
+    return TimeseriesPublic(
+        range=range_,
+        start=series.start,
+        end=series.end,
+        bucket_seconds=series.bucket_s,
+        type=type_ or None,
+        buckets=[BucketPublic(**asdict(b)) for b in series.buckets],
+        durations=[DurationsPublic(**asdict(d)) for d in series.durations],
+    )
+
+
+@router.get("/api/operations/queues", response_model=QueuesPublic)
+async def queues(
+    runtime: RuntimeDep, registry: RegistryDep, principal: CurrentUser
+) -> QueuesPublic:
+    """The task queues with their workers and backlog, your running jobs with the worker
+    of each, and a warning for a queue whose work no worker polls for."""
+    report = await Operations(runtime, registry).describe(principal.organization_id)
+    return QueuesPublic(
+        queues=[
+            QueuePublic(
+                name=q.name,
+                role=q.role,
+                types=q.types,
+                sides=[
+                    QueueSidePublic(
+                        kind=s.kind,
+                        pollers=[PollerPublic(**asdict(p)) for p in s.pollers],
+                        backlog=s.backlog,
+                        backlog_age_seconds=s.backlog_age_s,
+                        add_rate=s.add_rate,
+                        dispatch_rate=s.dispatch_rate,
+                        backlog_by_priority=s.backlog_by_priority,
+                        error=s.error,
+                    )
+                    for s in q.sides
+                ],
+                jobs_waiting=q.jobs_waiting,
+                warning=q.warning,
+            )
+            for q in report.queues
+        ],
+        running=[RunningJobPublic(**asdict(j)) for j in report.running],
+        checked_at=report.checked_at,
+    )
