@@ -1,6 +1,12 @@
-"""The dashboard with 100,000 jobs in the database, measured in a real browser.
+"""The dashboard with 100,000 jobs in the database (or 1,000,000), measured in a real browser.
 
     .venv/bin/python bench/dashboard.py [--jobs 100000] [--database-url URL] [--seconds 10]
+        [--days 30]
+
+The operator's figures (issue 18), with 1,000,000 jobs in PostgreSQL:
+
+    .venv/bin/python bench/dashboard.py --jobs 1000000 --seconds 60 \
+        --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench_dashboard
 
 Rows are written straight into the jobs table (bulk SQL, no Temporal), then the API is
 served by uvicorn and Debian's Chromium (Playwright, /usr/bin/chromium) opens the
@@ -17,6 +23,13 @@ dashboard. Figures, all taken inside the browser:
 
 It also times the API calls the page makes (GET /api/jobs, /api/jobs/stats) from Python.
 Goals (issue 6): first render < 1 s, filter < 300 ms, no long task > 50 ms.
+
+Issue 18 adds: sorting by the Duration, Status and Created headers and the priority filter
+(goal < 300 ms, like a filter), the Operations page's chart of a week (navigation to
+drawn, and switching its range to a week; goal < 500 ms), the API calls behind them, and
+the query plans of the week's aggregates and of the duration sort (which index each uses).
+On PostgreSQL the table is VACUUM ANALYZEd after the fill, as autovacuum would have done
+on a database that grew to this size.
 """
 
 from __future__ import annotations
@@ -115,7 +128,7 @@ APPLY_FILTER = """async ([kind, value]) => {
     document.addEventListener("jobdeck:rendered", (e) => resolve([performance.now(), e.detail]),
                               {once: true}));
   const t0 = performance.now();
-  if (kind === "status" || kind === "type") {
+  if (kind === "status" || kind === "type" || kind === "priority") {
     const select = document.getElementById(`f-${kind}`);
     select.value = value;
     select.dispatchEvent(new Event("change"));
@@ -162,17 +175,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def fill(db: Database, organization_id: str, user_id: str, count: int) -> list[str]:
-    """`count` jobs over the last 30 days, newest LIVE_JOBS active; returns those ids."""
+async def fill(
+    db: Database, organization_id: str, user_id: str, count: int, days: float = 30
+) -> list[str]:
+    """`count` jobs over the last `days` days, newest LIVE_JOBS active; returns those ids."""
     rng = random.Random(6)
     now = utcnow()
+    spacing = days * 86_400 / count
     live: list[str] = []
     batch: list[dict[str, Any]] = []
     async with db.write() as session:
         for i in range(count):
             newest = i >= count - LIVE_JOBS
             status = "active" if newest else rng.choice(STATUSES)
-            created = now - timedelta(seconds=(count - i) * 26)
+            created = now - timedelta(seconds=(count - i) * spacing)
             started = created + timedelta(seconds=1) if status != "pending" else None
             finished = (
                 started + timedelta(seconds=rng.uniform(1, 600))
@@ -194,7 +210,7 @@ async def fill(db: Database, organization_id: str, user_id: str, count: int) -> 
                     "name": f"{words[0]} {words[1]} #{i:06d}",
                     "description": f"bench job {i} of {count}",
                     "status": status,
-                    "priority": 3,
+                    "priority": 1 + i % 5,
                     "data": {"i": i},
                     "result": {"rows": current} if status == "completed" else None,
                     "error": {"type": "BenchError", "message": "synthetic"}
@@ -255,6 +271,27 @@ async def time_api(base: str, key: str) -> dict[str, float]:
         "GET /api/jobs?q=invoice": ("/api/jobs", {"limit": 50, "q": "invoice"}),
         "GET /api/jobs?q=<no match>": ("/api/jobs", {"limit": 50, "q": "zzz-nothing"}),
         "GET /api/jobs/stats": ("/api/jobs/stats", {}),
+        # The operator's list (issue 18): sorts, a time range, a priority, a count.
+        "GET /api/jobs?sort=-duration": ("/api/jobs", {"limit": 50, "sort": "-duration"}),
+        "GET /api/jobs?sort=duration": ("/api/jobs", {"limit": 50, "sort": "duration"}),
+        "GET /api/jobs?sort=status": ("/api/jobs", {"limit": 50, "sort": "status"}),
+        "GET /api/jobs?sort=-status": ("/api/jobs", {"limit": 50, "sort": "-status"}),
+        "GET /api/jobs?priority=1": ("/api/jobs", {"limit": 50, "priority": "1"}),
+        "GET /api/jobs?created_after=-7d&count": (
+            "/api/jobs",
+            {"limit": 50, "count": "true", "created_after": WEEK_AGO},
+        ),
+        "GET /api/jobs?status=failed&count": (
+            "/api/jobs",
+            {"limit": 50, "count": "true", "status": "failed"},
+        ),
+        "GET /api/stats/timeseries?range=hour": ("/api/stats/timeseries", {"range": "hour"}),
+        "GET /api/stats/timeseries?range=day": ("/api/stats/timeseries", {"range": "day"}),
+        "GET /api/stats/timeseries?range=week": ("/api/stats/timeseries", {"range": "week"}),
+        "GET /api/stats/timeseries?range=week&type": (
+            "/api/stats/timeseries",
+            {"range": "week", "type": "fine-tuning"},
+        ),
     }
     out = {}
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}) as c:
@@ -266,6 +303,88 @@ async def time_api(base: str, key: str) -> dict[str, float]:
                 times.append((time.perf_counter() - t0) * 1000)
             out[label] = statistics.median(times)
     return out
+
+
+WEEK_AGO = (utcnow() - timedelta(days=7)).isoformat()
+
+SORT_BY = """async ([header]) => {
+  const rendered = new Promise((resolve) =>
+    document.addEventListener("jobdeck:rendered", (e) => resolve([performance.now(), e.detail]),
+                              {once: true}));
+  const t0 = performance.now();
+  const button = [...document.querySelectorAll("th .sort-button")]
+    .find((b) => b.textContent.startsWith(header));
+  button.click();
+  const [t1, detail] = await rendered;
+  await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+  return {rendered: t1 - t0, painted: performance.now() - t0, rows: detail.rows,
+          sort: new URLSearchParams(location.search).get("sort") || "-created"};
+}"""
+
+CHART = """async ([range]) => {
+  const drawn = new Promise((resolve) =>
+    document.addEventListener("jobdeck:chart-drawn", () => resolve(performance.now()),
+                              {once: true}));
+  const t0 = performance.now();
+  const select = document.getElementById("ops-range");
+  select.value = range;
+  select.dispatchEvent(new Event("change"));
+  const t1 = await drawn;
+  await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+  return {drawn: t1 - t0, painted: performance.now() - t0};
+}"""
+
+CHART_FIRST = """async () => {
+  const found = () => performance.getEntriesByName("jobdeck:chart-drawn");
+  if (!found().length)
+    await new Promise((resolve) =>
+      document.addEventListener("jobdeck:chart-drawn", resolve, {once: true}));
+  const drawn = found()[0].startTime;
+  await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+  return {drawn, painted: performance.now()};
+}"""
+
+
+async def explain(db: Database, organization_id: str) -> None:
+    """The PostgreSQL plans of the week's chart queries and of the duration sort."""
+    from sqlalchemy import text
+
+    week = "now() - interval '7 days'"
+    queries = {
+        "created per hour (week)": f"""SELECT floor(extract(epoch FROM created_at) / 3600),
+            count(*) FROM jobs WHERE organization_id = :org AND created_at >= {week}
+            GROUP BY 1""",
+        "finished per hour (week)": f"""SELECT floor(extract(epoch FROM finished_at) / 3600),
+            status, count(*) FROM jobs WHERE organization_id = :org
+            AND finished_at >= {week} AND status IN ('completed', 'failed', 'cancelled')
+            GROUP BY 1, 2""",
+        "duration percentiles (week)": f"""SELECT type, percentile_cont(0.5) WITHIN GROUP
+            (ORDER BY extract(epoch FROM finished_at - started_at)) FROM jobs
+            WHERE organization_id = :org AND finished_at >= {week}
+            AND status IN ('completed', 'failed', 'cancelled') AND started_at IS NOT NULL
+            GROUP BY type""",
+        "sort=-duration, first page": """SELECT id FROM jobs WHERE organization_id = :org
+            ORDER BY coalesce(CAST(round(extract(epoch FROM finished_at - started_at) * 1000)
+            AS BIGINT), -1) DESC, created_at DESC, id DESC LIMIT 51""",
+        "sort=status, first page": """SELECT id FROM jobs WHERE organization_id = :org
+            ORDER BY status, created_at, id LIMIT 51""",
+    }
+    async with db.read() as session:
+        for label, sql in queries.items():
+            rows = await session.execute(
+                text(f"EXPLAIN (ANALYZE, BUFFERS OFF) {sql}"), {"org": organization_id}
+            )
+            plan = [r[0] for r in rows]
+            used = sorted(
+                {
+                    w
+                    for line in plan
+                    for w in line.replace("(", " ").split()
+                    if w.startswith("ix_jobs")
+                }
+            )
+            total = next((line for line in plan if line.startswith("Execution Time")), "")
+            print(f"  {label:30s} {', '.join(used) or 'no index':40s} {total}")
 
 
 async def first_render(page: Page, url: str, runs: int) -> list[dict[str, float]]:
@@ -283,6 +402,7 @@ async def main() -> None:
     parser.add_argument("--rate", type=int, default=100, help="progress events per second")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--days", type=float, default=30, help="the jobs' creation span")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="jobdeck-bench-dashboard-"))
@@ -298,8 +418,16 @@ async def main() -> None:
         role=Role.ADMIN,
     )
     t0 = time.perf_counter()
-    live = await fill(db, account.organization_id, account.user_id, args.jobs)
+    live = await fill(db, account.organization_id, account.user_id, args.jobs, args.days)
     print(f"inserted {args.jobs:,} jobs in {time.perf_counter() - t0:.1f} s ({url.split(':')[0]})")
+    if url.startswith("postgresql"):
+        from sqlalchemy import text
+
+        async with db.writer_engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("VACUUM ANALYZE jobs"))
+        print("\nquery plans (PostgreSQL EXPLAIN ANALYZE):")
+        await explain(db, account.organization_id)
 
     app = create_app(settings)
     port = free_port()
@@ -373,6 +501,48 @@ async def main() -> None:
                 print(
                     f"  worst painted (without the typing debounce): {worst_filter:.0f} ms"
                     "   goal < 300 ms"
+                )
+
+                print("\nsort by a column header (click → rendered / painted):")
+                worst_sort = 0.0
+                for header in ["Duration", "Duration", "Status", "Status", "Created"]:
+                    r = await page.evaluate(SORT_BY, [header])
+                    worst_sort = max(worst_sort, r["painted"])
+                    print(
+                        f"  {r['sort']:10s} {r['rendered']:6.0f} ms / {r['painted']:6.0f} ms,"
+                        f" {r['rows']} rows"
+                    )
+                for value in ["1", ""]:
+                    r = await page.evaluate(APPLY_FILTER, ["priority", value])
+                    worst_sort = max(worst_sort, r["painted"])
+                    print(
+                        f"  priority={value or '(any)':4s} {r['rendered']:6.0f} ms /"
+                        f" {r['painted']:6.0f} ms, {r['rows']} rows"
+                    )
+                print(f"  worst painted: {worst_sort:.0f} ms   goal < 300 ms")
+
+                print("\nthe Operations page's chart:")
+                chart_runs = []
+                for _ in range(3):
+                    await page.goto(base + "/operations?range=week")
+                    chart_runs.append(await page.evaluate(CHART_FIRST))
+                for r in chart_runs:
+                    print(
+                        f"  week, first load (navigation → drawn / painted):"
+                        f" {r['drawn']:6.0f} ms / {r['painted']:6.0f} ms"
+                    )
+                worst_chart = max(r["painted"] for r in chart_runs)
+                for range_ in ["hour", "day", "week", "hour", "week"]:
+                    r = await page.evaluate(CHART, [range_])
+                    if range_ == "week":
+                        worst_chart = max(worst_chart, r["painted"] + 0)
+                    print(
+                        f"  switch to {range_:5s} (change → drawn / painted):"
+                        f" {r['drawn']:6.0f} ms / {r['painted']:6.0f} ms"
+                    )
+                print(
+                    f"  worst week painted (switch, and a first load less its navigation):"
+                    f" {worst_chart:.0f} ms   goal < 500 ms"
                 )
 
                 await page.goto(base + "/")

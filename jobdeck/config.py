@@ -94,16 +94,99 @@ class Settings(BaseSettings):
     training_heartbeat_timeout_s: float = 120.0
 
     # Documents and collections (issue 13).
+    # Local embedding models: <embedding_models_dir>/<model>/ is a sentence-transformers
+    # folder with tokenizer.json and an ONNX export (model.onnx or onnx/model.onnx).
+    # "all-MiniLM-L6-v2" needs no folder: the installed packages ship it (int8 ONNX).
+    embedding_models_dir: Path | None = Field(default=None, description="Empty: <data_dir>/models")
+    # onnxruntime threads per local embedder (0: one per core).
+    embedding_threads: int = Field(default=0, ge=0)
+    # Where collections' vectors live: "sqlite" (sqlite-vec files under vectors_dir) or
+    # "pgvector" (tables in the PostgreSQL app database, HNSW-indexed).
+    vector_store: Literal["sqlite", "pgvector"] = "sqlite"
+    vectors_dir: Path | None = Field(default=None, description="Empty: <data_dir>/vectors")
+    # A document past either limit is refused whole (too_many_pages / too_large).
+    document_max_pages: int = Field(default=2000, ge=1)
+    document_max_bytes: int = Field(default=200 * 1024**2, ge=1)
+    # Texts per request to a remote embedder (OpenAI accepts up to 2048).
+    embedding_batch_size: int = Field(default=256, ge=1, le=2048)
 
     # Pipelines (issue 14).
+    # A step output larger than this goes to file storage and travels by reference.
+    pipeline_inline_output_bytes: int = Field(default=16_384, ge=256, le=1_048_576)
+    # The largest pipeline spec accepted (JSON or YAML, as sent).
+    pipeline_max_spec_bytes: int = Field(default=262_144, ge=1024)
+    # http steps refuse loopback, link-local and private addresses except these hosts,
+    # addresses or networks (e.g. ["127.0.0.1", "10.0.0.0/8", "internal.example"]).
+    pipeline_http_allow: list[str] = []
+    pipeline_http_timeout_s: float = Field(default=30.0, gt=0)
 
     # Schedules and stuck-job alerts (issue 15).
+    # A schedule's catch-up window unless it sets its own: runs missed while Temporal was
+    # down longer than this are skipped (counted as missed), not all fired at once.
+    schedule_catchup_window_s: float = Field(default=600.0, ge=10)
+    # Schedules an organization may have.
+    schedule_max_per_organization: int = Field(default=1000, ge=1)
+    # How often the stuck-job check runs (a Temporal Schedule the worker keeps; 0: never;
+    # at least once a second).
+    stuck_check_interval_s: float = Field(default=60.0, ge=0)
+    # An active job is stuck after this long with no progress, event or heartbeat; per type
+    # in stuck_after_s_by_type, e.g. {"fine-tuning": 3600} (its provider's events count).
+    stuck_after_s: float = Field(default=900.0, gt=0)
+    stuck_after_s_by_type: dict[str, float] = {}
+    # A pending job is stuck after this long while its queue's workers are idle.
+    stuck_pending_after_s: float = Field(default=300.0, gt=0)
 
     # Notifications (issue 15).
+    # The Fernet key that encrypts channel secrets at rest; empty: one made once into
+    # <data_dir>/notification-key (0600). Losing it makes stored secrets unreadable.
+    notification_secret_key: SecretStr | None = None
+    # Seconds between a delivery's failed tries (Svix's schedule: 5 s, 5 min, 30 min, 2 h,
+    # 5 h, 10 h, 10 h), each with +/- notification_retry_jitter of random spread; after
+    # the last one the delivery has failed (it can be redelivered).
+    notification_retry_schedule_s: list[float] = [5, 300, 1800, 7200, 18000, 36000, 36000]
+    notification_retry_jitter: float = Field(default=0.2, ge=0, lt=1)
+    # A channel whose every delivery has failed for this long is disabled (and says so).
+    notification_disable_after_s: float = Field(default=86400.0, gt=0)
+    # After a webhook secret is rotated, the old one still signs for this long.
+    notification_secret_overlap_s: float = Field(default=86400.0, ge=0)
+    # Receivers at loopback, link-local or private addresses are refused unless their host
+    # or address is listed here (names, addresses or networks: "127.0.0.1", "10.0.0.0/8").
+    notification_allowed_hosts: list[str] = []
+    # The longest one try (HTTP request or SMTP session) may take.
+    notification_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # How long a process remembers that an organization has no enabled rule (a job's end
+    # then costs no query); a rule saved in another process applies within this. 0: off.
+    notification_rules_cache_s: float = Field(default=5.0, ge=0, le=300)
 
     # Fair sharing: limits, rate limits, quotas (issue 16).
+    # Fairness weight per organization id on the shared task queues (Temporal fairness:
+    # each organization is a fairness key; unlisted organizations weigh 1.0).
+    fairness_weights: dict[str, float] = {}
+    # Jobs of one organization that may be active at once, in all and per job type; an
+    # admin may override them per organization (PUT /api/limits). Jobs past a limit stay
+    # pending, in priority then arrival order, until a slot frees.
+    limit_active_jobs: int = Field(default=20, ge=1)
+    limit_active_jobs_by_type: dict[str, int] = {"fine-tuning": 2}
+    # How often a job waiting for a slot checks again if no release woke it (a backstop:
+    # a release signals the jobs it lets through at once).
+    slot_recheck_s: float = Field(default=30.0, gt=0)
+    # API rate limits (token buckets shared by every API process through the database):
+    # sustained requests per minute, and the burst a full bucket allows. 0 turns one off.
+    rate_creates_per_minute_key: float = Field(default=300.0, ge=0)
+    rate_creates_per_minute_org: float = Field(default=1200.0, ge=0)
+    rate_uploads_per_minute_key: float = Field(default=60.0, ge=0)
+    rate_uploads_per_minute_org: float = Field(default=240.0, ge=0)
+    # A full bucket holds this many seconds' worth of its rate (the burst it allows).
+    rate_burst_s: float = Field(default=20.0, gt=0)
+    # Live-feed WebSockets one API key may hold open at once, over all API processes.
+    ws_connections_per_key: int = Field(default=20, ge=1)
 
     # Scale-out and tracing (issue 17).
+    # `jobdeck up` runs this many workers and API processes on this machine, against the
+    # same Temporal server and database; the API processes listen on successive ports from
+    # api_port (api_port, api_port + 1, ...). `--workers` / `--api-processes` override them.
+    workers: int = Field(default=1, ge=1, le=64)
+    api_processes: int = Field(default=1, ge=1, le=64)
 
     # The operator's dashboard (issue 18).
 

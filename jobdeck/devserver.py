@@ -25,13 +25,19 @@ TUNING_ARGS = [
     "--dynamic-config-value",
     "history.visibilityProcessorMaxPollRPS=1000",
 ]
-# Task-queue priority is ordered within a partition; a single node needs only one, and with
-# one, a priority-1 job overtakes everything queued at lower priority, as promised.
+# Fairness between organizations (issue 16): each job's tasks carry its organization as
+# their fairness key, and with this the matching service hands tasks out by weighted
+# round-robin across keys within each priority level, so one organization's backlog
+# cannot hold another's jobs behind it (the new, priority-enabled matcher comes with it).
+FAIRNESS_ARGS = ["--dynamic-config-value", "matching.enableFairness=true"]
+# Task-queue priority (and fairness) is ordered within a partition; a single node needs
+# only one, and with one, a priority-1 job overtakes everything queued at lower priority.
 SINGLE_NODE_ARGS = [
     "--dynamic-config-value",
     "matching.numTaskqueueReadPartitions=1",
     "--dynamic-config-value",
     "matching.numTaskqueueWritePartitions=1",
+    *FAIRNESS_ARGS,
 ]
 
 

@@ -6,6 +6,7 @@ Pure data: safe to import from workflow code (no I/O, no clock).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -34,6 +35,8 @@ class EventKind(StrEnum):
     ATTEMPT_FAILED = "attempt_failed"  # one try of a step failed; Temporal retries it
     CANCEL_REQUESTED = "cancel_requested"
     RETRIED = "retried"  # a new job was created from this one
+    STUCK = "stuck"  # no progress or heartbeat past its type's threshold (issue 15)
+    UNSTUCK = "unstuck"  # a stuck job moved again
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -139,3 +142,9 @@ class JobFilter:
     ids: list[str] = field(default_factory=list)
     parent_id: str | None = None
     schedule_id: str | None = None
+    # The jobs list's own filters (issue 18): priorities, owners (user ids) and a range of
+    # creation times (aware datetimes; after is inclusive, before exclusive).
+    priorities: list[int] = field(default_factory=list)
+    user_ids: list[str] = field(default_factory=list)
+    created_after: datetime | None = None
+    created_before: datetime | None = None

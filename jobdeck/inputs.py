@@ -284,3 +284,31 @@ class PublishOptions(_Data):
 
 class ModelPublishData(PublishOptions):
     model_id: str = Field(min_length=1, max_length=36)
+
+
+class WorkflowExecutionData(_Data):
+    """A pipeline run: which pipeline (its id), at which version (default: the latest when
+    the run is created; the run keeps it), with which inputs; a rerun names the run it
+    reuses and the step it runs from."""
+
+    workflow_id: str = Field(min_length=1, max_length=36, description="The pipeline's id")
+    version: int | None = Field(default=None, ge=1, description="Default: the latest")
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    rerun_of: str | None = Field(default=None, min_length=1, max_length=36)
+    from_step: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _rerun_whole(self) -> WorkflowExecutionData:
+        if (self.rerun_of is None) != (self.from_step is None):
+            raise ValueError("a rerun gives both rerunOf and fromStep")
+        return self
+
+
+class DocumentProcessingData(_Data):
+    """Ingest a collection's documents (all of them, or these): parse, chunk, embed, write."""
+
+    collection_id: str = Field(min_length=1, max_length=36)
+    document_ids: list[str] = Field(default_factory=list, max_length=100_000)
+    # The job fails when more than this share of its documents failed (and names them).
+    allowed_failure_ratio: float = Field(default=0.1, ge=0, le=1)
+    force: bool = Field(default=False, description="Redo documents that are unchanged")

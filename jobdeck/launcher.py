@@ -1,6 +1,16 @@
-"""`jobdeck up`: the Temporal dev server, the worker and the API on one machine, started in
-that order, kept running (a process that dies is restarted with a backoff), and stopped in
-the reverse order on Ctrl-C or when one of them is in a crash loop."""
+"""`jobdeck up`: the Temporal dev server, the workers and the API processes on one machine,
+started in that order, kept running (a process that dies is restarted with a backoff), and
+stopped in the reverse order on Ctrl-C or when one of them is in a crash loop.
+
+`--workers N` / `--api-processes M` (settings `workers`, `api_processes`) run N workers and
+M API processes against the same Temporal server and database. The API processes listen on
+successive ports (api_port, api_port + 1, ...), not on one port shared with SO_REUSEPORT:
+each process stays addressable on its own (a health check, a restart, a test or a load
+balancer in front can tell them apart), a process that dies takes only its own connections
+with it (with SO_REUSEPORT, the connections waiting in a dead listener's accept queue are
+reset), and it works the same on every OS (macOS's SO_REUSEPORT does not balance). Several
+API processes behind one address are the job of the proxy or load balancer in front, as in
+docker-compose.yml."""
 
 from __future__ import annotations
 
@@ -19,6 +29,7 @@ from urllib.parse import urlparse
 import httpx
 
 from jobdeck.admin import admin_key_path, bootstrap
+from jobdeck.api.routes.session import _secret as session_secret
 from jobdeck.config import Settings
 from jobdeck.devserver import dev_server_command
 from jobdeck.store.engine import Database
@@ -66,6 +77,8 @@ class Child:
     name: str
     command: list[str]
     env: dict[str, str] | None = None
+    # Children of one tier (e.g. every worker) are stopped together, tiers one by one.
+    tier: str = ""
     proc: subprocess.Popen[bytes] | None = None
     starts: deque[float] = field(default_factory=deque)
     restart_at: float | None = None  # when a crashed child is due to start again
@@ -134,20 +147,30 @@ class Supervisor:
         return None
 
     def stop(self) -> None:
-        """Stop every child, the last started first."""
+        """Stop every child, the last started first; the children of one tier together
+        (SIGTERM to all of them, then wait), so N workers take as long as one."""
+        tiers: list[list[Child]] = []
         for child in reversed(self.children):
-            proc = child.proc
-            if proc is None:
-                continue
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+            if tiers and child.tier and tiers[-1][0].tier == child.tier:
+                tiers[-1].append(child)
+            else:
+                tiers.append([child])
+        for tier in tiers:
+            for child in tier:
+                if child.proc is not None and child.proc.poll() is None:
+                    child.proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            for child in tier:
+                proc = child.proc
+                if proc is None:
+                    continue
                 try:
-                    proc.wait(timeout=20)
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     logger.warning("%s did not stop in 20 s; killing it", child.name)
                     proc.kill()
                     proc.wait()
-            print(f"  stopped {child.name}", flush=True)
+                print(f"  stopped {child.name}", flush=True)
 
 
 async def _prepare(settings: Settings) -> str | None:
@@ -156,6 +179,41 @@ async def _prepare(settings: Settings) -> str | None:
         return await bootstrap(settings, db)
     finally:
         await db.dispose()
+
+
+def api_ports(settings: Settings) -> list[int]:
+    """The ports of `jobdeck up`'s API processes: api_port and the ones after it."""
+    last = settings.api_port + settings.api_processes - 1
+    if last > 65535:
+        raise ValueError(
+            f"{settings.api_processes} API processes from port {settings.api_port} need "
+            f"ports up to {last}, beyond 65535: choose a lower JOBDECK_API_PORT"
+        )
+    return list(range(settings.api_port, last + 1))
+
+
+def app_children(settings: Settings, env: dict[str, str]) -> list[Child]:
+    """`jobdeck up`'s workers, then its API processes (each with its own port)."""
+    one_worker, one_api = settings.workers == 1, settings.api_processes == 1
+    workers = [
+        Child(
+            "worker" if one_worker else f"worker-{i}",
+            [sys.executable, "-m", "jobdeck", "worker"],
+            env,
+            tier="worker",
+        )
+        for i in range(1, settings.workers + 1)
+    ]
+    apis = [
+        Child(
+            "api" if one_api else f"api-{i}",
+            [sys.executable, "-m", "jobdeck", "api"],
+            {**env, "JOBDECK_API_PORT": str(port)},
+            tier="api",
+        )
+        for i, port in enumerate(api_ports(settings), start=1)
+    ]
+    return workers + apis
 
 
 def up(settings: Settings) -> int:
@@ -179,9 +237,15 @@ def up(settings: Settings) -> int:
             ui_port=ui_port,
         ),
     )
-    worker = Child("worker", [sys.executable, "-m", "jobdeck", "worker"], env)
-    api = Child("api", [sys.executable, "-m", "jobdeck", "api"], env)
-    supervisor = Supervisor([temporal, worker, api])
+    try:
+        children = app_children(settings, env)
+    except ValueError as err:
+        print(f"jobdeck could not start: {err}", file=sys.stderr)
+        return 1
+    if settings.api_processes > 1:
+        # Made once here, not raced for by the API processes' first sign-ins.
+        session_secret(settings)
+    supervisor = Supervisor([temporal, *children])
 
     stopping = False
 
@@ -193,14 +257,23 @@ def up(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     try:
         _wait_for_port(t_host, t_port, supervisor.start(temporal), timeout=60)
-        supervisor.start(worker)
-        api_url = f"http://{settings.api_host}:{settings.api_port}"
-        _wait_for_http(f"{api_url}/healthz", supervisor.start(api), timeout=60)
+        started = [(child, supervisor.start(child)) for child in children]
+        api_urls = [
+            f"http://{settings.api_host}:{child.env['JOBDECK_API_PORT']}"
+            for child, _ in started
+            if child.tier == "api" and child.env
+        ]
+        for url, (_, proc) in zip(api_urls, started[settings.workers :], strict=True):
+            _wait_for_http(f"{url}/healthz", proc, timeout=60)
 
+        api_url = api_urls[0]
+        print(f"\njobdeck is up\n  API and dashboard  {api_url}")
+        for url in api_urls[1:]:
+            print(f"                     {url}")
+        if settings.workers > 1:
+            print(f"  workers            {settings.workers}")
         print(
-            f"\njobdeck is up\n  API and dashboard  {api_url}\n"
-            f"  API docs           {api_url}/docs\n"
-            f"  Temporal Web UI    {settings.temporal_ui_url}"
+            f"  API docs           {api_url}/docs\n  Temporal Web UI    {settings.temporal_ui_url}"
         )
         if new_key:
             print(

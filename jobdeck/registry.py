@@ -13,7 +13,7 @@ from typing import Any
 
 from jobdeck.activities.fine_tuning.providers import PROVIDERS
 from jobdeck.errors import InvalidInput
-from jobdeck.workflows import bulk, datasets, fine_tuning, publish, training
+from jobdeck.workflows import bulk, datasets, documents, fine_tuning, pipeline, publish, training
 from jobdeck.workflows.jobtype import JobType
 
 BUILTIN_TYPES = [
@@ -23,6 +23,8 @@ BUILTIN_TYPES = [
     fine_tuning.JOB_TYPE,
     training.JOB_TYPE,
     publish.JOB_TYPE,
+    pipeline.JOB_TYPE,
+    documents.JOB_TYPE,
 ]
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from temporalio.client import Client
 
+from jobdeck import tracing
 from jobdeck.config import Settings
 from jobdeck.dataset_files import DatasetStorage, open_storage
 from jobdeck.store.engine import Database
@@ -41,6 +42,7 @@ async def open_runtime(
 ) -> AsyncIterator[Runtime]:
     """The clients a worker or an API process holds for its whole life."""
     db = Database.connect(settings.database_url)
+    tracing.instrument_database(db)  # with tracing on: a span per SQL statement
     try:
         client = temporal or await connect(settings, for_api=for_api)
         runtime = Runtime.of(settings, db, client)

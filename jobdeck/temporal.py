@@ -20,6 +20,7 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RetryConfig
 
+from jobdeck import tracing
 from jobdeck.config import Settings
 from jobdeck.domain import JobSpec
 from jobdeck.errors import Unavailable
@@ -69,15 +70,21 @@ async def bounded(settings: Settings) -> AsyncIterator[timedelta]:
 async def connect(settings: Settings, *, for_api: bool = False) -> Client:
     """A Temporal client. The API's is lazy, so the API starts (and serves reads and health)
     while Temporal is down, and gives up on a call after 3 s so a client hears 503 soon."""
+    # With tracing on (jobdeck.tracing), the client's calls and, through the worker that
+    # takes the client's interceptors, workflows and activities join the job's trace.
+    interceptors = tracing.temporal_interceptors()
     if not for_api:
         return await Client.connect(
-            settings.temporal_address, namespace=settings.temporal_namespace
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            interceptors=interceptors,
         )
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         lazy=True,
         retry_config=RetryConfig(max_elapsed_time_millis=3000),
+        interceptors=interceptors,
     )
 
 

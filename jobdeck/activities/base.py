@@ -4,11 +4,12 @@ group once and hands it these."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jobdeck.activities.records import JobRecords
 
 if TYPE_CHECKING:
+    from jobdeck.domain import JobSpec
     from jobdeck.runtime import Runtime
     from jobdeck.store.accounts import Principal
     from jobdeck.store.tables import Job
@@ -22,6 +23,20 @@ class JobActions(Protocol):
     async def retry(
         self, principal: Principal, job_id: str, *, idempotency_key: str | None = None
     ) -> Job: ...
+
+    async def prepare_child(
+        self,
+        principal: Principal,
+        *,
+        type: str,
+        name: str,
+        data: dict[str, Any],
+        priority: int,
+        job_id: str,
+        parent_id: str,
+        created_at: str,
+        progress_interval_s: float | None,
+    ) -> tuple[JobSpec, str]: ...
 
 
 class ActivityGroup:

@@ -20,12 +20,20 @@ from jobdeck.clock import utcnow
 from jobdeck.config import Settings
 from jobdeck.domain import EventKind, JobErrorInfo, JobSpec, JobStatus, Progress, with_rate
 from jobdeck.errors import NotFound
+from jobdeck.notifications.announce import announce_job_end
 from jobdeck.store import datasets as dataset_store
 from jobdeck.store import jobs as job_store
 from jobdeck.store.engine import Database, is_outage
-from jobdeck.store.tables import Dataset
+from jobdeck.store.tables import Dataset, Job
 
 logger = logging.getLogger(__name__)
+
+
+def _ended(job: Job | None) -> tuple[str, str] | None:
+    """(organization, status) of a job that has ended; None otherwise."""
+    if job is None or not JobStatus(job.status).is_terminal:
+        return None
+    return job.organization_id, job.status
 
 
 @dataclass
@@ -144,7 +152,7 @@ class JobRecords:
 
     @activity.defn(name="jobs.mark_completed")
     async def mark_completed(self, completion: Completion) -> None:
-        async def work(session: AsyncSession) -> None:
+        async def work(session: AsyncSession) -> tuple[str, str] | None:
             now = utcnow()
             job = await job_store.find_job(session, job_id=completion.job_id)
             values = {
@@ -156,11 +164,12 @@ class JobRecords:
                 done = Progress.from_json(job.progress)
                 done.current, done.eta = done.total or done.current, 0
                 values["progress"] = done.to_json()
-            await job_store.change_job(
+            changed = await job_store.change_job(
                 session, job_id=completion.job_id, kind=EventKind.COMPLETED, now=now, values=values
             )
+            return _ended(changed or job)
 
-        await self.db.transact(work)
+        await self._announce_end(completion.job_id, await self.db.transact(work))
 
     @activity.defn(name="jobs.mark_failed")
     async def mark_failed(self, failure: Failure) -> None:
@@ -175,17 +184,33 @@ class JobRecords:
     async def _finish(
         self, job_id: str, status: JobStatus, kind: EventKind, values: dict[str, Any]
     ) -> None:
-        async def work(session: AsyncSession) -> None:
+        async def work(session: AsyncSession) -> tuple[str, str] | None:
             now = utcnow()
-            await job_store.change_job(
+            changed = await job_store.change_job(
                 session,
                 job_id=job_id,
                 kind=kind,
                 now=now,
                 values={"status": status.value, "finished_at": now, **values},
             )
+            return _ended(changed or await job_store.find_job(session, job_id=job_id))
 
-        await self.db.transact(work)
+        await self._announce_end(job_id, await self.db.transact(work))
+
+    async def _announce_end(self, job_id: str, ended: tuple[str, str] | None) -> None:
+        """Notifications (issue 15): tell the organization's rules how the job ended. Also
+        on a re-run after a crash (the job is terminal already): the delivery ids make a
+        second announce deliver nothing twice."""
+        if ended is not None and activity.in_activity():
+            organization_id, status = ended
+            await announce_job_end(
+                self.db,
+                self.settings,
+                activity.client(),
+                organization_id=organization_id,
+                job_id=job_id,
+                status=status,
+            )
 
     async def save_progress(self, job_id: str, progress: Progress) -> None:
         """Store a progress report, deriving rate and ETA from the one before it."""

@@ -14,6 +14,7 @@ from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import DBAPIError
 from temporalio.client import Client
 
+from jobdeck import tracing
 from jobdeck.api import text, ws
 from jobdeck.api.headers import ApiResponseHeaders
 from jobdeck.api.key_watch import running_key_watch
@@ -165,6 +166,7 @@ def create_app(
     app.add_middleware(ApiResponseHeaders)
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    tracing.instrument_app(app)  # with tracing on (OTEL_*, jobdeck.tracing): a span a request
 
     @app.exception_handler(JobdeckError)
     async def _jobdeck_error(_: Request, err: JobdeckError) -> JSONResponse:

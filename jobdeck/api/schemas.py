@@ -108,6 +108,9 @@ class JobPublic(Schema):
 class JobsPublic(Schema):
     data: list[JobPublic]
     next_cursor: str | None = None
+    total: int | None = Field(
+        default=None, description="Jobs matching the filter, on every page (with ?count=true)"
+    )
 
 
 class JobStats(Schema):
@@ -149,6 +152,10 @@ class JobLogsPublic(Schema):
 class JobTypePublic(Schema):
     name: str
     description: str
+    input_schema: dict[str, Any] = Field(
+        default_factory=dict,
+        description="JSON Schema of the type's `data` (what POST /api/jobs checks it against)",
+    )
 
 
 class Me(Schema):

@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
+from jobdeck.api import ratelimit
 from jobdeck.api.key_watch import KeyWatch
 from jobdeck.api.routes.session import COOKIE, session_principal
 from jobdeck.api.text import check_query_and_path
@@ -231,8 +232,12 @@ async def _serve(ws: WebSocket, job_id: str | None) -> None:
     principal: accounts.Principal | None = None
     revoked = asyncio.Event()
     tasks: set[asyncio.Task[None]] = set()
+    lease: str | None = None
     try:
         principal = await _authenticate(ws, runtime)
+        lease = await ratelimit.open_socket_lease(runtime, principal)  # a cap per key
+        if lease is None:
+            raise _Refused(ratelimit.CLOSE_TOO_MANY, ratelimit.too_many_sockets(runtime))
         revoked = watch.watch(principal.key_id)
         after = _after(ws)
         _check_storable(ws, job_id)
@@ -272,6 +277,7 @@ async def _serve(ws: WebSocket, job_id: str | None) -> None:
             asyncio.create_task(_drain_incoming(ws)),
             asyncio.create_task(_stream(ws, sub, last, settings.ws_heartbeat_s)),
             asyncio.create_task(_until_revoked(revoked)),
+            asyncio.create_task(ratelimit.hold_socket_lease(runtime, lease)),
         }
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -290,6 +296,8 @@ async def _serve(ws: WebSocket, job_id: str | None) -> None:
             watch.unwatch(principal.key_id, revoked)
         if sub is not None:
             live.hub.unsubscribe(sub)
+        if lease is not None:
+            await ratelimit.close_socket_lease(runtime, lease)
 
 
 @router.websocket("/ws/jobs")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from jobdeck.cli import admin, jobs, processes, replay
+from jobdeck.cli import admin, jobs, pipelines, processes, replay, schedules
 from jobdeck.config import Settings, get_settings
 from jobdeck.logs import configure_logging
 
@@ -17,6 +17,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "jobs": jobs.cmd_jobs,
     "admin": admin.cmd_admin,
     "replay": replay.cmd_replay,
+    "schedules": schedules.cmd_schedules,
+    "pipelines": pipelines.cmd_pipelines,
 }
 
 
@@ -27,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_parser(sub)
     admin.add_parser(sub)
     replay.add_parser(sub)
+    schedules.add_parser(sub)
+    pipelines.add_parser(sub)
     return parser
 
 

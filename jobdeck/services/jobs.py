@@ -14,20 +14,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
-from temporalio.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from jobdeck import tracing
 from jobdeck.clock import utcnow
 from jobdeck.domain import EventKind, JobSpec, JobStatus
 from jobdeck.errors import Conflict, InvalidInput, Unavailable
 from jobdeck.registry import JobTypeRegistry
 from jobdeck.runtime import Runtime
+from jobdeck.services.fairness import job_priority
 from jobdeck.store import jobs as job_store
 from jobdeck.store.accounts import Principal
 from jobdeck.store.engine import is_outage
 from jobdeck.store.tables import Job
 from jobdeck.temporal import bounded, job_search_attributes
+from jobdeck.workflows.jobtype import JobType
 
 logger = logging.getLogger(__name__)
 
@@ -62,19 +65,7 @@ class JobControl:
         schedule_id: str | None = None,
     ) -> tuple[Job, bool]:
         """Start a job; returns it and whether it is new (False: an idempotent replay)."""
-        job_type, data = self.registry.validate(new.type, new.data)
-        name = new.name.strip()
-        if not name or len(name) > 200:
-            raise InvalidInput("name must be 1 to 200 characters")
-        if not PRIORITY_HIGHEST <= new.priority <= PRIORITY_LOWEST:
-            raise InvalidInput("priority must be 1 (highest) to 5 (lowest)")
-        if job_type.unavailable is not None:
-            try:
-                why = await job_type.unavailable(self.runtime)
-            except (RPCError, RuntimeError) as err:
-                raise Unavailable("the job engine (Temporal) is unreachable; try again") from err
-            if why:
-                raise InvalidInput(why)
+        job_type, data, name = await self._checked(principal, new)
         org = principal.organization_id
         if idempotency_key is not None:
             if not 1 <= len(idempotency_key) <= 200:
@@ -82,6 +73,7 @@ class JobControl:
             job_id = str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{org}:{idempotency_key}"))
         else:
             job_id = str(uuid.uuid4())
+        tracing.tag_job(job_id)  # with tracing on: the request's trace is this job's
         if idempotency_key is not None:  # a fresh uuid4 cannot exist yet
             async with self.runtime.db.read() as session:
                 existing = await job_store.find_job(session, job_id=job_id)
@@ -127,6 +119,60 @@ class JobControl:
         logger.info("job created", extra={"job_id": job_id, "job_type": job_type.name})
         return job, started
 
+    async def _checked(
+        self, principal: Principal, new: NewJob
+    ) -> tuple[JobType, dict[str, Any], str]:
+        """The job's type, its data checked (and prepared, for types that do) and its name;
+        InvalidInput for anything wrong, Unavailable when it cannot be told now."""
+        job_type, data = self.registry.validate(new.type, new.data)
+        name = new.name.strip()
+        if not name or len(name) > 200:
+            raise InvalidInput("name must be 1 to 200 characters")
+        if not PRIORITY_HIGHEST <= new.priority <= PRIORITY_LOWEST:
+            raise InvalidInput("priority must be 1 (highest) to 5 (lowest)")
+        if job_type.unavailable is not None:
+            try:
+                why = await job_type.unavailable(self.runtime)
+            except (RPCError, RuntimeError) as err:
+                raise Unavailable("the job engine (Temporal) is unreachable; try again") from err
+            if why:
+                raise InvalidInput(why)
+        if job_type.prepare is not None:
+            data = await job_type.prepare(self.runtime, principal, data)
+        return job_type, data, name
+
+    async def prepare_child(
+        self,
+        principal: Principal,
+        *,
+        type: str,
+        name: str,
+        data: dict[str, Any],
+        priority: int,
+        job_id: str,
+        parent_id: str,
+        created_at: str,
+        progress_interval_s: float | None,
+    ) -> tuple[JobSpec, str]:
+        """The spec and task queue of a job another job's workflow starts as its child
+        (a pipeline's `job` step), checked as `create` checks a job; the child's workflow
+        writes its row on its first step."""
+        new = NewJob(type=type, name=name, data=data, priority=priority)
+        job_type, data, name = await self._checked(principal, new)
+        spec = JobSpec(
+            job_id=job_id,
+            organization_id=principal.organization_id,
+            user_id=principal.user_id,
+            type=job_type.name,
+            name=name,
+            data=data,
+            priority=priority,
+            parent_id=parent_id,
+            created_at=created_at,
+            progress_interval_s=progress_interval_s,
+        )
+        return spec, job_type.task_queue or self.runtime.settings.task_queue
+
     @staticmethod
     def _same_request(job: Job, type_: str, name: str, data: dict[str, Any]) -> Job:
         if (job.type, job.name, job.data) != (type_, name, data):
@@ -151,7 +197,7 @@ class JobControl:
                         if self.runtime.settings.temporal_search_attributes
                         else None
                     ),
-                    priority=Priority(priority_key=spec.priority),
+                    priority=job_priority(self.runtime.settings, spec),
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 )

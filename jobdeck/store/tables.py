@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -87,6 +88,12 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_org_created", "organization_id", "created_at", "id"),
         Index("ix_jobs_org_status", "organization_id", "status"),
+        # The operator's dashboard (issue 18, migration 0011): the list sorted by status, and
+        # the charts' completed/failed per bucket and durations (index-only on PostgreSQL).
+        Index("ix_jobs_org_status_created", "organization_id", "status", "created_at", "id"),
+        Index(
+            "ix_jobs_org_finished", "organization_id", "finished_at", "status", "type", "started_at"
+        ),
         UniqueConstraint("organization_id", "idempotency_key", name="uq_jobs_idempotency"),
     )
 
@@ -240,12 +247,344 @@ class Model(Base):
 
 # Documents, collections and item-level results (issue 13; migration 0006).
 
+
+class JobItem(Base):
+    """One item of a job that works item by item (a document, a bulk target): its outcome,
+    written by the item runner in batches (see activities/items.py)."""
+
+    __tablename__ = "job_items"
+    __table_args__ = (
+        UniqueConstraint("job_id", "key", name="uq_job_items_key"),
+        Index("ix_job_items_status", "job_id", "status", "seq"),
+    )
+
+    job_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1, 2, ... in work order
+    key: Mapped[str] = mapped_column(String(255))  # what the item is: a document id, a job id
+    # pending, succeeded, partial, needs_ocr, failed, skipped (domain.ItemStatus)
+    status: Mapped[str] = mapped_column(String(16))
+    details: Mapped[dict[str, Any] | None]  # what the job type noted when it listed the item
+    result: Mapped[dict[str, Any] | None]  # what processing it found (counts, new ids, ...)
+    error: Mapped[str | None] = mapped_column(Text)  # why it failed or was skipped
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Collection(Base):
+    """An organization's named set of documents, embedded by one model, chunked one way."""
+
+    __tablename__ = "collections"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "name", name="uq_collections_name"),
+        Index("ix_collections_org_created", "organization_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    embedding_provider: Mapped[str] = mapped_column(String(32))
+    embedding_model: Mapped[str] = mapped_column(String(200))
+    embedding_dimensions: Mapped[int | None] = mapped_column(Integer)  # known once embedded
+    chunk_max_tokens: Mapped[int] = mapped_column(Integer)
+    chunk_overlap: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Document(Base):
+    """A file uploaded to a collection and what its latest processing made of it."""
+
+    __tablename__ = "documents"
+    __table_args__ = (
+        UniqueConstraint("collection_id", "filename", name="uq_documents_filename"),
+        Index("ix_documents_collection_created", "collection_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id"))
+    organization_id: Mapped[str] = mapped_column(String(36))
+    filename: Mapped[str] = mapped_column(String(255))
+    storage_key: Mapped[str] = mapped_column(String(500))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str | None] = mapped_column(String(16))
+    # pending (never processed since upload), or its latest item outcome
+    status: Mapped[str] = mapped_column(String(16))
+    pages: Mapped[int | None] = mapped_column(Integer)
+    failed_pages: Mapped[dict[str, Any] | None]  # {"<page>": "reason"}
+    characters: Mapped[int | None] = mapped_column(BigInteger)
+    tokens: Mapped[int | None] = mapped_column(BigInteger)
+    chunks: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    # sha256 of (content hash, pipeline settings) of the vectors now stored: the same
+    # fingerprint on a re-ingest means nothing to redo.
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    job_id: Mapped[str | None] = mapped_column(String(36))  # the job that last processed it
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 # Pipelines and their versions (issue 14; migration 0007).
+
+
+class Pipeline(Base):
+    """A user-defined pipeline; its specs are immutable versions (pipeline_versions)."""
+
+    __tablename__ = "pipelines"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "name", name="uq_pipelines_name"),
+        Index("ix_pipelines_org_created", "organization_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    latest_version: Mapped[int] = mapped_column(Integer)
+    archived_at: Mapped[datetime | None]  # delete archives: runs keep their pipeline
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class PipelineVersion(Base):
+    """One saved spec of a pipeline, never changed; a run pins one."""
+
+    __tablename__ = "pipeline_versions"
+
+    pipeline_id: Mapped[str] = mapped_column(ForeignKey("pipelines.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spec: Mapped[dict[str, Any]]
+    user_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+
+
+class PipelineRunStep(Base):
+    """A step of a pipeline run (a workflow-execution job) as it went: status, output (or
+    a reference to it in file storage), error, child job; what reruns reuse."""
+
+    __tablename__ = "pipeline_run_steps"
+
+    job_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    step_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)  # the step's place in the spec
+    kind: Mapped[str] = mapped_column(String(16))
+    # pending, running, waiting, completed, failed, skipped, cancelled (pipelines.StepStatus)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    output: Mapped[dict[str, Any] | None]  # {"value": ...}, so any JSON value fits
+    error: Mapped[dict[str, Any] | None]
+    reason: Mapped[str | None] = mapped_column(Text)  # why skipped; an approval's note
+    child_job_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    details: Mapped[dict[str, Any] | None]  # token usage, HTTP status, who approved
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
 
 # Schedules (issue 15; migration 0008).
 
+
+class Schedule(Base):
+    """A jobdeck schedule: one Temporal Schedule (`temporal_id`) fires its jobs. Temporal
+    holds the run state (paused, next and recent runs); this row holds who owns it and its
+    definition as accepted, so lists and the stuck/miss checks need no Temporal call."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_org_created", "organization_id", "created_at", "id"),)
+
+    # Short on purpose: a fired job's id is "<schedule id>-<RFC 3339 time>" (36 at most).
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    temporal_id: Mapped[str] = mapped_column(String(200), unique=True)
+    definition: Mapped[dict[str, Any]]  # job, cron | interval, timezone, policies, limits
+    # Temporal's counters of runs missed (catch-up window) and skipped (overlap) as last
+    # seen: a rise is a miss to record and announce.
+    missed_seen: Mapped[int] = mapped_column(Integer, default=0)
+    skipped_seen: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ScheduleMiss(Base):
+    """Runs of a schedule that did not fire, and why (Temporal counts them, not their
+    times: one row per rise of a counter)."""
+
+    __tablename__ = "schedule_misses"
+    __table_args__ = (
+        Index("ix_schedule_misses_schedule", "schedule_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    schedule_id: Mapped[str] = mapped_column(String(16))
+    organization_id: Mapped[str] = mapped_column(String(36))
+    reason: Mapped[str] = mapped_column(String(32))  # catchup_window | overlap
+    count: Mapped[int] = mapped_column(Integer)
+    detected_at: Mapped[datetime]
+
+
+class StuckJob(Base):
+    """A job found stuck (stuck-job alerts, issue 15), until it moves again."""
+
+    __tablename__ = "stuck_jobs"
+    __table_args__ = (Index("ix_stuck_jobs_org", "organization_id"),)
+
+    job_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(String(36))
+    reason: Mapped[str] = mapped_column(String(16))  # no_progress | pending
+    since: Mapped[datetime]  # its last sign of life
+    detected_at: Mapped[datetime]
+
+
 # Notification channels, rules and deliveries (issue 15; migration 0009).
 
+
+class NotificationChannel(Base):
+    """Where an organization's notifications go. `secret` is encrypted at rest (Fernet)
+    and never leaves the store in clear except to the delivery activity."""
+
+    __tablename__ = "notification_channels"
+    __table_args__ = (Index("ix_notification_channels_org", "organization_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # webhook, slack, discord, email
+    config: Mapped[dict[str, Any]]  # what is not secret (a webhook's URL, SMTP host, to)
+    secret: Mapped[str] = mapped_column(Text)  # Fernet token of the channel's secrets
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    failing_since: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]  # set when failing for too long
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class NotificationRule(Base):
+    """Which events go to a channel, filtered by job type, name pattern and priority."""
+
+    __tablename__ = "notification_rules"
+    __table_args__ = (Index("ix_notification_rules_org", "organization_id", "enabled"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    channel_id: Mapped[str] = mapped_column(
+        ForeignKey("notification_channels.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    job_types: Mapped[list[str]] = mapped_column(JSON)  # empty: every type
+    name_pattern: Mapped[str | None] = mapped_column(String(200))  # a glob on the job's name
+    priorities: Mapped[list[int]] = mapped_column(JSON)  # empty: every priority
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class NotificationDelivery(Base):
+    """One event to one channel: its state, and the latest try (the log per channel)."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (
+        Index("ix_notification_deliveries_channel", "channel_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the webhook-id too
+    organization_id: Mapped[str] = mapped_column(String(36), index=True)
+    channel_id: Mapped[str] = mapped_column(
+        ForeignKey("notification_channels.id", ondelete="CASCADE")
+    )
+    event: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[str | None] = mapped_column(String(36))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    runs: Mapped[int] = mapped_column(Integer, default=1)  # 1 + redeliveries
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_response: Mapped[str | None] = mapped_column(Text)  # an excerpt
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_retry_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class NotificationAttempt(Base):
+    """Every try of a delivery, kept for the log."""
+
+    __tablename__ = "notification_attempts"
+    __table_args__ = (Index("ix_notification_attempts_delivery", "delivery_id", "id"),)
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(
+        ForeignKey("notification_deliveries.id", ondelete="CASCADE")
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
 # Fair-sharing limits and quotas (issue 16; migration 0010).
+
+
+class OrganizationLimit(Base):
+    """An organization's own value for one limit, set by its admin ("active_jobs",
+    "active_jobs:<job type>"); a limit without a row takes the settings' default."""
+
+    __tablename__ = "organization_limits"
+
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
+class JobSlot(Base):
+    """A job's place under its organization's concurrency limits: `waiting` in line
+    (priority, then `seq`), then `held` while it runs; the row goes when the job ends."""
+
+    __tablename__ = "job_slots"
+    __table_args__ = (Index("ix_job_slots_line", "organization_id", "state", "priority", "seq"),)
+
+    seq: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(36), unique=True)
+    organization_id: Mapped[str] = mapped_column(String(36))
+    job_type: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(8))  # waiting, held
+    requested_at: Mapped[datetime]
+    granted_at: Mapped[datetime | None]
+
+
+class RateBucket(Base):
+    """One token bucket of the API's rate limits, shared by every API process: its level
+    in thousandths of a token (integers, so concurrent refills add up exactly)."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    milli_tokens: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
+class SocketLease(Base):
+    """One open live-feed WebSocket, so that a cap per API key holds over all API
+    processes; an API process renews its leases while they are open, and a lease left by
+    a process that died expires."""
+
+    __tablename__ = "socket_leases"
+    __table_args__ = (Index("ix_socket_leases_key", "key_id", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(36))
+    expires_at: Mapped[datetime]
+
 
 # The operator's dashboard (issue 18; migration 0011).

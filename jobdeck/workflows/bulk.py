@@ -1,7 +1,10 @@
 """The bulk-operation job: cancel or retry every job of the organization matching a filter.
 
-Polling pattern: a loop of short page activities (100 jobs each) with continue-as-new, so
-an operation over any number of jobs keeps a small history.
+The matching jobs are the job's items (GET /api/jobs/{id}/items): the item runner
+(workflows/items.py) works them in heartbeating chunks with continue-as-new, and each
+target's outcome says whether it was cancelled or retried (and as which job), or skipped
+and why. Runs begun before the item runner (`BULK_ITEMS` unpatched) go on with their
+loop of page activities.
 
 Queries: `progress` (from JobWorkflow).
 """
@@ -14,6 +17,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from jobdeck.workflows.items import ItemRun, ItemSteps, run_items
 from jobdeck.workflows.jobtype import JobType
 from jobdeck.workflows.lifecycle import LOCAL_BOOKKEEPING, JobWorkflow
 
@@ -24,12 +28,15 @@ with workflow.unsafe.imports_passed_through():
     from jobdeck.activities.bulk import (
         BulkActivities,
         BulkCounts,
+        BulkItemActivities,
         BulkPageInput,
         BulkPlan,
         BulkPlanInput,
     )
     from jobdeck.domain import JobFilter, JobSpec, Progress
     from jobdeck.inputs import BulkOperationData
+
+BULK_ITEMS = "bulk-item-runner"
 
 STEP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
@@ -46,6 +53,14 @@ class BulkResume(BaseModel):
     new_job_ids: list[str] = Field(default_factory=list)
 
 
+class BulkItemResume(BaseModel):
+    """Where a continued-as-new run of an operation on the item runner goes on from."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    created_before: str
+    items: ItemRun
+
+
 @workflow.defn(name="bulk-operation")
 class BulkOperationWorkflow(JobWorkflow[BulkOperationData]):
     @workflow.run
@@ -53,6 +68,44 @@ class BulkOperationWorkflow(JobWorkflow[BulkOperationData]):
         return await self.run_job(spec)
 
     async def execute(self, spec: JobSpec, data: BulkOperationData) -> dict[str, Any] | None:
+        resumed = spec.resume or {}
+        if "items" in resumed or ("plan" not in resumed and workflow.patched(BULK_ITEMS)):
+            return await self._on_items(data)
+        return await self._by_pages(spec, data)
+
+    async def _on_items(self, data: BulkOperationData) -> dict[str, Any]:
+        action = data.action
+        resume = self.resumed(BulkItemResume)
+        created_before = resume.created_before if resume else workflow.now().isoformat()
+        steps = ItemSteps(
+            seed=BulkItemActivities.seed_items,
+            work=BulkItemActivities.work_items,
+            unit="jobs",
+            stage=action,
+            params={
+                "action": action,
+                "filter": data.filter.model_dump(mode="json"),
+                "createdBefore": created_before,
+            },
+        )
+        run = await run_items(
+            self,
+            steps,
+            resume.items if resume else ItemRun(),
+            lambda r: BulkItemResume(created_before=created_before, items=r),
+        )
+        counts = run.counts
+        return {
+            "action": action,
+            "matched": run.total,
+            "processed": run.total - counts.get("pending", 0),
+            "succeeded": counts.get("succeeded", 0),
+            "skipped": counts.get("skipped", 0),
+            "failed": counts.get("failed", 0),
+            "newJobIds": run.notes if action == "retry" else [],
+        }
+
+    async def _by_pages(self, spec: JobSpec, data: BulkOperationData) -> dict[str, Any] | None:
         action = data.action
         flt = JobFilter(
             statuses=[str(s) for s in data.filter.statuses],
@@ -123,5 +176,10 @@ class BulkOperationWorkflow(JobWorkflow[BulkOperationData]):
 JOB_TYPE = JobType(
     workflow=BulkOperationWorkflow,
     description="Cancel or retry every job of the organization that matches a filter",
-    activities=[BulkActivities.plan, BulkActivities.apply_page],
+    activities=[
+        BulkActivities.plan,
+        BulkActivities.apply_page,
+        BulkItemActivities.seed_items,
+        BulkItemActivities.work_items,
+    ],
 )

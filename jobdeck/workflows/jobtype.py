@@ -21,6 +21,7 @@ from jobdeck.errors import InvalidInput
 if TYPE_CHECKING:
     from jobdeck.config import Settings
     from jobdeck.runtime import Runtime
+    from jobdeck.store.accounts import Principal
 
 # An activity as declared: `SomeActivities.method` (unbound) or a plain function.
 Activity = Callable[..., Any]
@@ -57,6 +58,9 @@ class JobType:
     queues: Callable[[Settings], Sequence[QueueActivities]] | None = None
     # Why this deployment cannot run the type now (None: it can); asked before a job starts.
     unavailable: Callable[[Runtime], Awaitable[str | None]] | None = None
+    # What a job's checked data becomes before the job starts, given the caller (e.g. a
+    # pipeline run pins its version and checks its inputs); raises InvalidInput, NotFound.
+    prepare: Callable[[Runtime, Principal, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
 
     @property
     def name(self) -> str:

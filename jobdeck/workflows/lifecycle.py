@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         ProgressReport,
     )
     from jobdeck.domain import JobErrorInfo, JobSpec, JobStatus, Progress
+    from jobdeck.workflows.slots import run_in_slot
 
 # Bookkeeping must outlive a database outage rather than lose a job's ending: no cap on
 # attempts, backoff capped at 30 s.
@@ -52,6 +53,22 @@ LOCAL_BOOKKEEPING = "local-bookkeeping"
 # The job is marked active by its first step when a worker slot picks it up (see
 # activities/pickup.py), not by a `mark_started` activity of its own.
 START_ON_PICKUP = "start-on-pickup"
+# A schedule's run (issue 15): its spec comes with no job id, and the job id is the
+# workflow id Temporal gave the run (the schedule id and the scheduled time).
+SCHEDULED_JOB_IDS = "scheduled-job-ids"
+
+
+def scheduled_run(spec: JobSpec) -> JobSpec:
+    """A schedule's spec made this run's own (see SCHEDULED_JOB_IDS); others unchanged."""
+    if spec.job_id or not workflow.patched(SCHEDULED_JOB_IDS):
+        return spec
+    info = workflow.info()
+    started = info.workflow_start_time.isoformat()
+    return replace(spec, job_id=info.workflow_id, created_at=started)
+
+
+# A job waits for a slot under its organization's concurrency limits (workflows/slots.py).
+CONCURRENCY_SLOTS = "concurrency-slots"
 
 
 async def record(
@@ -134,6 +151,7 @@ class JobWorkflow(Generic[InputT]):
         )
 
     async def run_job(self, spec: JobSpec) -> dict[str, Any] | None:
+        spec = scheduled_run(spec)
         self._spec = spec
         try:
             if self.marks_started and workflow.patched(START_ON_PICKUP):
@@ -147,7 +165,10 @@ class JobWorkflow(Generic[InputT]):
                 self.state.status = JobStatus.ACTIVE
             # The API checked the data with the same model: this only types it.
             data: InputT = self.input_model.model_validate(spec.data)  # type: ignore[assignment]
-            result = await self.execute(spec, data)
+            if workflow.patched(CONCURRENCY_SLOTS):
+                result = await run_in_slot(spec, self.state, lambda: self.execute(spec, data))
+            else:
+                result = await self.execute(spec, data)
         except BaseException as err:
             if is_cancelled_exception(err):
                 await self._end_cancelled()

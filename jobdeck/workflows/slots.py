@@ -75,6 +75,11 @@ async def run_in_slot(spec: JobSpec, state: _Status, run: Callable[[], Awaitable
     except workflow.ContinueAsNewError:
         keep = True  # the next run of the same job goes on in the slot this one holds
         raise
+    except GeneratorExit:
+        # Evicted from the worker's cache, not ended: the workflow resumes elsewhere by
+        # replay, still holding its slot, and no workflow call may run now.
+        keep = True
+        raise
     finally:
         if not keep:
             await _slot_step(SlotKeeper.release, request)

@@ -21,7 +21,8 @@ async def _job_count(tenant: Tenant) -> int:
             {"type": "no-such-type", "name": "x"},
             422,
             "unknown job type 'no-such-type'; known types: bulk-operation, data-conversion, "
-            "dataset-validation, fine-tuning, model-publish, model-training, test-steps",
+            "dataset-validation, document-processing, fine-tuning, model-publish, "
+            "model-training, test-steps, workflow-execution",
         ),
         (
             {"type": "test-steps", "name": "x", "data": {"steps": -1}},

@@ -166,6 +166,8 @@ async def test_job_types_are_listed(tenant: Tenant) -> None:
         "fine-tuning",
         "model-training",
         "model-publish",
+        "workflow-execution",
+        "document-processing",
         "test-steps",
     ]
 

@@ -28,6 +28,10 @@ LAYERS: list[tuple[str, list[str]]] = [
             "jobdeck.logs",
             "jobdeck.redact",
             "jobdeck.training",
+            "jobdeck.fairness",
+            "jobdeck.pipelines",
+            "jobdeck.notifications.events",  # notifications' vocabulary (issue 15)
+            "jobdeck.schedules",  # schedules' vocabulary: cron, definition (issue 15)
         ],
     ),
     ("store", ["jobdeck.store"]),
@@ -36,10 +40,13 @@ LAYERS: list[tuple[str, list[str]]] = [
         [
             "jobdeck.runtime",
             "jobdeck.temporal",
+            "jobdeck.tracing",  # OpenTelemetry, optional (issue 17)
             "jobdeck.dataset_files",
             "jobdeck.devserver",
             "jobdeck.events",
             "jobdeck.admin",
+            "jobdeck.documents",
+            "jobdeck.notifications",  # channels, signing, announce (issue 15)
         ],
     ),
     ("activities", ["jobdeck.activities"]),

@@ -52,7 +52,7 @@ async def test_keyboard_reaches_the_controls(page: Page) -> None:
     await page.keyboard.press("Tab")
     await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     focused = []
-    for _ in range(16):
+    for _ in range(30):
         await page.keyboard.press("Tab")
         focused.append(await page.evaluate(FOCUSED))
     for expected in ("f-q", "f-status", "f-type", "sign-out", "Total: 0 jobs"):

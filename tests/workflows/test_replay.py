@@ -23,7 +23,9 @@ from temporalio.worker import Replayer
 from jobdeck.registry import BUILTIN_TYPES
 from jobdeck.workflows.bulk import BulkOperationWorkflow
 from jobdeck.workflows.datasets import DataConversionWorkflow, DatasetValidationWorkflow
+from jobdeck.workflows.documents import DocumentProcessingWorkflow
 from jobdeck.workflows.fine_tuning import FineTuningWorkflow
+from jobdeck.workflows.pipeline import PipelineWorkflow
 from jobdeck.workflows.publish import ModelPublishWorkflow
 from jobdeck.workflows.training import ModelTrainingWorkflow
 from tests.conftest import Stack, Tenant
@@ -37,9 +39,11 @@ WORKFLOWS = [
     BulkOperationWorkflow,
     DataConversionWorkflow,
     DatasetValidationWorkflow,
+    DocumentProcessingWorkflow,
     FineTuningWorkflow,
     ModelTrainingWorkflow,
     ModelPublishWorkflow,
+    PipelineWorkflow,
     StepsWorkflow,
 ]
 

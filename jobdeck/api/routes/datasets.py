@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from jobdeck.api.dataset_schemas import DatasetPublic, DatasetsPublic, DatasetValidate
 from jobdeck.api.deps import CurrentUser, JobsDep, RuntimeDep
 from jobdeck.api.filenames import content_disposition, safe_name
+from jobdeck.api.ratelimit import RATE_LIMITED, UploadLimit
 from jobdeck.api.schemas import JobPublic, Problem
 from jobdeck.api.uploads import FILE_FIELD, Upload, receive_upload
 from jobdeck.api.views import dataset_public, job_public
@@ -90,7 +91,9 @@ _UPLOAD_BODY = {
     status_code=status.HTTP_201_CREATED,
     response_model=DatasetPublic,
     openapi_extra={"requestBody": _UPLOAD_BODY},
+    dependencies=[UploadLimit],
     responses={
+        **RATE_LIMITED,
         400: {"model": Problem, "description": "Not one file in the field `file`, or malformed"},
         413: {"model": Problem, "description": "The file, or the form fields, too large"},
         415: {"model": Problem, "description": "Not multipart/form-data, or a format not taken"},

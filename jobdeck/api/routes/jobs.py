@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from jobdeck.api.deps import CurrentUser, JobsDep, RegistryDep, RuntimeDep
+from jobdeck.api.listing import ListingParams
+from jobdeck.api.ratelimit import RATE_LIMITED, CreationLimit
 from jobdeck.api.schemas import (
     JobCreate,
     JobEventPublic,
@@ -39,7 +41,13 @@ def _split(values: list[str] | None) -> list[str]:
     return [v.strip() for raw in values or [] for v in raw.split(",") if v.strip()]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=JobPublic)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobPublic,
+    dependencies=[CreationLimit],
+    responses=RATE_LIMITED,
+)
 async def create_job(
     body: JobCreate,
     runtime: RuntimeDep,
@@ -68,6 +76,7 @@ async def create_job(
 async def list_jobs(
     runtime: RuntimeDep,
     principal: CurrentUser,
+    listing: Annotated[ListingParams, Depends()],
     status_: Annotated[list[str] | None, Query(alias="status")] = None,
     type_: Annotated[list[str] | None, Query(alias="type")] = None,
     q: Annotated[
@@ -82,18 +91,21 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=job_store.MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> JobsPublic:
-    """List the organization's jobs, newest first, filtered and paginated by cursor."""
+    """List the organization's jobs, newest first (or by ?sort=), filtered and paginated by
+    cursor; ?count=true adds the number of jobs matching the filter."""
     statuses = _split(status_)
     known = {s.value for s in JobStatus}
     for value in statuses:
         if value not in known:
             raise InvalidInput(f"unknown status {value!r}; one of: {', '.join(sorted(known))}")
-    flt = JobFilter(
-        statuses=statuses,
-        types=_split(type_),
-        q=q or None,
-        parent_id=parent,
-        schedule_id=schedule,
+    flt = listing.narrow(
+        JobFilter(
+            statuses=statuses,
+            types=_split(type_),
+            q=q or None,
+            parent_id=parent,
+            schedule_id=schedule,
+        )
     )
     async with runtime.db.read() as session:
         jobs, next_cursor = await job_store.list_jobs(
@@ -102,9 +114,17 @@ async def list_jobs(
             flt=flt,
             limit=limit,
             cursor=cursor,
+            sort=listing.sort,
         )
+        total = None
+        if listing.count:
+            total = await job_store.count_jobs(
+                session, organization_id=principal.organization_id, flt=flt
+            )
     return JobsPublic(
-        data=[job_public(job, runtime.settings) for job in jobs], next_cursor=next_cursor
+        data=[job_public(job, runtime.settings) for job in jobs],
+        next_cursor=next_cursor,
+        total=total,
     )
 
 
@@ -118,8 +138,15 @@ async def job_stats(runtime: RuntimeDep, principal: CurrentUser) -> JobStats:
 
 @router.get("/types", response_model=list[JobTypePublic])
 async def job_types(registry: RegistryDep, principal: CurrentUser) -> list[JobTypePublic]:
-    """The job types this deployment runs."""
-    return [JobTypePublic(name=t.name, description=t.description) for t in registry.all()]
+    """The job types this deployment runs, with the JSON Schema of each one's input."""
+    return [
+        JobTypePublic(
+            name=t.name,
+            description=t.description,
+            input_schema=t.input_model.model_json_schema(by_alias=True),
+        )
+        for t in registry.all()
+    ]
 
 
 @router.get("/{job_id}", response_model=JobPublic)
@@ -207,7 +234,13 @@ async def cancel_job(
     return job_public(job, runtime.settings)
 
 
-@router.post("/{job_id}/retry", status_code=status.HTTP_201_CREATED, response_model=JobPublic)
+@router.post(
+    "/{job_id}/retry",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobPublic,
+    dependencies=[CreationLimit],
+    responses=RATE_LIMITED,
+)
 async def retry_job(
     job_id: str,
     runtime: RuntimeDep,

@@ -12,12 +12,22 @@ from jobdeck.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata
+# pgvector's tables are made at run time, one per collection (jobdeck/documents/pg_vectors.py):
+# they are not the migrations' to create or drop.
+_RUNTIME_TABLE_PREFIX = "jobdeck_vectors_"
+
+
+def _managed(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    return not (type_ == "table" and reflected and (name or "").startswith(_RUNTIME_TABLE_PREFIX))
 
 
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_object=_managed,
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():

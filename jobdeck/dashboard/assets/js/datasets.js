@@ -19,6 +19,7 @@ const shown = (value) => (value === null || value === undefined || value === "" 
 import { ProgressView, statusBadge } from "./table.js";
 
 const PAGE_SIZE = 50;
+const NO_DATASETS = "No datasets yet. Upload one above, or convert one with a data-conversion job.";
 const DATASET_JOBS = new Set(["data-conversion", "dataset-validation"]);
 
 function datasetLink(id, label) {
@@ -71,7 +72,14 @@ export class DatasetsView {
       this.uploadError,
     );
     this.body = h("tbody");
-    this.empty = h("p.empty", { hidden: true }, "No datasets yet. Upload one above, or convert one with a data-conversion job.");
+    // Search by name (?q=, kept in the URL like the jobs list's filters).
+    this.q = new URLSearchParams(location.search).get("q") || "";
+    this.search = h("input", { id: "ds-q", type: "search", name: "q", value: this.q, placeholder: "Dataset name", autocomplete: "off", spellcheck: false });
+    this.search.addEventListener("input", () => {
+      clearTimeout(this.searchTimer);
+      this.searchTimer = setTimeout(() => this.searchFor(this.search.value.trim()), 200);
+    });
+    this.empty = h("p.empty", { hidden: true }, NO_DATASETS);
     this.error = h("p.notice.notice-error", { role: "alert", hidden: true });
     this.prev = h("button.btn.btn-small", { type: "button", onclick: () => this.page(-1) }, "Newer");
     this.next = h("button.btn.btn-small", { type: "button", onclick: () => this.page(1) }, "Older");
@@ -80,6 +88,7 @@ export class DatasetsView {
       null,
       h("div.page-head", null, h("h1", null, "Datasets")),
       h("section.card", null, form),
+      h("form.filters", { role: "search", "aria-label": "Search datasets", onsubmit: (e) => e.preventDefault() }, h("div.field.field-search", null, h("label", { htmlFor: "ds-q" }, "Search"), this.search)),
       this.error,
       h(
         "div.table-wrap",
@@ -113,11 +122,12 @@ export class DatasetsView {
 
   destroy() {
     clearTimeout(this.reloadTimer);
+    clearTimeout(this.searchTimer);
   }
 
   async load() {
     try {
-      const answer = await this.api.datasets({ limit: PAGE_SIZE, cursor: this.cursors[this.cursors.length - 1] });
+      const answer = await this.api.datasets({ limit: PAGE_SIZE, cursor: this.cursors[this.cursors.length - 1], q: this.q });
       this.error.hidden = true;
       this.render(answer.data);
       this.nextCursor = answer.nextCursor;
@@ -150,6 +160,16 @@ export class DatasetsView {
       );
     }
     this.empty.hidden = datasets.length > 0;
+    setText(this.empty, this.q ? `No dataset's name contains “${this.q}”.` : NO_DATASETS);
+  }
+
+  searchFor(q) {
+    if (q === this.q) return;
+    this.q = q;
+    this.cursors = [null];
+    const url = `${location.pathname}${q ? `?q=${encodeURIComponent(q)}` : ""}`;
+    history.replaceState(history.state, "", url);
+    this.load();
   }
 
   page(step) {

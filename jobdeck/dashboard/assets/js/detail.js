@@ -15,6 +15,7 @@ import {
   rate,
   TERMINAL,
 } from "./format.js";
+import { AttemptsPanel, inputPanel, RelatedPanel } from "./job-relations.js";
 import { ProgressView, statusBadge, typeChip } from "./table.js";
 
 const MAX_TIMELINE = 300;
@@ -131,6 +132,7 @@ export class DetailView {
     this.badgeSlot = h("span.detail-badge");
     this.cancel = h("button.btn.btn-danger", { type: "button", onclick: () => this.doCancel() }, "Cancel job");
     this.retry = h("button.btn", { type: "button", onclick: () => this.doRetry() }, "Retry job");
+    this.rerun = h("a.btn", { href: `/new-job?from=${encodeURIComponent(job.id)}`, dataset: { nav: "" } }, "Re-run with edited input");
     const workflow = h(
       "a.btn.btn-quiet",
       { href: job.links.workflow, target: "_blank", rel: "noopener noreferrer" },
@@ -157,6 +159,8 @@ export class DetailView {
     this.timelineNote = h("p.muted.timeline-note");
     this.logList = h("ol.job-logs", { tabIndex: 0, "aria-label": "Log lines" });
     this.logNote = h("p.muted.logs-note");
+    this.attemptsPanel = new AttemptsPanel();
+    this.related = new RelatedPanel({ id: this.id, api: this.api });
     const fact = (label, dd) => [h("dt", null, label), dd];
     this.el.append(
       h(
@@ -164,7 +168,7 @@ export class DetailView {
         null,
         h("div.detail-meta", null, this.badgeSlot, typeChip(job.type), h("code.job-id", null, job.id)),
         job.description ? h("p.detail-desc", null, job.description) : null,
-        h("div.detail-actions", null, this.cancel, this.retry, workflow),
+        h("div.detail-actions", null, this.cancel, this.retry, this.rerun, workflow),
       ),
       h(
         "section.card",
@@ -212,13 +216,10 @@ export class DetailView {
         this.logList,
       ),
       this.resultBox,
-      h(
-        "details.card",
-        null,
-        h("summary", null, "Input data"),
-        h("pre.json", { tabIndex: 0 }, pretty(job.data)),
-      ),
+      h("div.detail-grid", null, this.attemptsPanel.el, this.related.el),
+      inputPanel(job),
     );
+    this.related.loadChildren();
   }
 
   update() {
@@ -230,6 +231,7 @@ export class DetailView {
     }
     this.cancel.hidden = !canCancel(job);
     this.retry.hidden = !canRetry(job);
+    this.rerun.hidden = !TERMINAL.has(job.status);
     this.progress.update(job);
     const p = job.progress || {};
     setText(this.stage, p.stage || "–");
@@ -245,6 +247,8 @@ export class DetailView {
     this.renderError(job);
     this.renderResult(job);
     this.renderLinks(job);
+    this.attemptsPanel.update(job);
+    this.related.render(job);
   }
 
   tick() {
@@ -317,6 +321,7 @@ export class DetailView {
 
   /** A live event, from the feed: this job's go on the timeline. */
   event(event) {
+    if (this.related) this.related.event(event);
     if (event.jobId !== this.id) return;
     // The record has what events do not carry: the result.
     if (TERMINAL.has(event.kind)) this.reload();
@@ -327,6 +332,7 @@ export class DetailView {
   addEvent(event) {
     if (event.id <= this.lastEventId || !this.timeline) return;
     this.lastEventId = event.id;
+    this.attemptsPanel.event(event, this.store.get(this.id));
     if (event.kind === "retried" && event.data.newJobId) {
       this.retriedAs.push(event.data.newJobId);
       const job = this.store.get(this.id);
@@ -370,6 +376,10 @@ export class DetailView {
       }
       case "cancel_requested":
         return "Cancel requested";
+      case "stuck": // the watchdog's finding (jobdeck/activities/stuck.py)
+        return `Stuck: ${data.message || "no progress"}`;
+      case "unstuck":
+        return `No longer stuck: ${data.message || "moving again"}`;
       case "retried":
         return [h("span", null, "Retried as "), jobLink(data.newJobId, this.navigate, "a new job")];
       case "completed":

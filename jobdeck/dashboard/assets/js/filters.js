@@ -1,8 +1,10 @@
-// Filters live in the URL (?q=&status=&type=), so a view can be shared and survives a
-// reload; the form reads them from there and writes them back with replaceState.
+// Filters live in the URL (?q=&status=&type=, and the operator's created_after=
+// &created_before=&priority=&owner=&sort=), so a view can be shared and survives a reload;
+// the form reads them from there and writes them back with replaceState.
 
 import { h } from "./dom.js";
 import { STATUS_LABEL, STATUSES } from "./format.js";
+import { EXTRA_KEYS, ExtraFilters, hasExtras, matchesExtras, readExtras } from "./list-extras.js";
 
 const SEARCH_DEBOUNCE_MS = 200;
 
@@ -16,6 +18,7 @@ export function readFilters(search = location.search) {
     q: (params.get("q") || "").trim(),
     status,
     type: params.get("type") || "",
+    ...readExtras(params),
   };
 }
 
@@ -24,6 +27,7 @@ export function filtersQuery(filters) {
   if (filters.q) params.set("q", filters.q);
   if (filters.status) params.set("status", filters.status);
   if (filters.type) params.set("type", filters.type);
+  for (const key of EXTRA_KEYS) if (filters[key]) params.set(key, filters[key]);
   const text = params.toString();
   return text ? `?${text}` : "";
 }
@@ -34,13 +38,14 @@ export function writeFilters(filters) {
 }
 
 export function isFiltered(filters) {
-  return Boolean(filters.q || filters.status || filters.type);
+  return Boolean(filters.q || filters.status || filters.type || hasExtras(filters));
 }
 
 /** Does a job match the filters? (Search also looks at the description, when known.) */
 export function matches(job, filters) {
   if (filters.status && !filters.status.split(",").includes(job.status)) return false;
   if (filters.type && job.type !== filters.type) return false;
+  if (!matchesExtras(job, filters)) return false;
   if (filters.q) {
     const needle = filters.q.toLowerCase();
     const hay = [job.name, job.description || "", job.type].join("\n").toLowerCase();
@@ -69,12 +74,14 @@ export class FilterForm {
     );
     this.type = h("select", { id: "f-type", name: "type" }, h("option", { value: "" }, "All types"));
     this.clearButton = h("button.btn.btn-quiet", { type: "button" }, "Clear filters");
+    this.extras = new ExtraFilters({ onChange: () => this.changed() });
     this.el = h(
       "form.filters",
       { role: "search", "aria-label": "Filter jobs" },
       h("div.field.field-search", null, h("label", { htmlFor: "f-q" }, "Search"), this.q),
       h("div.field", null, h("label", { htmlFor: "f-status" }, "Status"), this.status),
       h("div.field", null, h("label", { htmlFor: "f-type" }, "Type"), this.type),
+      this.extras.fields,
       h("div.field.field-end", null, this.clearButton),
     );
     this.set(filters);
@@ -89,7 +96,7 @@ export class FilterForm {
     this.status.addEventListener("change", () => this.changed());
     this.type.addEventListener("change", () => this.changed());
     this.clearButton.addEventListener("click", () => {
-      this.set({ q: "", status: "", type: "" });
+      this.set({ q: "", status: "", type: "", ...readExtras(new URLSearchParams()), sort: this.extras.sort });
       this.changed();
     });
   }
@@ -113,11 +120,12 @@ export class FilterForm {
     if (filters.type && ![...this.type.options].some((o) => o.value === filters.type))
       this.type.append(h("option", { value: filters.type }, filters.type));
     this.type.value = filters.type;
+    this.extras.set(filters);
     this.clearButton.hidden = !isFiltered(filters);
   }
 
   value() {
-    return { q: this.q.value.trim(), status: this.status.value, type: this.type.value };
+    return { q: this.q.value.trim(), status: this.status.value, type: this.type.value, ...this.extras.value() };
   }
 
   changed() {

@@ -8,6 +8,7 @@ import { BulkBar } from "./bulk.js";
 import { h, setText } from "./dom.js";
 import { FilterForm, isFiltered, matches, readFilters, writeFilters } from "./filters.js";
 import { TERMINAL } from "./format.js";
+import { extraParams, hasExtras, MatchCount, needsApi, SortHeaders } from "./list-extras.js";
 import { StatsCards } from "./stats.js";
 import { JobsTable } from "./table.js";
 
@@ -71,6 +72,8 @@ export class ListView {
       onAction: (action, id, button) => this.action(action, id, button),
       onSelect: (ids, on) => this.select(ids, on),
     });
+    this.sortHeaders = new SortHeaders(this.table.headers, (sort) => this.setFilters({ ...this.form.value(), sort }, { fromUrl: true }));
+    this.matchCount = new MatchCount();
     this.error = h("p.notice.notice-error", { role: "alert", hidden: true });
     this.newer = h("button.btn.btn-small", { type: "button", onclick: () => this.firstPage() }, "Newest");
     this.prev = h("button.btn.btn-small", { type: "button", onclick: () => this.previousPage() }, "Newer");
@@ -81,15 +84,17 @@ export class ListView {
     this.el = h(
       "div.page.page-jobs",
       null,
-      h("div.page-head", null, h("h1", null, "Jobs"), this.newNotice),
+      h("div.page-head", null, h("h1", null, "Jobs"), this.newNotice, h("a.btn.btn-primary.new-job-link", { href: "/new-job", dataset: { nav: "" } }, "New job")),
       this.stats.el,
       this.form.el,
       this.bulk.el,
+      this.matchCount.el,
       this.error,
       this.table.el,
       this.pager,
     );
     this.stats.setActive(this.filters.status);
+    this.sortHeaders.show(this.filters.sort);
     store.subscribe((changed) => this.changed(changed));
     this.ticker = setInterval(() => this.table.tick((id) => store.get(id)), 1000);
     this.watchLive();
@@ -139,6 +144,7 @@ export class ListView {
       q: this.filters.q,
       status: this.filters.status,
       type: this.filters.type,
+      ...extraParams(this.filters, isFiltered(this.filters)),
     };
     this.el.setAttribute("aria-busy", "true");
     let answer;
@@ -172,6 +178,7 @@ export class ListView {
     this.liveInserted.clear();
     this.ids = ids;
     this.nextCursor = answer.nextCursor;
+    this.matchCount.show(answer.total);
     this.render();
     this.el.removeAttribute("aria-busy");
     this.loaded = true;
@@ -264,6 +271,7 @@ export class ListView {
     // Only a change of status can make a job start matching (its name, type and
     // description do not change), so other events of jobs not shown are left out.
     const mayEnter = !shown && (isNew || STATUS_KINDS.has(event.kind));
+    if (needsApi(this.filters)) return this.eventPlacedByApi(event, shown, mayEnter);
     const candidate = { ...(known || {}), ...state, description: known ? known.description : null };
     const fits = mayEnter && matches(candidate, this.filters);
     let insert = false;
@@ -305,6 +313,24 @@ export class ListView {
     }
   }
 
+  /** An event while the list is sorted otherwise or filtered by what events do not carry
+   * (priority, owner, creation time): rows change in place, and the API places the rest
+   * (a status change moves a row when sorted by status or duration). */
+  eventPlacedByApi(event, shown, mayEnter) {
+    const state = event.data.job;
+    const followed = this.bulk.op && this.bulk.op.id === event.jobId;
+    const applied = this.store.apply(event, { create: followed });
+    if (applied && STATUS_KINDS.has(event.kind)) this.stats.event(event.kind, applied.previousStatus, state.status);
+    if (event.kind === "created" && !shown && this.page > 1 && matches({ ...state }, { ...this.filters, priority: "", owner: "" })) {
+      this.newElsewhere += 1;
+      this.showNewNotice();
+    }
+    if ((mayEnter || (shown && STATUS_KINDS.has(event.kind))) && this.page === 1) this.reconcileSoon();
+    if (followed && TERMINAL.has(state.status)) {
+      this.api.job(event.jobId).then((job) => this.bulk.update(this.store.put(job)), () => {});
+    }
+  }
+
   snapshot(message) {
     for (const job of message.jobs || []) if (this.store.get(job.id)) this.store.put(job);
   }
@@ -329,6 +355,7 @@ export class ListView {
     if (fromUrl) this.form.set(filters);
     writeFilters(filters);
     this.stats.setActive(filters.status);
+    this.sortHeaders.show(filters.sort);
     this.cursors = [null];
     this.newElsewhere = 0;
     return this.load();
@@ -389,7 +416,8 @@ export class ListView {
       allMatching: this.allMatching,
       filters: this.filters,
       pageCount: this.ids.length,
-      hasMore: Boolean(this.nextCursor) || this.page > 1,
+      // "Every job matching" is offered for the filters a bulk operation knows only.
+      hasMore: (Boolean(this.nextCursor) || this.page > 1) && !hasExtras(this.filters),
     });
   }
 

@@ -169,6 +169,12 @@ export class JobsTable {
     this.selectAll = h("input", { type: "checkbox", "aria-label": "Select every job on this page" });
     this.body = h("tbody");
     this.empty = h("div.empty", { hidden: true });
+    // The sortable columns' headers (list-extras.js puts a sort button in each).
+    this.headers = {
+      status: h("th", { scope: "col" }, "Status"),
+      duration: h("th.num", { scope: "col" }, "Duration"),
+      created: h("th", { scope: "col" }, "Created"),
+    };
     this.el = h(
       "div.table-wrap",
       null,
@@ -185,10 +191,10 @@ export class JobsTable {
             h("th.col-select", { scope: "col" }, this.selectAll),
             h("th", { scope: "col" }, "Job"),
             h("th", { scope: "col" }, "Type"),
-            h("th", { scope: "col" }, "Status"),
+            this.headers.status,
             h("th", { scope: "col" }, "Progress"),
-            h("th.num", { scope: "col" }, "Duration"),
-            h("th", { scope: "col" }, "Created"),
+            this.headers.duration,
+            this.headers.created,
             h("th", { scope: "col" }, h("span.visually-hidden", null, "Actions")),
           ),
         ),
