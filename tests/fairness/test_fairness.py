@@ -59,7 +59,7 @@ async def test_one_job_of_another_organization_overtakes_a_thousand_queued_jobs(
 async def test_priority_still_orders_jobs_within_an_organization(small_stack: Stack) -> None:
     flooder = await new_tenant(small_stack)
     async with small_stack.client(flooder.key) as a:
-        queued = await flood(a, 100, data=STEP, priority=4)
+        queued = await flood(a, 100, data=SLOW_STEP, priority=4)
         urgent = await create_job(a, name="urgent", data=STEP, priority=1)
         created = datetime.fromisoformat(urgent["createdAt"])
         done = await wait_for_job(a, urgent["id"], within=60)
