@@ -653,6 +653,9 @@ async def start_jobdeck(
         # rate limits (300 and 1200 a minute) would cap it at 5 jobs/s and answer 429.
         JOBDECK_RATE_CREATES_PER_MINUTE_KEY="0",
         JOBDECK_RATE_CREATES_PER_MINUTE_ORG="0",
+        # ... and the default 20 active jobs per organization would queue the flood behind
+        # its slots: the bench's one organization may run as many as the worker can.
+        JOBDECK_LIMIT_ACTIVE_JOBS="1000000",
     )
     for name in worker_names(workers):  # all on one task queue: Temporal shares the jobs out
         procs.start(name, [sys.executable, "-m", "jobdeck", "worker"], env=env, cwd=work)
