@@ -20,8 +20,8 @@ import httpx
 import openai
 from tokenizers import Tokenizer
 
+from jobdeck import tiktokens
 from jobdeck.config import Settings
-from jobdeck.documents import tiktokens
 from jobdeck.documents.errors import EmbeddingError
 
 # Known OpenAI embedding models: vector length and context length (tokens).

@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "jobdeck.inputs",
             "jobdeck.logs",
             "jobdeck.redact",
+            "jobdeck.tiktokens",
             "jobdeck.training",
             "jobdeck.fairness",
             "jobdeck.pipelines",

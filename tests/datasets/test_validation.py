@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from jobdeck import tiktokens
 from jobdeck.activities.conversion import tokens
 from tests.conftest import Stack, Tenant
 from tests.datasets.conftest import qa_csv, upload
@@ -159,7 +160,7 @@ def test_counts_match_an_independent_implementation_offline(
     """tiktoken, fed from the bundled vocabulary through an empty cache (no network here),
     counts what bpe-openai's separate Rust encoder counts, on text of many kinds."""
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
-    tokens._encoding.cache_clear()
+    tiktokens._encoding.cache_clear()
     try:
         enc = tokens.encoding(encoding)
         assert len(list(tmp_path.iterdir())) == 1  # the primed vocabulary
@@ -178,4 +179,4 @@ def test_counts_match_an_independent_implementation_offline(
         for text in texts:
             assert tokens.count(enc, text) == len(other.encode_ordinary(text)), text[:40]
     finally:
-        tokens._encoding.cache_clear()
+        tiktokens._encoding.cache_clear()

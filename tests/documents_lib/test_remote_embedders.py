@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from pydantic import SecretStr
 
+from jobdeck import tiktokens
 from jobdeck.config import Settings
-from jobdeck.documents import tiktokens
 from jobdeck.documents.embedding import EmbeddingError, open_embedder
 from jobdeck.documents.remote_embedders import OllamaEmbedder, OpenAIEmbedder
 from tests.fakes.embeddings_server import EmbeddingsControl, create_embeddings_fake, vector

@@ -25,7 +25,7 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from jobdeck.documents import tiktokens
+from jobdeck import tiktokens
 
 OPENAI_MODELS = {
     "text-embedding-3-small": 1536,
