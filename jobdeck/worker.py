@@ -80,6 +80,8 @@ SHARED_WORKFLOW_MODULES = (
     "jobdeck.workflows.items",
     "jobdeck.workflows.jobtype",
     "jobdeck.workflows.slots",
+    "jobdeck.workflows.resumes",
+    "jobdeck.workflows.patches",
 )
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(*SHARED_WORKFLOW_MODULES)

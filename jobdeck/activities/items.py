@@ -95,14 +95,21 @@ class ItemRunner:
         """List the job's items: what `source` yields, in order, or on a retry of a job that
         listed its items, that job's unfinished items only. A retried attempt starts over
         (nothing is worked before seeding has returned)."""
-        async with self.db.write() as session:
-            await item_store.clear_items(session, job_id=run.job_id)
+        async with self.db.read() as session:
+            # Items of an earlier try of this step (or of a reset run) go before any is
+            # written; a first try has none to clear (a read, not a write).
+            stale = await item_store.has_items(session, job_id=run.job_id)
             take_over = run.retry_of is not None and await item_store.has_items(
                 session, job_id=run.retry_of
             )
+        if stale:
+            async with self.db.write() as session:
+                await item_store.clear_items(session, job_id=run.job_id)
         batches = self._unfinished(run.retry_of) if take_over and run.retry_of else source()
         total = 0
         async for batch in batches:
+            if not batch:
+                continue
             first = total + 1
             total += len(batch)
             await self.db.transact(partial(self._insert, run.job_id, first, batch))

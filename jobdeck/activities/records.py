@@ -8,14 +8,16 @@ never change and `started` only moves a pending job.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from jobdeck.activities.slots import SlotAnswer, SlotRequest, free_slot, take_slot, wake
 from jobdeck.clock import utcnow
 from jobdeck.config import Settings
 from jobdeck.domain import EventKind, JobErrorInfo, JobSpec, JobStatus, Progress, with_rate
@@ -27,6 +29,7 @@ from jobdeck.store.engine import Database, is_outage
 from jobdeck.store.tables import Dataset, Job
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _ended(job: Job | None) -> tuple[str, str] | None:
@@ -72,6 +75,7 @@ class JobRecords:
     def all(self) -> list[Any]:
         return [
             self.ensure_row,
+            self.begin,
             self.mark_started,
             self.report_progress,
             self.mark_completed,
@@ -90,8 +94,31 @@ class JobRecords:
         async def work(session: AsyncSession) -> None:
             await job_store.insert_job(session, spec=spec, now=utcnow())
 
+        await self._recording(work)
+
+    @activity.defn(name="jobs.begin")
+    async def begin(self, spec: JobSpec) -> SlotAnswer:
+        """A job's first step, one transaction: its row (see ensure_row) and its
+        concurrency slot, or its place in line (see activities/slots.py). A child job runs
+        in its parent's slot and takes none."""
+
+        async def work(session: AsyncSession) -> tuple[SlotAnswer, list[str]]:
+            if await job_store.find_job(session, job_id=spec.job_id) is None:
+                await job_store.insert_job(session, spec=spec, now=utcnow())
+            if spec.parent_id is not None:
+                return SlotAnswer(granted=True, recheck_s=self.settings.slot_recheck_s), []
+            request = SlotRequest(spec.job_id, spec.organization_id, spec.type, spec.priority)
+            return await take_slot(session, self.settings, request)
+
+        answer, granted = await self._recording(work)
+        await self._wake(granted)
+        return answer
+
+    async def _recording(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run a transaction that may write the job's row: a value the database refuses
+        ends the job (see below); an outage is retried."""
         try:
-            await self.db.transact(work)
+            return await self.db.transact(work)
         except DBAPIError as err:
             if is_outage(err):
                 raise  # retried until the database is back
@@ -152,7 +179,7 @@ class JobRecords:
 
     @activity.defn(name="jobs.mark_completed")
     async def mark_completed(self, completion: Completion) -> None:
-        async def work(session: AsyncSession) -> tuple[str, str] | None:
+        async def work(session: AsyncSession) -> tuple[tuple[str, str] | None, list[str]]:
             now = utcnow()
             job = await job_store.find_job(session, job_id=completion.job_id)
             values = {
@@ -167,9 +194,10 @@ class JobRecords:
             changed = await job_store.change_job(
                 session, job_id=completion.job_id, kind=EventKind.COMPLETED, now=now, values=values
             )
-            return _ended(changed or job)
+            freed = await free_slot(session, self.settings, completion.job_id)
+            return _ended(changed or job), freed
 
-        await self._announce_end(completion.job_id, await self.db.transact(work))
+        await self._ended(completion.job_id, *await self.db.transact(work))
 
     @activity.defn(name="jobs.mark_failed")
     async def mark_failed(self, failure: Failure) -> None:
@@ -184,7 +212,7 @@ class JobRecords:
     async def _finish(
         self, job_id: str, status: JobStatus, kind: EventKind, values: dict[str, Any]
     ) -> None:
-        async def work(session: AsyncSession) -> tuple[str, str] | None:
+        async def work(session: AsyncSession) -> tuple[tuple[str, str] | None, list[str]]:
             now = utcnow()
             changed = await job_store.change_job(
                 session,
@@ -193,14 +221,21 @@ class JobRecords:
                 now=now,
                 values={"status": status.value, "finished_at": now, **values},
             )
-            return _ended(changed or await job_store.find_job(session, job_id=job_id))
+            ended = _ended(changed or await job_store.find_job(session, job_id=job_id))
+            return ended, await free_slot(session, self.settings, job_id)
 
-        await self._announce_end(job_id, await self.db.transact(work))
+        await self._ended(job_id, *await self.db.transact(work))
 
-    async def _announce_end(self, job_id: str, ended: tuple[str, str] | None) -> None:
-        """Notifications (issue 15): tell the organization's rules how the job ended. Also
+    async def _wake(self, granted: list[str]) -> None:
+        if granted and activity.in_activity():
+            await wake(activity.client(), granted)
+
+    async def _ended(self, job_id: str, ended: tuple[str, str] | None, granted: list[str]) -> None:
+        """After a job's ending committed: wake the jobs its freed slot let through, and
+        (notifications, issue 15) tell the organization's rules how the job ended. Also
         on a re-run after a crash (the job is terminal already): the delivery ids make a
         second announce deliver nothing twice."""
+        await self._wake(granted)
         if ended is not None and activity.in_activity():
             organization_id, status = ended
             await announce_job_end(

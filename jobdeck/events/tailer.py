@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 # burst is being published instead of seeing it land all at once.
 BATCH = 100
 FALLBACK_S = 1.0
+# With no subscriber, the position moves on at most this often (see Tailer._skip_ahead).
+SKIP_AHEAD_S = 0.25
 
 
 class _SqliteWatch:
@@ -101,6 +103,7 @@ class Tailer:
         self.db = db
         self.hub = hub
         self._woken = asyncio.Event()
+        self._skipped_at = float("-inf")
         if db.is_sqlite:
             database = make_url(db.url).database or ""
             self._watch: _SqliteWatch | _PostgresListen = _SqliteWatch(
@@ -120,6 +123,13 @@ class Tailer:
 
     async def drain(self) -> int:
         """Publish everything committed since the last read; returns how many."""
+        if not self.hub.subscribers:
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._skipped_at < SKIP_AHEAD_S:
+                return 0  # a subscriber that comes now gets at most this backlog
+            if await self._skip_ahead():
+                self._skipped_at = loop.time()
+                return 0
         count = 0
         while True:
             async with self.db.read() as session:
@@ -132,6 +142,18 @@ class Tailer:
             await asyncio.sleep(0)
             if len(events) < BATCH:
                 return count
+
+    async def _skip_ahead(self) -> bool:
+        """With no subscriber, nothing needs the events themselves: move past them with
+        one max(id) instead of reading them all. A subscriber that comes later reads the
+        table after this snapshot, so misses nothing; one that came while the query ran
+        may have read it before, so then (False) the events are read as usual."""
+        async with self.db.read() as session:
+            newest = await event_store.newest_event_id(session)
+        if self.hub.subscribers:
+            return False
+        self.hub.last_id = max(self.hub.last_id, newest)
+        return True
 
     async def run(self) -> None:
         try:

@@ -101,8 +101,21 @@ async def events_after(session: AsyncSession, *, after: int, limit: int = 500) -
 
 async def event_bounds(session: AsyncSession) -> tuple[int, int]:
     """The oldest and newest event ids kept (0, 0 when there are none)."""
-    low, high = (await session.execute(select(func.min(JobEvent.id), func.max(JobEvent.id)))).one()
+    # Two subqueries: SQLite reads one end of the index for a lone min() or max(), but
+    # scans the whole table for both in one select.
+    low, high = (
+        await session.execute(
+            select(
+                select(func.min(JobEvent.id)).scalar_subquery(),
+                select(func.max(JobEvent.id)).scalar_subquery(),
+            )
+        )
+    ).one()
     return int(low or 0), int(high or 0)
+
+
+async def newest_event_id(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.max(JobEvent.id)))).scalar() or 0)
 
 
 async def prune_events(session: AsyncSession, *, before: datetime, limit: int = 10_000) -> int:

@@ -126,12 +126,83 @@ async def find_slot(session: AsyncSession, *, job_id: str) -> JobSlot | None:
     ).scalar_one_or_none()
 
 
+async def free(session: AsyncSession, *, job_id: str) -> str | None:
+    """`leave_line` in one statement: the organization of the slot freed, if there was one."""
+    freed = await session.execute(
+        delete(JobSlot)
+        .where(JobSlot.job_id == job_id)
+        .returning(JobSlot.organization_id)
+        .execution_options(synchronize_session=False)
+    )
+    return freed.scalar_one_or_none()
+
+
+async def someone_waits(session: AsyncSession, *, organization_id: str) -> bool:
+    found = await session.execute(
+        select(JobSlot.seq)
+        .where(JobSlot.organization_id == organization_id, JobSlot.state == WAITING)
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+async def hold_at_once(
+    session: AsyncSession,
+    *,
+    job_id: str,
+    organization_id: str,
+    job_type: str,
+    priority: int,
+    limits: Limits,
+    now: datetime,
+) -> bool:
+    """The common case in one count and one insert: nobody of the organization waits and
+    its limits leave room, so the job takes a slot without entering the line. False (and
+    nothing written) otherwise: the caller then queues it (`enter_line`, `admit`)."""
+    await _lock_organization(session, organization_id)
+    rows = await session.execute(
+        select(JobSlot.state, JobSlot.job_type, func.count())
+        .where(JobSlot.organization_id == organization_id)
+        .group_by(JobSlot.state, JobSlot.job_type)
+    )
+    held: Counter[str] = Counter()
+    for state, held_type, count in rows:
+        if state != HELD:
+            return False  # others wait: the job goes behind them, in order
+        held[held_type] += int(count)
+    cap = limits.for_type(job_type)
+    if sum(held.values()) >= limits.active_jobs or (cap is not None and held[job_type] >= cap):
+        return False
+    await session.execute(
+        _insert(session)(JobSlot)
+        .values(
+            job_id=job_id,
+            organization_id=organization_id,
+            job_type=job_type,
+            priority=priority,
+            state=HELD,
+            requested_at=now,
+            granted_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["job_id"])
+    )
+    return True
+
+
 async def _reclaim(session: AsyncSession, organization_id: str) -> None:
     """Drop the slots of jobs that ended without leaving the line (a workflow terminated
-    by an operator runs no cleanup): a slot never outlives its job."""
-    ended = select(Job.id).where(Job.organization_id == organization_id, Job.status.in_(_TERMINAL))
+    by an operator runs no cleanup): a slot never outlives its job. Looks up the jobs of
+    the organization's slots (a handful), not the organization's ended jobs (millions)."""
+    ended = (
+        select(Job.id)
+        .where(Job.id == JobSlot.job_id, Job.status.in_(_TERMINAL))
+        .correlate(JobSlot)
+        .exists()
+    )
     await session.execute(
-        delete(JobSlot).where(JobSlot.organization_id == organization_id, JobSlot.job_id.in_(ended))
+        delete(JobSlot)
+        .where(JobSlot.organization_id == organization_id, ended)
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -19,46 +19,25 @@ from temporalio.common import RetryPolicy
 
 from jobdeck.workflows.items import ItemRun, ItemSteps, run_items
 from jobdeck.workflows.jobtype import JobType
-from jobdeck.workflows.lifecycle import LOCAL_BOOKKEEPING, JobWorkflow
+from jobdeck.workflows.lifecycle import JobWorkflow
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, ConfigDict, Field
-    from pydantic.alias_generators import to_camel
-
     from jobdeck.activities.bulk import (
         BulkActivities,
         BulkCounts,
         BulkItemActivities,
         BulkPageInput,
-        BulkPlan,
         BulkPlanInput,
     )
     from jobdeck.domain import JobFilter, JobSpec, Progress
     from jobdeck.inputs import BulkOperationData
+    from jobdeck.workflows.patches import BULK_ITEMS, LOCAL_BOOKKEEPING, patched
+    from jobdeck.workflows.resumes import BulkItemResume, BulkResume
 
-BULK_ITEMS = "bulk-item-runner"
 
 STEP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
 )
-
-
-class BulkResume(BaseModel):
-    """Where a continued-as-new run of the operation goes on from."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-    plan: BulkPlan
-    counts: BulkCounts = Field(default_factory=BulkCounts)
-    cursor: str | None = None
-    new_job_ids: list[str] = Field(default_factory=list)
-
-
-class BulkItemResume(BaseModel):
-    """Where a continued-as-new run of an operation on the item runner goes on from."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-    created_before: str
-    items: ItemRun
 
 
 @workflow.defn(name="bulk-operation")
@@ -69,7 +48,7 @@ class BulkOperationWorkflow(JobWorkflow[BulkOperationData]):
 
     async def execute(self, spec: JobSpec, data: BulkOperationData) -> dict[str, Any] | None:
         resumed = spec.resume or {}
-        if "items" in resumed or ("plan" not in resumed and workflow.patched(BULK_ITEMS)):
+        if "items" in resumed or ("plan" not in resumed and patched(BULK_ITEMS)):
             return await self._on_items(data)
         return await self._by_pages(spec, data)
 
@@ -120,7 +99,7 @@ class BulkOperationWorkflow(JobWorkflow[BulkOperationData]):
             # One count query: a local activity (see lifecycle.record), behind the same patch.
             plan_step = (
                 workflow.execute_local_activity_method
-                if workflow.patched(LOCAL_BOOKKEEPING)
+                if patched(LOCAL_BOOKKEEPING)
                 else workflow.execute_activity_method
             )
             plan = await plan_step(
@@ -132,7 +111,7 @@ class BulkOperationWorkflow(JobWorkflow[BulkOperationData]):
         counts = resume.counts if resume else BulkCounts()
         new_job_ids = resume.new_job_ids if resume else []
         cursor = resume.cursor if resume else None
-        if plan.total or not workflow.patched(LOCAL_BOOKKEEPING):  # nothing to count: no write
+        if plan.total or not patched(LOCAL_BOOKKEEPING):  # nothing to count: no write
             await self.report(Progress(counts.processed, plan.total, unit="jobs", stage=action))
         while plan.total:
             page = await workflow.execute_activity_method(

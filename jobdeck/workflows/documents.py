@@ -24,17 +24,10 @@ from jobdeck.workflows.jobtype import JobType
 from jobdeck.workflows.lifecycle import JobWorkflow
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, ConfigDict
-    from pydantic.alias_generators import to_camel
-
     from jobdeck.activities.documents import DocumentActivities, DocumentSummaryInput
     from jobdeck.domain import JobSpec
     from jobdeck.inputs import DocumentProcessingData
-
-
-class DocumentsResume(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-    items: ItemRun
+    from jobdeck.workflows.resumes import DocumentsResume
 
 
 @workflow.defn(name="document-processing")

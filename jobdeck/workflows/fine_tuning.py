@@ -27,9 +27,6 @@ from jobdeck.workflows.jobtype import JobType
 from jobdeck.workflows.lifecycle import JobWorkflow, failure_info
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, ConfigDict
-    from pydantic.alias_generators import to_camel
-
     from jobdeck.activities.conversion.validate import ERRORS, too_few_examples
     from jobdeck.activities.datasets import DatasetActivities, ValidationInput
     from jobdeck.activities.fine_tuning.hosted import (
@@ -48,6 +45,8 @@ with workflow.unsafe.imports_passed_through():
     from jobdeck.domain import JobSpec
     from jobdeck.fine_tuning_models import DEFAULT_MODEL
     from jobdeck.inputs import FineTuningData
+    from jobdeck.workflows.patches import RECORD_ENDINGS, patched
+    from jobdeck.workflows.resumes import PollingResume
 
 # 429s, 5xx and timeouts are retried here (the SDK's own retries are off); a provider's
 # 4xx arrives as a non-retryable ApplicationError and fails the job with its message.
@@ -58,17 +57,6 @@ PROVIDER_RETRY = RetryPolicy(
     maximum_attempts=12,
 )
 SHORT = timedelta(minutes=2)
-# The fine-tuning record is ended with its job when it fails (and when an Ollama job is
-# cancelled; a hosted one's cancel step ends it): a step that earlier histories lack.
-RECORD_ENDINGS = "fine-tuning-record-endings"
-
-
-class PollingResume(BaseModel):
-    """Where a continued-as-new run goes on polling from."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-    provider_job_id: str | None = None
-    last_event_id: str | None = None
 
 
 def _provider(name: str) -> FineTuningProvider:
@@ -94,7 +82,7 @@ class FineTuningWorkflow(JobWorkflow[FineTuningData]):
         try:
             return await self._fine_tune(spec, data)
         except Exception as err:
-            if not is_cancelled_exception(err) and workflow.patched(RECORD_ENDINGS):
+            if not is_cancelled_exception(err) and patched(RECORD_ENDINGS):
                 await self._ended("failed", failure_info(err).to_json())
             raise
 
@@ -241,7 +229,7 @@ class FineTuningWorkflow(JobWorkflow[FineTuningData]):
         if self._ref is None:
             return
         if not _provider(self._ref.provider).hosted:
-            if workflow.patched(RECORD_ENDINGS):
+            if patched(RECORD_ENDINGS):
                 await self._ended("cancelled", None)
             return
         await workflow.execute_activity_method(

@@ -31,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from jobdeck.domain import Progress
     from jobdeck.workflows.lifecycle import JobWorkflow
+    from jobdeck.workflows.patches import EMPTY_ITEM_RUNS, patched
+
 
 ITEM_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
@@ -92,6 +94,10 @@ async def run_items(
         )
         run.seeded, run.total = True, seeded.total
         run.after_seq = [0] * steps.lanes
+        if not run.total and patched(EMPTY_ITEM_RUNS):
+            # Nothing matched: no work call, no progress to write.
+            run.finished = [True] * steps.lanes
+            return run
         run.finished = [False] * steps.lanes
         await wf.report(Progress(0, run.total, unit=steps.unit, stage=steps.stage), force=True)
 

@@ -37,7 +37,17 @@ with workflow.unsafe.imports_passed_through():
         JobRef,
         ProgressReport,
     )
+    from jobdeck.activities.slots import SlotAnswer
     from jobdeck.domain import JobErrorInfo, JobSpec, JobStatus, Progress
+    from jobdeck.workflows.patches import (
+        CONCURRENCY_SLOTS,
+        LOCAL_BOOKKEEPING,
+        SCHEDULED_JOB_IDS,
+        SLOTS_IN_RECORDS,
+        START_ON_PICKUP,
+        open_run,
+        patched,
+    )
     from jobdeck.workflows.slots import run_in_slot
 
 # Bookkeeping must outlive a database outage rather than lose a job's ending: no cap on
@@ -49,26 +59,13 @@ RECORDS_RETRY = RetryPolicy(
 )
 
 
-LOCAL_BOOKKEEPING = "local-bookkeeping"
-# The job is marked active by its first step when a worker slot picks it up (see
-# activities/pickup.py), not by a `mark_started` activity of its own.
-START_ON_PICKUP = "start-on-pickup"
-# A schedule's run (issue 15): its spec comes with no job id, and the job id is the
-# workflow id Temporal gave the run (the schedule id and the scheduled time).
-SCHEDULED_JOB_IDS = "scheduled-job-ids"
-
-
 def scheduled_run(spec: JobSpec) -> JobSpec:
     """A schedule's spec made this run's own (see SCHEDULED_JOB_IDS); others unchanged."""
-    if spec.job_id or not workflow.patched(SCHEDULED_JOB_IDS):
+    if spec.job_id or not patched(SCHEDULED_JOB_IDS):
         return spec
     info = workflow.info()
     started = info.workflow_start_time.isoformat()
     return replace(spec, job_id=info.workflow_id, created_at=started)
-
-
-# A job waits for a slot under its organization's concurrency limits (workflows/slots.py).
-CONCURRENCY_SLOTS = "concurrency-slots"
 
 
 async def record(
@@ -80,7 +77,7 @@ async def record(
     within the workflow task, with no server round trip. `mark_started` stays a regular
     activity (local=False): it is the moment a worker slot picks the job up, in the task
     queue's priority order, which is what `active` means."""
-    if local and workflow.patched(LOCAL_BOOKKEEPING):
+    if local and patched(LOCAL_BOOKKEEPING):
         return await workflow.execute_local_activity_method(
             method, arg, start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORDS_RETRY
         )
@@ -151,11 +148,17 @@ class JobWorkflow(Generic[InputT]):
         )
 
     async def run_job(self, spec: JobSpec) -> dict[str, Any] | None:
+        open_run()
         spec = scheduled_run(spec)
         self._spec = spec
+        first: SlotAnswer | None = None
         try:
-            if self.marks_started and workflow.patched(START_ON_PICKUP):
-                await record(JobRecords.ensure_row, spec)  # no job without its row
+            if self.marks_started and patched(START_ON_PICKUP):
+                # No job without its row.
+                if patched(SLOTS_IN_RECORDS):
+                    first = await record(JobRecords.begin, spec)
+                else:
+                    await record(JobRecords.ensure_row, spec)
                 if spec.progress_interval_s is not None:
                     self._progress_interval = timedelta(seconds=spec.progress_interval_s)
                 self.state.status = JobStatus.ACTIVE
@@ -165,8 +168,14 @@ class JobWorkflow(Generic[InputT]):
                 self.state.status = JobStatus.ACTIVE
             # The API checked the data with the same model: this only types it.
             data: InputT = self.input_model.model_validate(spec.data)  # type: ignore[assignment]
-            if workflow.patched(CONCURRENCY_SLOTS):
-                result = await run_in_slot(spec, self.state, lambda: self.execute(spec, data))
+            if patched(CONCURRENCY_SLOTS):
+                result = await run_in_slot(
+                    spec,
+                    self.state,
+                    lambda: self.execute(spec, data),
+                    first=first,
+                    frees=not patched(SLOTS_IN_RECORDS),
+                )
             else:
                 result = await self.execute(spec, data)
         except BaseException as err:

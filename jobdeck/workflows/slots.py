@@ -19,7 +19,12 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from jobdeck.activities.slots import SLOT_GRANTED_SIGNAL, SlotKeeper, SlotRequest
+    from jobdeck.activities.slots import (
+        SLOT_GRANTED_SIGNAL,
+        SlotAnswer,
+        SlotKeeper,
+        SlotRequest,
+    )
     from jobdeck.domain import JobSpec, JobStatus
 
 T = TypeVar("T")
@@ -42,8 +47,17 @@ async def _slot_step(method: Callable[..., Awaitable[T]], request: SlotRequest) 
     )
 
 
-async def run_in_slot(spec: JobSpec, state: _Status, run: Callable[[], Awaitable[T]]) -> T:
-    """Wait for a slot, run the job, free the slot."""
+async def run_in_slot(
+    spec: JobSpec,
+    state: _Status,
+    run: Callable[[], Awaitable[T]],
+    *,
+    first: SlotAnswer | None = None,
+    frees: bool = True,
+) -> T:
+    """Wait for a slot, run the job, free the slot. `first`: the answer of the job's
+    first step, which asked already (jobs.begin); `frees=False`: the job's ending record
+    frees the slot (since the "slots-in-records" patch), in its own transaction."""
     if spec.parent_id is not None:
         # A child job (a pipeline step, a bulk target) runs in its parent's slot: waiting
         # for one of its own could deadlock a parent that waits for it.
@@ -60,7 +74,10 @@ async def run_in_slot(spec: JobSpec, state: _Status, run: Callable[[], Awaitable
     try:
         while True:
             woken[0] = False
-            answer = await _slot_step(SlotKeeper.acquire, request)
+            if first is not None:
+                answer, first = first, None
+            else:
+                answer = await _slot_step(SlotKeeper.acquire, request)
             if answer.granted:
                 break
             state.status = JobStatus.PENDING
@@ -81,5 +98,5 @@ async def run_in_slot(spec: JobSpec, state: _Status, run: Callable[[], Awaitable
         keep = True
         raise
     finally:
-        if not keep:
+        if frees and not keep:
             await _slot_step(SlotKeeper.release, request)

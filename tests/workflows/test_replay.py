@@ -8,7 +8,8 @@ test_ollama.py, test_continue_as_new.py, test_local_training.py; tests/datasets/
 Record new fixtures (after a deliberate, `workflow.patched` change) by running those tests
 with `JOBDECK_RECORD_HISTORIES=1` on SQLite, e.g.
 `JOBDECK_RECORD_HISTORIES=1 pytest tests/workflows/test_replay.py tests/fine_tuning/test_openai.py`.
-Keep the old files: they are the proof that earlier histories still replay."""
+Keep the old files: they are the proof that earlier histories still replay (v1-, v2-, v3-:
+the fixtures of earlier code, kept under a prefix when their scenario was recorded again)."""
 
 from __future__ import annotations
 
