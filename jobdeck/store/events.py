@@ -56,15 +56,21 @@ async def append_event(
         data={**(data or {}), "job": public_state(job)},
         created_at=now,
     )
-    await _order_and_notify(session)
+    await order_events(session)
     session.add(event)
     await session.flush()
     return event
 
 
-async def _order_and_notify(session: AsyncSession) -> None:
+async def order_events(session: AsyncSession) -> None:
     """On PostgreSQL: take the event-order lock once per transaction, and NOTIFY the
-    tailers (delivered at commit)."""
+    tailers (delivered at commit).
+
+    A transaction that will append an event takes it before its first row lock (a job's
+    row, an organization's): one that took a row lock first could wait for the event lock
+    while the holder of the event lock waits for that row, a deadlock PostgreSQL breaks by
+    failing one of them. So every writer takes the locks in one order: events, then
+    rows."""
     if session.get_bind().dialect.name != "postgresql" or session.info.get(_ORDERED):
         return
     await session.execute(

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jobdeck.domain import TERMINAL_STATUSES, EventKind, JobFilter, JobSpec, JobStatus
 from jobdeck.errors import InvalidInput, NotFound
 from jobdeck.store import pages
-from jobdeck.store.events import append_event
-from jobdeck.store.tables import Job, JobEvent
+from jobdeck.store.events import append_event, order_events
+from jobdeck.store.tables import JOB_DURATION_MS, JOB_SEARCH_TEXTS, Job, JobEvent
 
 MAX_PAGE = pages.MAX_PAGE  # the routes' bound on ?limit=
 _TERMINAL = [s.value for s in TERMINAL_STATUSES]
@@ -55,6 +55,7 @@ async def insert_job(
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(Job).values(**values).on_conflict_do_nothing().returning(Job)
+    await order_events(session)  # before the row's lock (see order_events)
     job = (await session.execute(stmt)).scalar_one_or_none()
     if job is not None:
         await append_event(session, job=job, kind=EventKind.CREATED, now=now)
@@ -85,6 +86,7 @@ async def change_job(
         .returning(Job)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
+    await order_events(session)  # before the row's lock (see order_events)
     job = (await session.execute(stmt)).scalar_one_or_none()
     if job is None:
         return None
@@ -150,13 +152,10 @@ def _filtered(
     if flt.created_before is not None:
         stmt = stmt.where(Job.created_at < flt.created_before)
     if flt.q:
+        # The name, description and type under ix_jobs_search (trigrams) on PostgreSQL.
         needle = flt.q.lower()
         stmt = stmt.where(
-            or_(
-                func.lower(Job.name).contains(needle, autoescape=True),
-                func.lower(func.coalesce(Job.description, "")).contains(needle, autoescape=True),
-                func.lower(Job.type).contains(needle, autoescape=True),
-            )
+            or_(*(text.contains(needle, autoescape=True) for text in JOB_SEARCH_TEXTS))
         )
     return stmt
 
@@ -214,9 +213,8 @@ def duration_millis(dialect: str) -> Any:
     so they sort together. Whole numbers compare exactly, as the cursor needs (SQLite's
     julianday arithmetic is a float, good to well under a millisecond)."""
     if dialect == "postgresql":
-        span: Any = func.extract("epoch", Job.finished_at - Job.started_at) * 1000
-    else:
-        span = (func.julianday(Job.finished_at) - func.julianday(Job.started_at)) * 86_400_000
+        return JOB_DURATION_MS  # read from ix_jobs_org_duration
+    span = (func.julianday(Job.finished_at) - func.julianday(Job.started_at)) * 86_400_000
     return func.coalesce(cast(func.round(span), BigInteger), -1)
 
 

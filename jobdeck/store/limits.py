@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jobdeck.domain import TERMINAL_STATUSES, EventKind, JobStatus, Progress
 from jobdeck.fairness.bucket import Bucket, refilled, wait_for
 from jobdeck.fairness.limits import WAITING_MESSAGE, Limits, waiting_message
+from jobdeck.store import events as event_store
 from jobdeck.store import jobs as job_store
 from jobdeck.store.tables import (
     Job,
@@ -81,6 +82,8 @@ async def set_overrides(
 
 
 async def _lock_organization(session: AsyncSession, organization_id: str) -> None:
+    # A pass may write jobs' events (show_place): the event lock comes first.
+    await event_store.order_events(session)
     await session.execute(
         select(Organization.id).where(Organization.id == organization_id).with_for_update()
     )
