@@ -1,14 +1,20 @@
 """Prometheus metrics of one API process, at GET /metrics: HTTP requests by route and
 status with their durations, jobs by type and status (all organizations, counted at
-scrape time), and live-feed subscribers. Aggregates only: no organization, user or job
-appears in a label."""
+scrape time), live-feed subscribers, and fair sharing by organization: jobs waiting for a
+concurrency slot and slots held (counted at scrape time), and this process's rate-limit
+rejections by what was limited. No user, key or job appears in a label; an organization
+does only in the fair-sharing families (their number of values is the number of
+organizations, not of jobs)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from jobdeck.store.limits import HELD
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -42,12 +48,47 @@ class Metrics:
             "WebSocket feed subscriptions open on this API process",
             registry=self.registry,
         )
+        self.slots_waiting = Gauge(
+            "jobdeck_jobs_waiting_for_slot",
+            "Pending jobs waiting in line for a concurrency slot, by organization",
+            ["organization"],
+            registry=self.registry,
+        )
+        self.slots_held = Gauge(
+            "jobdeck_slots_held",
+            "Concurrency slots held by jobs, by organization",
+            ["organization"],
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "jobdeck_rate_limited",
+            "Requests refused by an API rate limit (429, or a live-feed socket closed with "
+            "4429) on this API process, by organization and by what was limited",
+            ["organization", "limit"],
+            registry=self.registry,
+        )
 
-    def render(self, jobs: list[tuple[str, str, int]], subscribers: int) -> bytes:
+    def refused(self, organization_id: str, limit: str) -> None:
+        """Count one request refused by the rate limit `limit` (e.g. creates_per_key)."""
+        self.rate_limited.labels(organization_id, limit).inc()
+
+    def render(
+        self,
+        jobs: list[tuple[str, str, int]],
+        subscribers: int,
+        slots: Sequence[tuple[str, str, int]] = (),
+    ) -> bytes:
+        """`slots`: (organization, state, count) from the slot table (`slot_counts`)."""
         self.jobs.clear()
         for job_type, status, count in jobs:
             self.jobs.labels(job_type, status).set(count)
         self.subscribers.set(subscribers)
+        # Cleared first, so that an organization whose line emptied shows no stale value.
+        self.slots_waiting.clear()
+        self.slots_held.clear()
+        for organization_id, state, count in slots:
+            gauge = self.slots_held if state == HELD else self.slots_waiting
+            gauge.labels(organization_id).set(count)
         return generate_latest(self.registry)
 
 

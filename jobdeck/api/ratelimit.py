@@ -1,10 +1,11 @@
 """The API's rate limits: token buckets per API key and per organization, kept in the
 database so that every API process draws from the same buckets.
 
-A request that creates something (a job, a retry, an upload) takes one token from each of
-its buckets before anything is read or written, all or none in one transaction; with any
-bucket empty it gets a 429 with `Retry-After` and the `RateLimit-*` headers (IETF draft
-"RateLimit header fields for HTTP") and nothing is created.
+A request that creates something (a job, a retry, a fine-tune or a dataset validation: all
+job creations; an upload) takes one token from each of its buckets before anything is read
+or written, all or none in one transaction; with any bucket empty it gets a 429 with
+`Retry-After` and the `RateLimit-*` headers (IETF draft "RateLimit header fields for
+HTTP") and nothing is created. /metrics counts the refusals by organization and bucket kind.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import math
 from datetime import timedelta
 from typing import Any
 
-from fastapi import Depends, HTTPException, Response
+from fastapi import Depends, HTTPException, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jobdeck.api.deps import CurrentUser, RuntimeDep
+from jobdeck.api.metrics import Metrics
 from jobdeck.api.schemas import Problem
 from jobdeck.clock import utcnow
 from jobdeck.config import Settings
@@ -27,6 +29,16 @@ from jobdeck.store.accounts import Principal
 
 CREATE, UPLOAD = "create", "upload"
 _WHAT = {CREATE: "job creations", UPLOAD: "uploads"}
+# What was limited, as /metrics labels a rejection (jobdeck_rate_limited_total{limit=}).
+_METRIC = {CREATE: "creates", UPLOAD: "uploads"}
+_PER = {"key": "per_key", "org": "per_organization"}
+SOCKETS_PER_KEY = "sockets_per_key"
+
+
+def limit_label(bucket: Bucket) -> str:
+    """The bucket's kind without its key or organization: 'creates_per_key'."""
+    action, scope, _ = bucket.key.split(":", 2)
+    return f"{_METRIC[action]}_{_PER[scope]}"
 
 
 def buckets(settings: Settings, principal: Principal, action: str) -> list[Bucket]:
@@ -62,8 +74,15 @@ def _headers(bucket: Bucket, level: int, wait_s: float) -> dict[str, str]:
     }
 
 
-async def take(runtime: Any, principal: Principal, action: str, response: Response) -> None:
-    """Take a token for this request from each of its buckets, or refuse it with a 429."""
+async def take(
+    runtime: Any,
+    principal: Principal,
+    action: str,
+    response: Response,
+    metrics: Metrics | None = None,
+) -> None:
+    """Take a token for this request from each of its buckets, or refuse it with a 429
+    (counted in `metrics` by organization and bucket kind)."""
     found = buckets(runtime.settings, principal, action)
     if not found:
         return
@@ -75,6 +94,8 @@ async def take(runtime: Any, principal: Principal, action: str, response: Respon
     if refused is not None:
         bucket, wait_s = refused
         retry = max(1, math.ceil(wait_s))
+        if metrics is not None:
+            metrics.refused(principal.organization_id, limit_label(bucket))
         raise HTTPException(
             status_code=429,
             detail=(
@@ -91,12 +112,16 @@ async def take(runtime: Any, principal: Principal, action: str, response: Respon
     response.headers.update(_headers(tightest, level, 0))
 
 
-async def limit_creations(runtime: RuntimeDep, principal: CurrentUser, response: Response) -> None:
-    await take(runtime, principal, CREATE, response)
+async def limit_creations(
+    request: Request, runtime: RuntimeDep, principal: CurrentUser, response: Response
+) -> None:
+    await take(runtime, principal, CREATE, response, request.app.state.metrics)
 
 
-async def limit_uploads(runtime: RuntimeDep, principal: CurrentUser, response: Response) -> None:
-    await take(runtime, principal, UPLOAD, response)
+async def limit_uploads(
+    request: Request, runtime: RuntimeDep, principal: CurrentUser, response: Response
+) -> None:
+    await take(runtime, principal, UPLOAD, response, request.app.state.metrics)
 
 
 # For a route's `dependencies=[...]`: the request is counted before its handler runs.

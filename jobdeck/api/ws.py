@@ -237,6 +237,7 @@ async def _serve(ws: WebSocket, job_id: str | None) -> None:
         principal = await _authenticate(ws, runtime)
         lease = await ratelimit.open_socket_lease(runtime, principal)  # a cap per key
         if lease is None:
+            ws.app.state.metrics.refused(principal.organization_id, ratelimit.SOCKETS_PER_KEY)
             raise _Refused(ratelimit.CLOSE_TOO_MANY, ratelimit.too_many_sockets(runtime))
         revoked = watch.watch(principal.key_id)
         after = _after(ws)

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from jobdeck.api.dataset_schemas import DatasetPublic, DatasetsPublic, DatasetValidate
 from jobdeck.api.deps import CurrentUser, JobsDep, RuntimeDep
 from jobdeck.api.filenames import content_disposition, safe_name
-from jobdeck.api.ratelimit import RATE_LIMITED, UploadLimit
+from jobdeck.api.ratelimit import RATE_LIMITED, CreationLimit, UploadLimit
 from jobdeck.api.schemas import JobPublic, Problem
 from jobdeck.api.uploads import FILE_FIELD, Upload, receive_upload
 from jobdeck.api.views import dataset_public, job_public
@@ -210,7 +210,11 @@ async def delete_dataset(dataset_id: str, runtime: RuntimeDep, principal: Curren
 
 
 @router.post(
-    "/{dataset_id}/validate", status_code=status.HTTP_201_CREATED, response_model=JobPublic
+    "/{dataset_id}/validate",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobPublic,
+    dependencies=[CreationLimit],  # a validation is a job: counted as a job creation
+    responses=RATE_LIMITED,
 )
 async def validate_dataset(
     dataset_id: str,

@@ -15,6 +15,7 @@ from jobdeck.api.fine_tuning_schemas import (
     FineTuningsPublic,
     ProviderPublic,
 )
+from jobdeck.api.ratelimit import RATE_LIMITED, CreationLimit
 from jobdeck.api.views import fine_tuning_public
 from jobdeck.store import fine_tuning as ft_store
 from jobdeck.store import pages
@@ -23,7 +24,11 @@ router = APIRouter(prefix="/api", tags=["fine-tuning"])
 
 
 @router.post(
-    "/fine-tuning/jobs", status_code=status.HTTP_201_CREATED, response_model=FineTuningPublic
+    "/fine-tuning/jobs",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FineTuningPublic,
+    dependencies=[CreationLimit],  # counted before anything is read or written
+    responses=RATE_LIMITED,
 )
 async def create_fine_tuning(
     body: FineTuningCreate,

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from jobdeck.api.deps import RuntimeDep
 from jobdeck.api.metrics import CONTENT_TYPE
 from jobdeck.store import jobs as job_store
+from jobdeck.store import limits as limit_store
 
 router = APIRouter(tags=["health"])
 
@@ -61,10 +62,12 @@ def _operator(request: Request, token: SecretStr | None) -> None:
 
 @router.get("/metrics", response_class=Response)
 async def metrics(request: Request, runtime: RuntimeDep) -> Response:
-    """Prometheus text format: HTTP requests, jobs by type and status, feed subscribers
-    (every organization's: for operators; JOBDECK_METRICS_TOKEN guards it)."""
+    """Prometheus text format: HTTP requests, jobs by type and status, feed subscribers,
+    slots waited for and held and rate-limit rejections by organization (every
+    organization's: for operators; JOBDECK_METRICS_TOKEN guards it)."""
     _operator(request, runtime.settings.metrics_token)
     async with runtime.db.read() as session:
         counts = await job_store.counts_by_type_and_status(session)
-    body = request.app.state.metrics.render(counts, request.app.state.feed.hub.subscribers)
+        slots = await limit_store.slot_counts(session)
+    body = request.app.state.metrics.render(counts, request.app.state.feed.hub.subscribers, slots)
     return Response(body, media_type=CONTENT_TYPE)

@@ -1,10 +1,12 @@
 // The operator's page (/operations): jobs over time (created, completed, failed and
 // cancelled per bucket, drawn by timeseries-chart.js) with duration percentiles by type,
-// over the last hour, day or week, and the task queues with their workers (queues.js).
+// over the last hour, day or week, the task queues with their workers (queues.js), and the
+// organization's limits, usage and line, which its admins change there (limits.js).
 // The range and type live in the URL (?range=&type=); the chart refreshes while shown.
 
 import { h, setText } from "./dom.js";
 import { duration, number } from "./format.js";
+import { LimitsPanel } from "./limits.js";
 import { QueuesPanel } from "./queues.js";
 import { TimeseriesChart } from "./timeseries-chart.js";
 
@@ -33,6 +35,7 @@ export class OperationsView {
     this.durations = h("tbody");
     this.noDurations = h("p.muted", { hidden: true }, "No job finished in this range.");
     this.queues = new QueuesPanel({ api });
+    this.limits = new LimitsPanel({ api });
     this.el = h(
       "div.page.page-operations",
       null,
@@ -67,18 +70,21 @@ export class OperationsView {
         this.noDurations,
       ),
       this.queues.el,
+      this.limits.el,
     );
   }
 
   start() {
     this.api.types().then((types) => this.setTypes(types), () => {});
     this.queues.start();
+    this.limits.start();
     return this.load();
   }
 
   destroy() {
     clearTimeout(this.timer);
     this.queues.destroy();
+    this.limits.destroy();
     this.stopped = true;
   }
 
