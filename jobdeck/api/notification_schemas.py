@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import ssl
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from jobdeck.api.schemas import Schema
 from jobdeck.api.text import StorableText
@@ -19,6 +20,19 @@ _EMAIL = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:
 def check_email(value: str) -> str:
     if len(value) > 254 or not _EMAIL.match(value):
         raise ValueError(f"{value!r} is not an email address like name@example.com")
+    return value
+
+
+def check_ca_cert(value: str) -> str:
+    """PEM certificates a TLS context can trust, and nothing secret."""
+    if "PRIVATE KEY" in value:
+        raise ValueError("holds a private key; give the CA's certificate only (never its key)")
+    if "-----BEGIN CERTIFICATE-----" not in value:
+        raise ValueError("not a PEM certificate (-----BEGIN CERTIFICATE----- ...)")
+    try:
+        ssl.create_default_context(cadata=value)
+    except (ssl.SSLError, ValueError) as err:
+        raise ValueError(f"not a readable PEM certificate: {err}") from None
     return value
 
 
@@ -36,6 +50,24 @@ class EmailSettings(Schema, StorableText):
     )
     sender: str = Field(max_length=254, description="The From address")
     to: list[str] = Field(min_length=1, max_length=20, description="Recipients")
+    ca_cert: str | None = Field(
+        default=None,
+        max_length=50_000,
+        description="starttls, tls: the PEM certificate(s) of the CA that signed the server's "
+        "certificate (a private or self-signed one), trusted instead of the system's CAs. "
+        "The server's certificate and name are always verified",
+    )
+
+    @field_validator("ca_cert")
+    @classmethod
+    def _ca_cert(cls, value: str | None) -> str | None:
+        return None if value is None else check_ca_cert(value)
+
+    @model_validator(mode="after")
+    def _ca_needs_tls(self) -> EmailSettings:
+        if self.ca_cert is not None and self.security == "none":
+            raise ValueError("caCert is for security starttls or tls; security none sends no TLS")
+        return self
 
     @field_validator("sender")
     @classmethod
@@ -55,6 +87,7 @@ class EmailPublic(Schema):
     username: str | None
     sender: str
     to: list[str]
+    ca_cert: str | None = Field(default=None, description="The CA trusted for this server")
 
 
 class ChannelCreate(Schema, StorableText):

@@ -11,7 +11,13 @@ from pydantic.alias_generators import to_camel
 
 from jobdeck.api.schemas import Schema
 from jobdeck.api.text import StorableText
-from jobdeck.schedules.definition import Overlap, ScheduleDefinition, ScheduledJob
+from jobdeck.errors import InvalidInput
+from jobdeck.schedules.definition import (
+    Overlap,
+    ScheduleDefinition,
+    ScheduledJob,
+    ScheduledPipeline,
+)
 
 
 class ScheduledJobBody(Schema, StorableText):
@@ -24,13 +30,34 @@ class ScheduledJobBody(Schema, StorableText):
     priority: int = Field(default=3, description="1 runs first, 5 last")
 
 
+class ScheduledPipelineBody(Schema, StorableText):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    id: str = Field(min_length=1, max_length=36, description="The saved pipeline's id")
+    inputs: dict[str, Any] = Field(
+        default_factory=dict, description="Each run's inputs, checked against the version"
+    )
+    version: int | None = Field(
+        default=None, ge=1, description="The version every run uses; default: the latest now"
+    )
+    name: str | None = Field(
+        default=None, max_length=200, description="Each run's job name; default: the pipeline's"
+    )
+    description: str | None = Field(default=None, max_length=2000)
+    priority: int = Field(default=3, description="1 runs first, 5 last")
+
+
 class ScheduleCreate(Schema, StorableText):
-    """A schedule: the job it fires, and either `cron` or `interval`."""
+    """A schedule: the job it fires (`job`) or the saved pipeline it runs (`pipeline`),
+    and either `cron` or `interval`."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    job: ScheduledJobBody
+    job: ScheduledJobBody | None = Field(default=None, description="The job each run is")
+    pipeline: ScheduledPipelineBody | None = Field(
+        default=None, description="Or: the saved pipeline each run runs"
+    )
     cron: str | None = Field(
         default=None,
         max_length=200,
@@ -54,14 +81,31 @@ class ScheduleCreate(Schema, StorableText):
     remaining_runs: int | None = Field(default=None, description="Stop after this many runs")
 
     def definition(self) -> ScheduleDefinition:
-        return ScheduleDefinition(
-            job=ScheduledJob(
+        if (self.job is None) == (self.pipeline is None):
+            raise InvalidInput(
+                "give either job or pipeline, not both"
+                if self.job is not None
+                else "give what each run is: job {type, name, data} or pipeline {id, inputs}"
+            )
+        if self.pipeline is not None:
+            p = self.pipeline
+            job = ScheduledJob(
+                type="", name=p.name or "", priority=p.priority, description=p.description
+            )
+            pipeline = ScheduledPipeline(id=p.id, inputs=p.inputs, version=p.version)
+        else:
+            assert self.job is not None
+            job = ScheduledJob(
                 type=self.job.type,
                 name=self.job.name,
                 data=self.job.data,
                 priority=self.job.priority,
                 description=self.job.description,
-            ),
+            )
+            pipeline = None
+        return ScheduleDefinition(
+            job=job,
+            pipeline=pipeline,
             cron=self.cron,
             interval_s=self.interval,
             timezone=self.timezone,
@@ -107,6 +151,13 @@ class ScheduledJobPublic(Schema):
     priority: int
 
 
+class ScheduledPipelinePublic(Schema):
+    id: str
+    version: int = Field(description="The version every run uses (pinned when saved)")
+    inputs: dict[str, Any] = Field(description="Each run's inputs, defaults filled in")
+    pipeline: str = Field(description="The pipeline's URL")
+
+
 class ScheduleRunPublic(Schema):
     job_id: str
     scheduled_at: datetime | None = None
@@ -143,7 +194,10 @@ class SchedulePublic(Schema):
         "unknown (Temporal not reachable now)"
     )
     note: str | None = None
-    job: ScheduledJobPublic
+    job: ScheduledJobPublic = Field(description="The job each run is (a pipeline's: its run)")
+    pipeline: ScheduledPipelinePublic | None = Field(
+        default=None, description="The saved pipeline each run runs; null: a job schedule"
+    )
     cron: str | None = None
     cron_text: str | None = Field(default=None, description="The cron in words")
     interval: int | None = None

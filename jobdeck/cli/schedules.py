@@ -1,5 +1,5 @@
-"""`jobdeck schedules ...`: list, create, show, pause, resume, trigger and delete schedules
-through the API."""
+"""`jobdeck schedules ...`: list, create (firing a job or a saved pipeline's run), show,
+pause, resume, trigger and delete schedules through the API."""
 
 from __future__ import annotations
 
@@ -16,26 +16,63 @@ def _line(schedule: dict[str, Any]) -> str:
     when = schedule["cron"] and f"cron {schedule['cron']} ({schedule['cronText']})"
     when = when or f"every {schedule['interval']} s"
     nxt = schedule["nextRuns"][0] if schedule["nextRuns"] else "-"
+    pipeline = schedule.get("pipeline")
+    what = (
+        f"pipeline {pipeline['id']} v{pipeline['version']}" if pipeline else schedule["job"]["type"]
+    )
     return (
         f"{schedule['id']}  {schedule['state']:<7}  next {nxt}  {schedule['name']}  "
-        f"[{schedule['job']['type']}] {when} {schedule['timezone']}"
+        f"[{what}] {when} {schedule['timezone']}"
     )
 
 
-def _create_body(args: argparse.Namespace) -> dict[str, Any] | None:
+def _json_arg(flag: str, text: str) -> Any:
     try:
-        data = json.loads(args.data)
+        return json.loads(text)
     except json.JSONDecodeError as err:
-        print(f"--data is not JSON: {err}", file=sys.stderr)
+        print(f"{flag} is not JSON: {err}", file=sys.stderr)
         return None
-    body: dict[str, Any] = {
-        "name": args.name,
+
+
+def _action(args: argparse.Namespace) -> dict[str, Any] | None:
+    """`job` (a job type) or `pipeline` (a saved pipeline's id), from the arguments."""
+    if (args.type is None) == (args.pipeline is None):
+        print("give a job type or --pipeline ID, one of the two", file=sys.stderr)
+        return None
+    if args.pipeline is not None:
+        inputs = _json_arg("--inputs", args.inputs)
+        if inputs is None:
+            return None
+        pipeline: dict[str, Any] = {
+            "id": args.pipeline,
+            "inputs": inputs,
+            "priority": args.priority,
+        }
+        if args.job_name:
+            pipeline["name"] = args.job_name
+        if args.pipeline_version is not None:
+            pipeline["version"] = args.pipeline_version
+        return {"pipeline": pipeline}
+    data = _json_arg("--data", args.data)
+    if data is None:
+        return None
+    return {
         "job": {
             "type": args.type,
             "name": args.job_name or args.name,
             "data": data,
             "priority": args.priority,
-        },
+        }
+    }
+
+
+def _create_body(args: argparse.Namespace) -> dict[str, Any] | None:
+    action = _action(args)
+    if action is None:
+        return None
+    body: dict[str, Any] = {
+        "name": args.name,
+        **action,
         "timezone": args.timezone,
         "overlap": args.overlap,
         "paused": args.paused,
@@ -90,15 +127,24 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     listing = schedules_sub.add_parser("list")
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--json", action="store_true")
-    create = schedules_sub.add_parser("create", help="a schedule firing a job by cron or interval")
+    create = schedules_sub.add_parser(
+        "create", help="a schedule firing a job, or a saved pipeline's run, by cron or interval"
+    )
     create.add_argument("name")
-    create.add_argument("type", help="the job type it fires")
+    create.add_argument("type", nargs="?", help="the job type it fires (or give --pipeline)")
+    create.add_argument("--pipeline", metavar="ID", help="run this saved pipeline instead")
+    create.add_argument("--inputs", default="{}", help="the pipeline run's inputs as JSON")
+    create.add_argument(
+        "--pipeline-version", type=int, help="the version each run uses (default: the latest now)"
+    )
     when = create.add_mutually_exclusive_group(required=True)
     when.add_argument("--cron", help="five fields or @daily..., in --timezone")
     when.add_argument("--interval", type=int, help="seconds between runs")
     create.add_argument("--timezone", default="UTC", help="IANA name, e.g. Europe/Berlin")
     create.add_argument("--data", default="{}", help="the job's input as JSON")
-    create.add_argument("--job-name", help="each run's job name (default: the schedule's)")
+    create.add_argument(
+        "--job-name", help="each run's job name (default: the schedule's; the pipeline's)"
+    )
     create.add_argument("--priority", type=int, default=3)
     create.add_argument(
         "--overlap",

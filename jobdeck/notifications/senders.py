@@ -4,6 +4,7 @@ never raises for the receiver's sake: it returns what happened, for the log."""
 from __future__ import annotations
 
 import json
+import ssl
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -55,6 +56,18 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(header)) if header is not None else None
     except ValueError:
         return None
+
+
+def _certificate_error(err: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate check that failed, where aiosmtplib wrapped it (or not)."""
+    seen: BaseException | None = err
+    for _ in range(5):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 class Sender:
@@ -142,7 +155,11 @@ class Sender:
         message.set_content(text)
         message.add_alternative(markup, subtype="html")
         security = config.get("security", "starttls")
+        ca_cert = config.get("ca_cert")
         try:
+            # Certificates are always verified: against the channel's own CA when it has
+            # one (a private or self-signed server), else against the system's CAs.
+            tls_context = ssl.create_default_context(cadata=ca_cert) if ca_cert else None
             errors, reply = await aiosmtplib.send(
                 message,
                 hostname=config["host"],
@@ -152,6 +169,7 @@ class Sender:
                 use_tls=security == "tls",
                 # "starttls" insists on it; "none" is for a relay on a trusted network.
                 start_tls=True if security == "starttls" else False if security == "none" else None,
+                tls_context=tls_context,
                 timeout=self.settings.notification_timeout_s,
             )
         except aiosmtplib.SMTPResponseException as err:
@@ -161,6 +179,22 @@ class Sender:
                 error=f"SMTP {err.code}: {err.message}"[:EXCERPT_CHARS],
             )
         except (aiosmtplib.SMTPException, OSError) as err:
+            untrusted = _certificate_error(err)
+            if untrusted is not None:
+                why = str(untrusted.verify_message).rstrip(".")
+                hint = (
+                    "set host to a name the certificate is for"
+                    if "mismatch" in why
+                    else "if a private CA signed it, give the channel that CA's certificate "
+                    "(email.caCert)"
+                )
+                return SendResult(
+                    ok=False,
+                    error=(
+                        f"TLS refused: the SMTP server's certificate is not trusted ({why}); "
+                        + hint
+                    )[:EXCERPT_CHARS],
+                )
             return SendResult(ok=False, error=f"{type(err).__name__}: {err}"[:EXCERPT_CHARS])
         refused = "; ".join(f"{rcpt}: {resp.code}" for rcpt, resp in errors.items())
         return SendResult(

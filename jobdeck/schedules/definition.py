@@ -1,5 +1,6 @@
-"""What a schedule is: the job it fires, when (a cron in a time zone, or an interval), and
-Temporal's policies (overlap, catch-up window, jitter) and limits (end time, runs left).
+"""What a schedule is: the job it fires (or the saved pipeline it runs), when (a cron in
+a time zone, or an interval), and Temporal's policies (overlap, catch-up window, jitter)
+and limits (end time, runs left).
 
 The definition is stored as given (camelCase JSON, see `to_json`) and turned into a
 Temporal Schedule by the services layer."""
@@ -53,6 +54,17 @@ class ScheduledJob:
 
 
 @dataclass
+class ScheduledPipeline:
+    """A saved pipeline a schedule runs: each run is a workflow-execution job (`job`
+    holds it once checked), pinned to `version` (the latest when the schedule was saved,
+    unless given) with `inputs` checked against that version."""
+
+    id: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    version: int | None = None
+
+
+@dataclass
 class ScheduleDefinition:
     job: ScheduledJob
     cron: str | None = None
@@ -63,6 +75,7 @@ class ScheduleDefinition:
     jitter_s: int = 0
     end_at: datetime | None = None
     remaining_runs: int | None = None
+    pipeline: ScheduledPipeline | None = None  # set: `job` is the pipeline's run
 
     def checked(self, *, now: datetime, default_catchup_window_s: int) -> ScheduleDefinition:
         """This definition normalised, or InvalidInput naming the first field at fault.
@@ -112,11 +125,21 @@ class ScheduleDefinition:
             "jitter": self.jitter_s,
             "endAt": self.end_at.isoformat() if self.end_at else None,
             "remainingRuns": self.remaining_runs,
+            "pipeline": (
+                {
+                    "id": self.pipeline.id,
+                    "version": self.pipeline.version,
+                    "inputs": self.pipeline.inputs,
+                }
+                if self.pipeline
+                else None
+            ),
         }
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> ScheduleDefinition:
         job = raw["job"]
+        pipeline = raw.get("pipeline")
         return cls(
             job=ScheduledJob(
                 type=job["type"],
@@ -133,4 +156,13 @@ class ScheduleDefinition:
             jitter_s=raw.get("jitter") or 0,
             end_at=datetime.fromisoformat(raw["endAt"]) if raw.get("endAt") else None,
             remaining_runs=raw.get("remainingRuns"),
+            pipeline=(
+                ScheduledPipeline(
+                    id=pipeline["id"],
+                    inputs=pipeline.get("inputs") or {},
+                    version=pipeline.get("version"),
+                )
+                if pipeline
+                else None
+            ),
         )

@@ -1,4 +1,5 @@
-"""Schedules: one Temporal Schedule per jobdeck schedule, firing ordinary jobs.
+"""Schedules: one Temporal Schedule per jobdeck schedule, firing ordinary jobs (a
+pipeline's schedule fires ordinary pipeline runs: workflow-execution jobs).
 
 The schedule's action starts the job type's workflow on the type's task queue with a
 JobSpec whose `job_id` is empty: Temporal appends the scheduled time to the action's
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,11 +36,20 @@ from temporalio.service import RPCError, RPCStatusCode
 from jobdeck.clock import utcnow
 from jobdeck.config import Settings
 from jobdeck.errors import Conflict, InvalidInput, NotFound, Unavailable
+from jobdeck.pipelines.validate import SpecInvalid
 from jobdeck.registry import JobTypeRegistry
 from jobdeck.runtime import Runtime
-from jobdeck.schedules.definition import Overlap, ScheduleDefinition, new_schedule_id
+from jobdeck.schedules.definition import (
+    Overlap,
+    ScheduleDefinition,
+    ScheduledJob,
+    ScheduledPipeline,
+    new_schedule_id,
+)
 from jobdeck.services.jobs import PRIORITY_HIGHEST, PRIORITY_LOWEST
+from jobdeck.services.pipelines import RUN_TYPE
 from jobdeck.services.schedule_temporal import OVERLAPS, temporal_id, temporal_schedule
+from jobdeck.store import pipelines as pipeline_store
 from jobdeck.store import schedules as store
 from jobdeck.store.accounts import Principal
 from jobdeck.store.tables import Job, ScheduleMiss
@@ -80,13 +90,22 @@ class ScheduleService:
 
     # Checking.
 
-    def check(self, name: str, definition: ScheduleDefinition) -> ScheduleDefinition:
-        """The definition normalised, the job's data checked by its type (as POST /api/jobs
-        does); InvalidInput otherwise."""
+    async def check(
+        self, principal: Principal, name: str, definition: ScheduleDefinition
+    ) -> ScheduleDefinition:
+        """The definition normalised, the job's data checked (and prepared, for types that
+        do) as POST /api/jobs does, or a pipeline's run built and checked as POST
+        /api/pipelines/{id}/run does; InvalidInput otherwise."""
         name = name.strip()
         if not name or len(name) > 200:
             raise InvalidInput("name must be 1 to 200 characters")
-        job = definition.job
+        if definition.pipeline is not None:
+            job = await self._pipeline_job(principal, definition.job, definition.pipeline)
+            pipeline = replace(
+                definition.pipeline, version=job.data["version"], inputs=job.data["inputs"]
+            )
+        else:
+            job, pipeline = definition.job, None
         if not job.name.strip() or len(job.name) > 200:
             raise InvalidInput("job.name must be 1 to 200 characters")
         if not PRIORITY_HIGHEST <= job.priority <= PRIORITY_LOWEST:
@@ -94,9 +113,50 @@ class ScheduleService:
         checked = definition.checked(
             now=utcnow(), default_catchup_window_s=int(self.settings.schedule_catchup_window_s)
         )
-        job_type, data = self.registry.validate(job.type, job.data)
-        checked.job.type, checked.job.data, checked.job.name = job_type.name, data, job.name.strip()
-        return checked
+        if pipeline is None:
+            job_type, data = self.registry.validate(job.type, job.data)
+            if job_type.prepare is not None:
+                data = await job_type.prepare(self.runtime, principal, data)
+            job = replace(job, type=job_type.name, data=data)
+        return replace(checked, job=replace(job, name=job.name.strip()), pipeline=pipeline)
+
+    async def _pipeline_job(
+        self, principal: Principal, job: ScheduledJob, pipeline: ScheduledPipeline
+    ) -> ScheduledJob:
+        """The workflow-execution job each run of the pipeline is: the version pinned (the
+        latest now, unless given), its inputs checked with defaults filled in."""
+        async with self.runtime.db.read() as session:
+            try:
+                saved = await pipeline_store.get_pipeline(
+                    session, organization_id=principal.organization_id, pipeline_id=pipeline.id
+                )
+            except NotFound:
+                raise InvalidInput(
+                    f"pipeline.id: no pipeline {pipeline.id!r} in your organization"
+                ) from None
+        if saved.archived_at is not None:
+            raise InvalidInput(
+                f"pipeline.id: pipeline {saved.name!r} is archived; save a new version of it "
+                "to restore it first"
+            )
+        if pipeline.version is not None and pipeline.version > saved.latest_version:
+            raise InvalidInput(
+                f"pipeline.version: pipeline {saved.name!r} has versions 1 to "
+                f"{saved.latest_version}, not {pipeline.version}"
+            )
+        raw: dict[str, Any] = {"workflowId": saved.id, "inputs": pipeline.inputs}
+        if pipeline.version is not None:
+            raw["version"] = pipeline.version
+        job_type, data = self.registry.validate(RUN_TYPE, raw)
+        assert job_type.prepare is not None
+        try:
+            data = await job_type.prepare(self.runtime, principal, data)
+        except SpecInvalid as err:
+            raise InvalidInput(
+                f"pipeline.inputs: not valid for pipeline {saved.name!r}: "
+                + "; ".join(f"{p.field}: {p.message}" for p in err.problems[:20])
+            ) from None
+        return replace(job, type=job_type.name, name=job.name.strip() or saved.name, data=data)
 
     # Changing.
 
@@ -110,7 +170,7 @@ class ScheduleService:
         note: str | None = None,
     ) -> ScheduleView:
         """A new schedule and its Temporal Schedule."""
-        definition = self.check(name, definition)
+        definition = await self.check(principal, name, definition)
         org = principal.organization_id
         async with self.runtime.db.write() as session:
             if (
@@ -176,7 +236,7 @@ class ScheduleService:
         note: str | None = None,
     ) -> ScheduleView:
         """Replace a schedule's definition (its runs so far and its jobs stay)."""
-        definition = self.check(name, definition)
+        definition = await self.check(principal, name, definition)
         row = await self._row(principal, schedule_id)
 
         def updater(current: ScheduleUpdateInput) -> ScheduleUpdate:

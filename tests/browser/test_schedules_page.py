@@ -1,13 +1,18 @@
 """The schedules page: create a schedule with the cron read out in words as it is typed,
-see its next run, pause and resume it, trigger a run, edit and delete it."""
+see its next run, pause and resume it, trigger a run, edit and delete it; one that runs a
+saved pipeline."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import Server
 from tests.conftest import Tenant
+from tests.pipelines.helpers import save
+from tests.schedules.test_pipeline_schedules import COUNT
 from tests.schedules.test_schedules_api import wait_for_runs
 
 pytestmark = pytest.mark.browser
@@ -30,7 +35,8 @@ async def test_create_pause_resume_trigger_edit_delete(
     await expect(page.locator("#sc-preview")).to_contain_text("cron: bad minute")
     await cron.fill("30 2 * * *")
     await expect(page.locator("#sc-preview")).to_contain_text("At 02:30 (Europe/Berlin). Next:")
-    await page.get_by_label("Job data (JSON)").fill('{"steps": 1, "step_seconds": 0}')
+    data = page.get_by_label("Job data or pipeline inputs (JSON)")
+    await data.fill('{"steps": 1, "step_seconds": 0}')
     await page.get_by_role("button", name="Create schedule").click()
 
     row = page.get_by_role("row").filter(has_text="nightly steps")
@@ -58,3 +64,38 @@ async def test_create_pause_resume_trigger_edit_delete(
     await page.get_by_role("button", name="Delete it").click()
     await expect(page.get_by_text("No schedules yet. Create one above.")).to_be_visible()
     assert (await tenant.api.get("/api/schedules")).json()["data"] == []
+
+
+async def test_a_schedule_runs_a_saved_pipeline(
+    page: Page, tenant: Tenant, server: Server, allowed_console: list[str]
+) -> None:
+    pipeline = await save(tenant.api, "counter", COUNT)
+    nav = page.get_by_role("navigation", name="Sections")
+    await nav.get_by_role("link", name="Schedules").click()
+    await expect(page.get_by_text("No schedules yet. Create one above.")).to_be_visible()
+    await page.get_by_label("Name", exact=True).fill("nightly count")
+    await page.get_by_label("Job type or pipeline").select_option(label="Pipeline: counter")
+    await page.get_by_label("Cron (minute hour day month weekday)").fill("@daily")
+    await page.get_by_label("Job data or pipeline inputs (JSON)").fill('{"rows": [1]}')
+    await page.get_by_role("button", name="Create schedule").click()
+
+    row = page.get_by_role("row").filter(has_text="nightly count")
+    await expect(row).to_contain_text("Pipeline: counter (v1)")
+    (schedule,) = (await tenant.api.get("/api/schedules")).json()["data"]
+    assert schedule["pipeline"]["id"] == pipeline["id"]
+    assert schedule["pipeline"]["inputs"] == {"rows": [1], "label": "rows"}
+    await row.get_by_role("button", name="Trigger now").click()
+    (run,) = await wait_for_runs(tenant.api, schedule["id"], 1)
+    assert run["type"] == "workflow-execution"
+
+    # Editing shows the pipeline and its inputs; bad inputs get the API's reason.
+    await row.get_by_role("button", name="Edit").click()
+    await expect(page.get_by_label("Job type or pipeline")).to_have_value(
+        "pipeline:" + pipeline["id"]
+    )
+    inputs = page.get_by_label("Job data or pipeline inputs (JSON)")
+    await expect(inputs).to_have_value(re.compile(r'"label": "rows"'))
+    allowed_console.append("422")
+    await inputs.fill("{}")
+    await page.get_by_role("button", name="Save schedule").click()
+    await expect(page.get_by_role("alert")).to_contain_text("inputs.rows: required input")

@@ -1,4 +1,5 @@
-"""`jobdeck schedules` against a real API server (uvicorn on a free port)."""
+"""`jobdeck schedules` against a real API server (uvicorn on a free port), firing a job or
+a saved pipeline's run."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import json
 import pytest
 
 from tests.api.test_cli import _cli, api_url, cli_env  # noqa: F401 (fixtures)
+from tests.conftest import Tenant
+from tests.pipelines.helpers import save
+from tests.schedules.test_pipeline_schedules import COUNT
 
 
 async def test_schedules_commands(cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
@@ -40,3 +44,35 @@ async def test_schedules_commands(cli_env: None, capsys: pytest.CaptureFixture[s
         capsys, "schedules", "create", "bad", "test-steps", "--cron", "99 * * * *"
     )
     assert code == 1 and "error 422" in err and "cron" in err
+
+
+async def test_a_schedule_of_a_saved_pipeline(
+    cli_env: None,  # noqa: F811
+    tenant: Tenant,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pipeline = await save(tenant.api, "counter", COUNT)
+    code, out, err = await _cli(
+        capsys,
+        "schedules", "create", "nightly count", "--pipeline", pipeline["id"],
+        "--inputs", '{"rows": [1, 2]}', "--cron", "@daily", "--paused",
+    )  # fmt: skip
+    assert code == 0, err
+    created = json.loads(out)
+    assert created["pipeline"]["version"] == 1
+    assert created["pipeline"]["inputs"] == {"rows": [1, 2], "label": "rows"}
+    code, out, _ = await _cli(capsys, "schedules", "list")
+    assert code == 0 and f"[pipeline {pipeline['id']} v1]" in out
+
+    code, _, err = await _cli(
+        capsys, "schedules", "create", "bad", "--pipeline", pipeline["id"], "--cron", "@daily"
+    )
+    assert code == 1 and "error 422" in err and "inputs.rows: required input" in err
+    code, _, err = await _cli(
+        capsys, "schedules", "create", "both", "test-steps", "--pipeline", "x", "--cron", "@daily"
+    )
+    assert code == 2 and "a job type or --pipeline ID" in err
+    code, _, err = await _cli(
+        capsys, "schedules", "create", "bad", "--pipeline", "x", "--inputs", "{", "--cron", "@daily"
+    )
+    assert code == 2 and "--inputs is not JSON" in err

@@ -14,6 +14,7 @@ from jobdeck.api.schedule_schemas import (
     ScheduleBackfillPublic,
     ScheduleCreate,
     ScheduledJobPublic,
+    ScheduledPipelinePublic,
     ScheduleLinks,
     ScheduleMissPublic,
     ScheduleNote,
@@ -84,6 +85,16 @@ def schedule_public(view: ScheduleView, settings: Settings) -> SchedulePublic:
             data=definition.job.data,
             priority=definition.job.priority,
         ),
+        pipeline=(
+            ScheduledPipelinePublic(
+                id=definition.pipeline.id,
+                version=definition.pipeline.version or 1,
+                inputs=definition.pipeline.inputs,
+                pipeline=f"/api/pipelines/{definition.pipeline.id}",
+            )
+            if definition.pipeline
+            else None
+        ),
         cron=definition.cron,
         cron_text=describe_cron(definition.cron) if definition.cron else None,
         interval=definition.interval_s,
@@ -124,7 +135,7 @@ async def create_schedule(
     principal: CurrentUser,
     response: Response,
 ) -> SchedulePublic:
-    """Create a schedule: a Temporal Schedule that fires the job by cron or interval."""
+    """Create a schedule: a Temporal Schedule firing a job or a pipeline run by cron or interval."""
     view = await schedules.create(
         principal, body.name, body.definition(), paused=body.paused, note=body.note
     )

@@ -1,6 +1,7 @@
 // /schedules: the organization's schedules (each a Temporal Schedule firing ordinary jobs)
 // with their next run, pause/resume, trigger now, edit and delete, and the form that
 // creates or edits one, with the cron read out in words and its next times as you type.
+// A schedule fires a job of a type or runs a saved pipeline (its inputs in the JSON box).
 
 import { clear, h, setText } from "./dom.js";
 import { fullTime, shortTime } from "./format.js";
@@ -16,6 +17,7 @@ const OVERLAPS = [
 const localZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 const when = (iso) => (iso ? h("time", { dateTime: iso, title: fullTime(iso) }, shortTime(iso)) : "–");
 const path = (id, action = "") => `/api/schedules/${encodeURIComponent(id)}${action}`;
+const PIPELINE = "pipeline:"; // the prefix of a pipeline's option in the "runs" select
 
 export class SchedulesView {
   constructor({ api, toast, confirm, navigate }) {
@@ -26,11 +28,15 @@ export class SchedulesView {
     this.editing = null; // the schedule the form edits; null: a new one
     this.previewTimer = null;
     this.previewSeq = 0;
+    this.pipelines = new Map(); // id -> name, the saved pipelines a schedule may run
 
     this.name = h("input", { id: "sc-name", type: "text", required: true, maxLength: 200, autocomplete: "off" });
     this.type = h("select", { id: "sc-type", required: true });
     this.jobName = h("input", { id: "sc-job-name", type: "text", maxLength: 200, autocomplete: "off", placeholder: "the schedule's name" });
     this.data = h("textarea", { id: "sc-data", rows: 3, spellcheck: false }, "{}");
+    this.typeGroup = h("optgroup", { label: "Job types" });
+    this.pipelineGroup = h("optgroup", { label: "Pipelines" });
+    this.type.append(this.typeGroup, this.pipelineGroup);
     this.cron = h("input", { id: "sc-cron", type: "text", autocomplete: "off", spellcheck: false, placeholder: "30 2 * * *", oninput: () => this.schedulePreview() });
     this.interval = h("input", { id: "sc-interval", type: "number", min: 1, step: 1, placeholder: "seconds" });
     this.timezone = h("input", { id: "sc-timezone", type: "text", autocomplete: "off", value: localZone(), oninput: () => this.schedulePreview() });
@@ -49,7 +55,7 @@ export class SchedulesView {
         "div.upload-fields",
         null,
         field("sc-name", "Name", this.name),
-        field("sc-type", "Job type", this.type),
+        field("sc-type", "Job type or pipeline", this.type),
         field("sc-job-name", "Job name (optional)", this.jobName),
         field("sc-overlap", "While the last run still runs", this.overlap),
       ),
@@ -61,7 +67,7 @@ export class SchedulesView {
         field("sc-timezone", "Time zone (IANA)", this.timezone),
       ),
       this.preview,
-      h("div.upload-fields", null, field("sc-data", "Job data (JSON)", this.data, ".sc-wide"), h("div.field.field-end", null, this.submit, this.cancelEdit)),
+      h("div.upload-fields", null, field("sc-data", "Job data or pipeline inputs (JSON)", this.data, ".sc-wide"), h("div.field.field-end", null, this.submit, this.cancelEdit)),
       this.formError,
     );
 
@@ -92,9 +98,18 @@ export class SchedulesView {
   async start() {
     try {
       const types = await this.api.types();
-      for (const t of types) this.type.append(h("option", { value: t.name }, t.name));
+      for (const t of types) this.typeGroup.append(h("option", { value: t.name }, t.name));
     } catch (err) {
       this.showFormError(`Could not load the job types: ${err.message}`);
+    }
+    try {
+      const page = await this.api.send("GET", "/api/pipelines", { params: { limit: 200 } });
+      for (const p of page.data) {
+        this.pipelines.set(p.id, p.name);
+        this.pipelineGroup.append(h("option", { value: PIPELINE + p.id }, `Pipeline: ${p.name}`));
+      }
+    } catch (err) {
+      this.showFormError(`Could not load the pipelines: ${err.message}`);
     }
     this.schedulePreview();
     await this.load();
@@ -128,7 +143,7 @@ export class SchedulesView {
           "tr",
           { dataset: { id: s.id } },
           h("td", null, s.name),
-          h("td", null, s.job.type),
+          h("td", null, s.pipeline ? `Pipeline: ${this.pipelines.get(s.pipeline.id) || s.pipeline.id} (v${s.pipeline.version})` : s.job.type),
           h("td", null, rule),
           h("td", null, paused ? "paused" : when(s.nextRuns[0])),
           h("td", null, last ? h("a", { href: `/jobs/${encodeURIComponent(last.jobId)}`, onclick: (e) => this.follow(e, last.jobId) }, when(last.scheduledAt || last.startedAt)) : "–"),
@@ -176,15 +191,18 @@ export class SchedulesView {
     try {
       data = JSON.parse(this.data.value || "{}");
     } catch (err) {
-      throw new Error(`Job data is not JSON: ${err.message}`);
+      throw new Error(`Job data or pipeline inputs are not JSON: ${err.message}`);
     }
     const name = this.name.value.trim();
-    const body = {
-      name,
-      job: { type: this.type.value, name: this.jobName.value.trim() || name, data },
-      timezone: this.timezone.value.trim() || "UTC",
-      overlap: this.overlap.value,
-    };
+    const jobName = this.jobName.value.trim();
+    const body = { name, timezone: this.timezone.value.trim() || "UTC", overlap: this.overlap.value };
+    if (this.type.value.startsWith(PIPELINE)) {
+      // Saved again without a version: the schedule moves to the pipeline's latest version.
+      body.pipeline = { id: this.type.value.slice(PIPELINE.length), inputs: data };
+      if (jobName) body.pipeline.name = jobName;
+    } else {
+      body.job = { type: this.type.value, name: jobName || name, data };
+    }
     if (this.cron.value.trim()) body.cron = this.cron.value.trim();
     if (this.interval.value) body.interval = Number(this.interval.value);
     return body;
@@ -238,9 +256,13 @@ export class SchedulesView {
   edit(s) {
     this.editing = s;
     this.name.value = s.name;
-    this.type.value = s.job.type;
+    const runs = s.pipeline ? PIPELINE + s.pipeline.id : s.job.type;
+    if (s.pipeline && ![...this.pipelineGroup.children].some((o) => o.value === runs)) {
+      this.pipelineGroup.append(h("option", { value: runs }, `Pipeline: ${s.pipeline.id}`)); // beyond the first page
+    }
+    this.type.value = runs;
     this.jobName.value = s.job.name;
-    this.data.value = JSON.stringify(s.job.data, null, 2);
+    this.data.value = JSON.stringify(s.pipeline ? s.pipeline.inputs : s.job.data, null, 2);
     this.cron.value = s.cron || "";
     this.interval.value = s.interval || "";
     this.timezone.value = s.timezone;
