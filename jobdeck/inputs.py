@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -25,11 +26,32 @@ class _Data(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    """A time without a zone is read as UTC (as GET /api/jobs reads it)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class JobFilterData(_Data):
+    """The jobs a bulk operation means: GET /api/jobs's filters, under the same names as
+    JobFilter (`owner` as the list's: `me`, who starts the operation, or a user id)."""
+
     statuses: list[JobStatus] = Field(default_factory=list, max_length=5)
     types: list[str] = Field(default_factory=list, max_length=50)
     q: str | None = Field(default=None, max_length=200)
     ids: list[str] = Field(default_factory=list, max_length=10_000)
+    priorities: list[Annotated[int, Field(ge=1, le=5)]] = Field(default_factory=list, max_length=5)
+    owner: str | None = Field(default=None, min_length=1, max_length=36)
+    created_after: Annotated[datetime | None, AfterValidator(_utc)] = None
+    created_before: Annotated[datetime | None, AfterValidator(_utc)] = None
+
+    @model_validator(mode="after")
+    def _a_range(self) -> JobFilterData:
+        after, before = self.created_after, self.created_before
+        if after is not None and before is not None and after >= before:
+            raise ValueError("createdAfter must be earlier than createdBefore")
+        return self
 
 
 class BulkOperationData(_Data):

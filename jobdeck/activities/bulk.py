@@ -143,12 +143,24 @@ class BulkActivities(ActivityGroup):
         return result
 
 
-def bulk_filter(raw: dict[str, Any]) -> JobFilter:
+def bulk_filter(raw: dict[str, Any], user_id: str) -> JobFilter:
+    """The JobFilter of a bulk operation's `filter` (JobFilterData as JSON); owner `me` is
+    `user_id`, who started the operation. Keys added later are absent from older runs."""
+
+    def when(key: str) -> datetime | None:
+        value = raw.get(key)
+        return datetime.fromisoformat(value) if value else None
+
+    owner = raw.get("owner")
     return JobFilter(
         statuses=list(raw.get("statuses", [])),
         types=list(raw.get("types", [])),
         q=raw.get("q"),
         ids=list(raw.get("ids", [])),
+        priorities=[int(p) for p in raw.get("priorities") or []],
+        user_ids=[user_id if owner == "me" else owner] if owner else [],
+        created_after=when("created_after"),
+        created_before=when("created_before"),
     )
 
 
@@ -198,7 +210,7 @@ class BulkItemActivities(ActivityGroup):
 
     @activity.defn(name="bulk.seed_items")
     async def seed_items(self, run: ItemSeedInput) -> ItemSeedResult:
-        flt = bulk_filter(run.params["filter"])
+        flt = bulk_filter(run.params["filter"], run.user_id)
         # Only jobs that existed when the operation began are touched, never itself.
         before = datetime.fromisoformat(run.params["createdBefore"])
 

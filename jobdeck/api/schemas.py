@@ -65,6 +65,13 @@ class JobErrorPublic(Schema):
     details: Any = None
 
 
+class JobStuckPublic(Schema):
+    """The stuck-job watchdog's finding (jobdeck/activities/stuck.py), until it moves again."""
+
+    reason: str = Field(description="no_progress (active) or pending (while workers are idle)")
+    since: datetime = Field(description="Its last sign of life")
+
+
 class Owner(Schema):
     user_id: str
     organization_id: str
@@ -102,6 +109,9 @@ class JobPublic(Schema):
     started_at: datetime | None
     finished_at: datetime | None
     duration: float | None = Field(description="seconds; still growing while active")
+    stuck: JobStuckPublic | None = Field(
+        default=None, description="Set while the watchdog finds it stuck (`stuck` event)"
+    )
     links: JobLinks
 
 

@@ -7,12 +7,28 @@ from datetime import UTC, datetime
 from jobdeck.activities.fine_tuning.providers import PROVIDERS
 from jobdeck.api.dataset_schemas import DatasetLinks, DatasetPublic
 from jobdeck.api.fine_tuning_schemas import FineTuningPublic, MetricPoint, ModelPublic
-from jobdeck.api.schemas import ApiKeyPublic, JobLinks, JobPublic, Owner, UserPublic
+from jobdeck.api.schemas import (
+    ApiKeyPublic,
+    JobLinks,
+    JobPublic,
+    JobStuckPublic,
+    Owner,
+    UserPublic,
+)
 from jobdeck.config import Settings
-from jobdeck.store.tables import ApiKey, Dataset, FineTuning, FineTuningMetric, Job, Model, User
+from jobdeck.store.tables import (
+    ApiKey,
+    Dataset,
+    FineTuning,
+    FineTuningMetric,
+    Job,
+    Model,
+    StuckJob,
+    User,
+)
 
 
-def job_public(job: Job, settings: Settings) -> JobPublic:
+def job_public(job: Job, settings: Settings, stuck: StuckJob | None = None) -> JobPublic:
     end = job.finished_at or (datetime.now(UTC) if job.started_at else None)
     duration = (end - job.started_at).total_seconds() if job.started_at and end else None
     return JobPublic(
@@ -36,6 +52,7 @@ def job_public(job: Job, settings: Settings) -> JobPublic:
         started_at=job.started_at,
         finished_at=job.finished_at,
         duration=round(duration, 3) if duration is not None else None,
+        stuck=JobStuckPublic(reason=stuck.reason, since=stuck.since) if stuck else None,
         links=JobLinks(
             self=f"/api/jobs/{job.id}",
             events=f"/api/jobs/{job.id}/events",

@@ -62,16 +62,29 @@ def window(now: datetime, span: timedelta, bucket: timedelta) -> tuple[datetime,
     return end - span, end
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _bucket_of(column: Any, dialect: str, step: int) -> Any:
-    """The bucket number of a time: whole seconds since the epoch divided by `step`."""
+    """The bucket of a time: on PostgreSQL the time its bucket starts (date_bin, integer
+    arithmetic on the timestamp: a third of the cost of dividing the epoch's numeric),
+    elsewhere the bucket number, whole seconds since the epoch divided by `step`."""
     if dialect == "postgresql":
-        return cast(func.floor(func.extract("epoch", column) / step), Integer)
+        return func.date_bin(timedelta(seconds=step), column, _EPOCH)
     return cast(func.strftime("%s", column), Integer) // step
+
+
+def _number(bucket: Any, step: int) -> int:
+    """The bucket number of what `_bucket_of` gave."""
+    if isinstance(bucket, datetime):
+        return int(bucket.timestamp()) // step
+    return int(bucket)
 
 
 def _seconds(dialect: str) -> Any:
     if dialect == "postgresql":
-        return func.extract("epoch", Job.finished_at - Job.started_at)
+        # date_part is a float8, cheaper to sort than EXTRACT's numeric.
+        return func.date_part("epoch", Job.finished_at - Job.started_at)
     return (func.julianday(Job.finished_at) - func.julianday(Job.started_at)) * 86_400.0
 
 
@@ -91,8 +104,8 @@ async def timeseries(
         Bucket(start=datetime.fromtimestamp((first + i) * bucket_s, UTC)) for i in range(count)
     ]
 
-    def put(number: Any, name: str, n: int) -> None:
-        index = int(number) - first
+    def put(bucket: Any, name: str, n: int) -> None:
+        index = _number(bucket, bucket_s) - first
         if 0 <= index < count:
             setattr(buckets[index], name, getattr(buckets[index], name) + int(n))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from jobdeck.api.deps import CurrentUser, JobsDep, RegistryDep, RuntimeDep
 from jobdeck.api.listing import ListingParams
@@ -27,6 +28,8 @@ from jobdeck.services.jobs import NewJob
 from jobdeck.store import events as event_store
 from jobdeck.store import jobs as job_store
 from jobdeck.store import logs as log_store
+from jobdeck.store import schedules as schedule_store
+from jobdeck.store.tables import StuckJob
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
@@ -121,8 +124,9 @@ async def list_jobs(
             total = await job_store.count_jobs(
                 session, organization_id=principal.organization_id, flt=flt
             )
+        stuck = await _stuck(session, [job.id for job in jobs])
     return JobsPublic(
-        data=[job_public(job, runtime.settings) for job in jobs],
+        data=[job_public(job, runtime.settings, stuck.get(job.id)) for job in jobs],
         next_cursor=next_cursor,
         total=total,
     )
@@ -156,7 +160,14 @@ async def get_job(job_id: str, runtime: RuntimeDep, principal: CurrentUser) -> J
         job = await job_store.get_job(
             session, organization_id=principal.organization_id, job_id=job_id
         )
-    return job_public(job, runtime.settings)
+        stuck = await _stuck(session, [job.id])
+    return job_public(job, runtime.settings, stuck.get(job.id))
+
+
+async def _stuck(session: AsyncSession, job_ids: list[str]) -> dict[str, StuckJob]:
+    """The watchdog's rows of these jobs (one lookup by key per page)."""
+    rows = await schedule_store.stuck_jobs(session, job_ids=job_ids) if job_ids else []
+    return {row.job_id: row for row in rows}
 
 
 @router.get("/{job_id}/events", response_model=JobEventsPublic)

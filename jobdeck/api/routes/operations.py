@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from jobdeck.api.deps import CurrentUser, RegistryDep, RuntimeDep
+from jobdeck.api.deps import AdminUser, CurrentUser, RegistryDep, RuntimeDep
 from jobdeck.api.operations_schemas import (
     BucketPublic,
     DurationsPublic,
@@ -69,12 +69,12 @@ async def timeseries(
     )
 
 
+# Admins only: the queues are the deployment's, shared by every organization, so their
+# backlog tells of other tenants' load, and pollers and workers name hosts and processes.
 @router.get("/api/operations/queues", response_model=QueuesPublic)
-async def queues(
-    runtime: RuntimeDep, registry: RegistryDep, principal: CurrentUser
-) -> QueuesPublic:
+async def queues(runtime: RuntimeDep, registry: RegistryDep, principal: AdminUser) -> QueuesPublic:
     """The task queues with their workers and backlog, your running jobs with the worker
-    of each, and a warning for a queue whose work no worker polls for."""
+    of each, and a warning for a queue whose work no worker polls for (admins only)."""
     report = await Operations(runtime, registry).describe(principal.organization_id)
     return QueuesPublic(
         queues=[

@@ -60,9 +60,14 @@ export class BulkBar {
     const filter = {};
     let what;
     if (allMatching) {
-      if (filters.status) filter.statuses = [filters.status];
+      if (filters.status) filter.statuses = filters.status.split(",");
       if (filters.type) filter.types = [filters.type];
       if (filters.q) filter.q = filters.q;
+      // The operator filters (list-extras.js), as the bulk filter names them.
+      if (filters.priority) filter.priorities = [Number(filters.priority)];
+      if (filters.owner) filter.owner = filters.owner;
+      if (filters.created_after) filter.createdAfter = filters.created_after;
+      if (filters.created_before) filter.createdBefore = filters.created_before;
       what = "every job matching the filter";
     } else {
       filter.ids = [...ids];

@@ -8,7 +8,7 @@ import { BulkBar } from "./bulk.js";
 import { h, setText } from "./dom.js";
 import { FilterForm, isFiltered, matches, readFilters, writeFilters } from "./filters.js";
 import { TERMINAL } from "./format.js";
-import { extraParams, hasExtras, MatchCount, needsApi, SortHeaders } from "./list-extras.js";
+import { extraParams, MatchCount, needsApi, SortHeaders } from "./list-extras.js";
 import { StatsCards } from "./stats.js";
 import { JobsTable } from "./table.js";
 
@@ -416,8 +416,7 @@ export class ListView {
       allMatching: this.allMatching,
       filters: this.filters,
       pageCount: this.ids.length,
-      // "Every job matching" is offered for the filters a bulk operation knows only.
-      hasMore: (Boolean(this.nextCursor) || this.page > 1) && !hasExtras(this.filters),
+      hasMore: Boolean(this.nextCursor) || this.page > 1,
     });
   }
 

@@ -1,7 +1,7 @@
 // Workers and task queues (GET /api/operations/queues): each queue with the workers polling
 // it for workflow and activity tasks, its backlog (by priority where there is one), a
 // warning when work waits and no worker polls, and the running jobs with the worker that
-// runs each one's current step. Refreshed every few seconds while shown.
+// runs each one's current step. Refreshed every few seconds while shown; admins only.
 
 import { h, setText } from "./dom.js";
 import { duration, number, relativeTime } from "./format.js";
@@ -39,7 +39,13 @@ export class QueuesPanel {
     );
   }
 
-  start() {
+  /** Shown to admins only, as the API answers only them (the queues are shared by every
+   * organization and name the workers' hosts). */
+  async start() {
+    this.el.hidden = true;
+    const me = await this.api.me().catch(() => null);
+    if (this.stopped || !me || me.role !== "admin") return;
+    this.el.hidden = false;
     this.load();
   }
 

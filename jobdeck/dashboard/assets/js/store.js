@@ -21,6 +21,7 @@ const STATE_FIELDS = [
   "startedAt",
   "finishedAt",
   "retryOf",
+  "stuck",
 ];
 
 export class JobStore {
@@ -81,9 +82,14 @@ export class JobStore {
         partial: true,
       });
     }
+    const job = this.jobs.get(event.jobId);
+    // The watchdog's finding (activities/stuck.py): set by `stuck`, gone with `unstuck` or
+    // when the job ends (the watchdog then clears it without an event).
+    if (event.kind === "stuck") job.stuck = { reason: event.data.reason, since: event.data.since };
+    else if (event.kind === "unstuck" || TERMINAL.has(job.status)) job.stuck = null;
     this.stamps.set(event.jobId, stamp);
     this.touch(event.jobId);
-    return { job: this.jobs.get(event.jobId), state, previousStatus };
+    return { job, state, previousStatus };
   }
 
   /** Forget jobs no view shows, so a long session does not grow without bound. */

@@ -13,6 +13,7 @@ import {
   progressText,
   shortTime,
   STATUS_LABEL,
+  TERMINAL,
   typeHue,
 } from "./format.js";
 
@@ -78,6 +79,7 @@ class Row {
     this.description = h("div.job-desc");
     this.typeCell = h("td.col-type");
     this.badge = h("span.badge");
+    this.stuckMark = h("span.stuck-mark", { hidden: true });
     this.progress = new ProgressView("Progress");
     this.duration = h("span.duration-text");
     this.durationCell = h("td.col-duration.num", null, this.duration);
@@ -92,7 +94,7 @@ class Row {
       h("td.col-select", null, this.check),
       h("td.col-job", null, this.name, this.description),
       this.typeCell,
-      h("td.col-status", null, this.badge),
+      h("td.col-status", null, this.badge, this.stuckMark),
       h("td.col-progress", null, this.progress.el),
       this.durationCell,
       h("td.col-created", null, this.created),
@@ -137,6 +139,18 @@ class Row {
 
   tick(job, now = Date.now()) {
     setText(this.duration, duration(jobDuration(job, now)));
+    this.showStuck(job, now);
+  }
+
+  /** "No progress for 14 min" while the watchdog finds the job stuck (its `stuck` event). */
+  showStuck(job, now) {
+    const stuck = job.stuck && !TERMINAL.has(job.status) ? job.stuck : null;
+    this.stuckMark.hidden = !stuck;
+    if (!stuck) return;
+    const idle = idleText((now - Date.parse(stuck.since)) / 1000);
+    const text = stuck.reason === "pending" ? `Pending for ${idle}, workers idle` : `No progress for ${idle}`;
+    setText(this.stuckMark, text);
+    this.stuckMark.title = `Stuck: ${text.toLowerCase()}`;
   }
 
   /** Frozen and marked while the feed is not live (the job may have moved on). */
@@ -287,7 +301,15 @@ export class JobsTable {
     const now = Date.now();
     for (const row of this.rows.values()) {
       const job = getJob(row.id);
-      if (job && job.status === "active") row.tick(job, now);
+      if (job && (job.status === "active" || job.stuck)) row.tick(job, now);
     }
   }
+}
+
+/** As the watchdog words it (activities/stuck.py idle_text): 90 s, 14 min, 2.5 h. */
+function idleText(seconds) {
+  const s = Math.max(0, seconds);
+  if (s < 120) return `${Math.floor(s)} s`;
+  if (s < 7200) return `${Math.floor(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
 }
