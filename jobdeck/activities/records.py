@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 from jobdeck.activities.slots import SlotAnswer, SlotRequest, free_slot, take_slot, wake
 from jobdeck.clock import utcnow
 from jobdeck.config import Settings
-from jobdeck.domain import EventKind, JobErrorInfo, JobSpec, JobStatus, Progress, with_rate
+from jobdeck.domain import EventKind, JobErrorInfo, JobSpec, JobStatus, Progress
 from jobdeck.errors import NotFound
 from jobdeck.notifications.announce import announce_job_end
 from jobdeck.store import datasets as dataset_store
@@ -251,21 +251,7 @@ class JobRecords:
         """Store a progress report, deriving rate and ETA from the one before it."""
 
         async def work(session: AsyncSession) -> None:
-            now = utcnow()
-            job = await job_store.find_job(session, job_id=job_id)
-            if job is None or JobStatus(job.status).is_terminal:
-                return
-            derived = progress
-            if progress.rate is None and job.progress:
-                elapsed = (now - job.updated_at).total_seconds()
-                derived = with_rate(progress, Progress.from_json(job.progress), elapsed)
-            await job_store.change_job(
-                session,
-                job_id=job_id,
-                kind=EventKind.PROGRESS,
-                now=now,
-                values={"progress": derived.to_json()},
-            )
+            await job_store.report_progress(session, job_id=job_id, progress=progress, now=utcnow())
 
         await self.db.transact(work)
 

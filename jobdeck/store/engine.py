@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from jobdeck.store.sqlite_driver import with_one_trip_driver
+
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 T = TypeVar("T")
 
@@ -90,7 +92,9 @@ def _make_engine(url: str, *, immediate: bool) -> AsyncEngine:
         return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     if parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    engine = create_async_engine(
+        with_one_trip_driver(parsed), connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    )
     event.listen(engine.sync_engine, "connect", _on_sqlite_connect())
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -7,14 +7,22 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, cast, func, or_, select, update
+from sqlalchemy import BigInteger, Select, Table, cast, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jobdeck.domain import TERMINAL_STATUSES, EventKind, JobFilter, JobSpec, JobStatus
+from jobdeck.domain import (
+    TERMINAL_STATUSES,
+    EventKind,
+    JobFilter,
+    JobSpec,
+    JobStatus,
+    Progress,
+    with_rate,
+)
 from jobdeck.errors import InvalidInput, NotFound
 from jobdeck.store import pages
-from jobdeck.store.events import append_event, order_events
+from jobdeck.store.events import append_event, insert_event, order_events
 from jobdeck.store.tables import JOB_DURATION_MS, JOB_SEARCH_TEXTS, Job, JobEvent
 
 MAX_PAGE = pages.MAX_PAGE  # the routes' bound on ?limit=
@@ -92,6 +100,58 @@ async def change_job(
         return None
     await append_event(session, job=job, kind=kind, now=now, data=event_data)
     return job
+
+
+_JOBS: Table = Job.__table__  # type: ignore[assignment]  # the Core table, for hot paths
+# What a job's event carries of it (events.public_state), read back by a Core update.
+_PUBLIC_STATE = (
+    Job.id,
+    Job.organization_id,
+    Job.type,
+    Job.name,
+    Job.status,
+    Job.progress,
+    Job.attempts,
+    Job.error,
+    Job.started_at,
+    Job.finished_at,
+    Job.retry_of,
+    Job.parent_id,
+    Job.schedule_id,
+)
+
+
+async def report_progress(
+    session: AsyncSession, *, job_id: str, progress: Progress, now: datetime
+) -> bool:
+    """A running job's progress report, with its rate and ETA derived from the report
+    before it: three Core statements (read, update, event) and no ORM identity map or
+    unit of work, since a job may report many times a second. False when the job is
+    missing or has ended (a terminal job never changes)."""
+    before = (
+        await session.execute(
+            select(Job.status, Job.progress, Job.updated_at).where(Job.id == job_id)
+        )
+    ).first()
+    if before is None or JobStatus(before.status).is_terminal:
+        return False
+    derived = progress
+    if progress.rate is None and before.progress:
+        elapsed = (now - before.updated_at).total_seconds()
+        derived = with_rate(progress, Progress.from_json(before.progress), elapsed)
+    await order_events(session)  # before the row's lock (see order_events)
+    state = (
+        await session.execute(
+            update(_JOBS)
+            .where(Job.id == job_id, Job.status.not_in(_TERMINAL))
+            .values(progress=derived.to_json(), updated_at=now)
+            .returning(*_PUBLIC_STATE)
+        )
+    ).first()
+    if state is None:
+        return False
+    await insert_event(session, state=state, kind=EventKind.PROGRESS, now=now)
+    return True
 
 
 async def note_event(
