@@ -351,15 +351,16 @@ async def explain(db: Database, organization_id: str) -> None:
 
     week = "now() - interval '7 days'"
     queries = {
-        "created per hour (week)": f"""SELECT floor(extract(epoch FROM created_at) / 3600),
-            count(*) FROM jobs WHERE organization_id = :org AND created_at >= {week}
-            GROUP BY 1""",
-        "finished per hour (week)": f"""SELECT floor(extract(epoch FROM finished_at) / 3600),
-            status, count(*) FROM jobs WHERE organization_id = :org
-            AND finished_at >= {week} AND status IN ('completed', 'failed', 'cancelled')
-            GROUP BY 1, 2""",
+        # The same expressions as jobdeck/store/operations.py's timeseries.
+        "created per hour (week)": f"""SELECT date_bin('1 hour', created_at,
+            '1970-01-01 00:00:00+00'), count(*) FROM jobs WHERE organization_id = :org
+            AND created_at >= {week} GROUP BY 1""",
+        "finished per hour (week)": f"""SELECT date_bin('1 hour', finished_at,
+            '1970-01-01 00:00:00+00'), status, count(*) FROM jobs
+            WHERE organization_id = :org AND finished_at >= {week}
+            AND status IN ('completed', 'failed', 'cancelled') GROUP BY 1, 2""",
         "duration percentiles (week)": f"""SELECT type, percentile_cont(0.5) WITHIN GROUP
-            (ORDER BY extract(epoch FROM finished_at - started_at)) FROM jobs
+            (ORDER BY date_part('epoch', finished_at - started_at)) FROM jobs
             WHERE organization_id = :org AND finished_at >= {week}
             AND status IN ('completed', 'failed', 'cancelled') AND started_at IS NOT NULL
             GROUP BY type""",
