@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sqlalchemy import Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def _ended(job: Job | None) -> tuple[str, str] | None:
+def _ended(job: Job | Row[Any] | None) -> tuple[str, str] | None:
     """(organization, status) of a job that has ended; None otherwise."""
     if job is None or not JobStatus(job.status).is_terminal:
         return None

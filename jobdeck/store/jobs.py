@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, Table, cast, func, or_, select, update
+from sqlalchemy import BigInteger, Row, Select, Table, cast, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,38 +70,6 @@ async def insert_job(
     return job
 
 
-async def change_job(
-    session: AsyncSession,
-    *,
-    job_id: str,
-    kind: EventKind,
-    now: datetime,
-    values: dict[str, Any] | None = None,
-    event_data: dict[str, Any] | None = None,
-    from_statuses: Sequence[JobStatus] | None = None,
-) -> Job | None:
-    """Apply `values` to a job that is not terminal (or is in one of `from_statuses`) and
-    append its event. Returns the updated job, or None when the guard refused the change."""
-    guard = (
-        Job.status.in_([s.value for s in from_statuses])
-        if from_statuses is not None
-        else Job.status.not_in(_TERMINAL)
-    )
-    stmt = (
-        update(Job)
-        .where(Job.id == job_id, guard)
-        .values(**(values or {}), updated_at=now)
-        .returning(Job)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    await order_events(session)  # before the row's lock (see order_events)
-    job = (await session.execute(stmt)).scalar_one_or_none()
-    if job is None:
-        return None
-    await append_event(session, job=job, kind=kind, now=now, data=event_data)
-    return job
-
-
 _JOBS: Table = Job.__table__  # type: ignore[assignment]  # the Core table, for hot paths
 # What a job's event carries of it (events.public_state), read back by a Core update.
 _PUBLIC_STATE = (
@@ -139,19 +107,49 @@ async def report_progress(
     if progress.rate is None and before.progress:
         elapsed = (now - before.updated_at).total_seconds()
         derived = with_rate(progress, Progress.from_json(before.progress), elapsed)
+    changed = await change_job(
+        session,
+        job_id=job_id,
+        kind=EventKind.PROGRESS,
+        now=now,
+        values={"progress": derived.to_json()},
+    )
+    return changed is not None
+
+
+async def change_job(
+    session: AsyncSession,
+    *,
+    job_id: str,
+    kind: EventKind,
+    now: datetime,
+    values: dict[str, Any] | None = None,
+    event_data: dict[str, Any] | None = None,
+    from_statuses: Sequence[JobStatus] | None = None,
+) -> Row[Any] | None:
+    """Apply `values` to a job that is not terminal (or is in one of `from_statuses`) and
+    append its event. Returns the job's state after the change (the columns its event
+    carries, `_PUBLIC_STATE`), or None when the guard refused the change.
+
+    Two Core statements and no ORM unit of work: every step of every job passes here. An
+    ORM `Job` this session loaded before is not refreshed (`find_job` reloads)."""
+    guard = (
+        Job.status.in_([s.value for s in from_statuses])
+        if from_statuses is not None
+        else Job.status.not_in(_TERMINAL)
+    )
+    stmt = (
+        update(_JOBS)
+        .where(Job.id == job_id, guard)
+        .values(**(values or {}), updated_at=now)
+        .returning(*_PUBLIC_STATE)
+    )
     await order_events(session)  # before the row's lock (see order_events)
-    state = (
-        await session.execute(
-            update(_JOBS)
-            .where(Job.id == job_id, Job.status.not_in(_TERMINAL))
-            .values(progress=derived.to_json(), updated_at=now)
-            .returning(*_PUBLIC_STATE)
-        )
-    ).first()
+    state = (await session.execute(stmt)).first()
     if state is None:
-        return False
-    await insert_event(session, state=state, kind=EventKind.PROGRESS, now=now)
-    return True
+        return None
+    await insert_event(session, state=state, kind=kind, now=now, data=event_data)
+    return state
 
 
 async def note_event(
