@@ -104,7 +104,7 @@ class JobRecords:
         in its parent's slot and takes none."""
 
         async def work(session: AsyncSession) -> tuple[SlotAnswer, list[str]]:
-            if await job_store.find_job(session, job_id=spec.job_id) is None:
+            if await job_store.job_state(session, job_id=spec.job_id) is None:
                 await job_store.insert_job(session, spec=spec, now=utcnow())
             if spec.parent_id is not None:
                 return SlotAnswer(granted=True, recheck_s=self.settings.slot_recheck_s), []
@@ -182,7 +182,7 @@ class JobRecords:
     async def mark_completed(self, completion: Completion) -> None:
         async def work(session: AsyncSession) -> tuple[tuple[str, str] | None, list[str]]:
             now = utcnow()
-            job = await job_store.find_job(session, job_id=completion.job_id)
+            job = await job_store.job_state(session, job_id=completion.job_id)
             values = {
                 "status": JobStatus.COMPLETED.value,
                 "finished_at": now,

@@ -167,6 +167,12 @@ async def note_event(
     return await append_event(session, job=job, kind=kind, now=now, data=data)
 
 
+async def job_state(session: AsyncSession, *, job_id: str) -> Row[Any] | None:
+    """The job's state as its events carry it (`_PUBLIC_STATE`), read by one Core select:
+    for the hot paths that only look (find_job loads the whole ORM object)."""
+    return (await session.execute(select(*_PUBLIC_STATE).where(Job.id == job_id))).first()
+
+
 async def find_job(session: AsyncSession, *, job_id: str) -> Job | None:
     return await session.get(Job, job_id, populate_existing=True)
 
