@@ -109,12 +109,23 @@ class Settings(BaseSettings):
     document_max_bytes: int = Field(default=200 * 1024**2, ge=1)
     # Texts per request to a remote embedder (OpenAI accepts up to 2048).
     embedding_batch_size: int = Field(default=256, ge=1, le=2048)
+    # Uploads of many files or .zip archives into a collection (POST .../uploads): files
+    # one request may add (archive members included), what its archives may expand to in
+    # all and per member, and the compression ratio past which a member is a zip bomb.
+    document_upload_max_files: int = Field(default=1000, ge=1)
+    document_archive_max_bytes: int = Field(default=4 * 1024**3, ge=1)
+    document_archive_member_max_bytes: int = Field(default=200 * 1024**2, ge=1)
+    document_archive_max_ratio: float = Field(default=100.0, gt=1)
 
     # Pipelines (issue 14).
     # A step output larger than this goes to file storage and travels by reference.
     pipeline_inline_output_bytes: int = Field(default=16_384, ge=256, le=1_048_576)
     # The largest pipeline spec accepted (JSON or YAML, as sent).
     pipeline_max_spec_bytes: int = Field(default=262_144, ge=1024)
+    # How many pipeline runs may nest inside one another (a run's job step that starts a
+    # pipeline, and so on), the outermost run counted: a step that would start a run
+    # deeper than this fails instead, so a pipeline that leads back to itself ends.
+    pipeline_max_depth: int = Field(default=5, ge=1, le=100)
     # http steps refuse loopback, link-local and private addresses except these hosts,
     # addresses or networks (e.g. ["127.0.0.1", "10.0.0.0/8", "internal.example"]).
     pipeline_http_allow: list[str] = []

@@ -25,6 +25,7 @@ from jobdeck.activities.pipeline_llm import chat
 from jobdeck.clock import utcnow
 from jobdeck.domain import EventKind, JobSpec
 from jobdeck.errors import InvalidInput, NotFound, Unavailable
+from jobdeck.fairness.limits import fairness_weight
 from jobdeck.pipelines import refs
 from jobdeck.pipelines.runs import TERMINAL_STEP_STATUSES, StepStatus
 from jobdeck.pipelines.spec import PipelineSpec
@@ -34,6 +35,7 @@ from jobdeck.store import pipelines as pipeline_store
 from jobdeck.store.accounts import Principal, Role
 
 logger = logging.getLogger(__name__)
+RUN_TYPE = "workflow-execution"  # a job step of this type starts a nested run
 
 
 @dataclass
@@ -106,6 +108,9 @@ class ChildJobPlan:
     spec: JobSpec
     task_queue: str
     search_attributes: bool = True  # tag the child's workflow (the worker's setting)
+    # The child's Temporal fairness key and weight: its organization, as for any job.
+    fairness_key: str | None = None
+    fairness_weight: float | None = None
 
 
 def _fail(message: str, kind: str, details: Any = None) -> ApplicationError:
@@ -129,6 +134,14 @@ class PipelineActivities(ActivityGroup):
                 )
             except NotFound as err:
                 raise _fail(str(err), "PipelineNotFound") from None
+            # Archiving promises no new runs; a schedule saved before the archive still
+            # fires (its action is the run itself), so the run ends here, at once.
+            if pipeline.archived_at is not None:
+                raise _fail(
+                    f"pipeline {pipeline.name!r} is archived ({pipeline.id}); save a new "
+                    "version to restore it",
+                    "PipelineArchived",
+                )
             earlier = (
                 await pipeline_store.list_steps(session, job_id=request.rerun_of)
                 if request.rerun_of
@@ -288,6 +301,8 @@ class PipelineActivities(ActivityGroup):
             data = refs.resolve(request.data, context)
         except refs.ReferenceProblem as err:
             raise _fail(f"step {request.step_id}: {err}", "InvalidExpression") from None
+        if request.job_type == RUN_TYPE:
+            await self._check_depth(request)
         principal = Principal(
             user_id=request.user_id,
             organization_id=request.organization_id,
@@ -314,4 +329,24 @@ class PipelineActivities(ActivityGroup):
             spec=spec,
             task_queue=queue,
             search_attributes=self.settings.temporal_search_attributes,
+            fairness_key=spec.organization_id,
+            fairness_weight=fairness_weight(self.settings, spec.organization_id),
         )
+
+    async def _check_depth(self, request: ChildJobInput) -> None:
+        """Refuse a child run that would nest deeper than pipeline_max_depth: a pipeline
+        that leads back to itself through a reference (not seen on save) ends here."""
+        limit = self.settings.pipeline_max_depth
+        async with self.db.read() as session:
+            chain = await pipeline_store.run_chain(
+                session, job_id=request.run_job_id, limit=4 * limit + 4
+            )
+        depth = sum(1 for _, kind in chain if kind == RUN_TYPE)
+        if depth + 1 > limit:
+            raise _fail(
+                f"step {request.step_id}: pipeline runs nest at most {limit} deep "
+                f"(JOBDECK_PIPELINE_MAX_DEPTH) and this run is {depth} deep already; "
+                "does the pipeline start itself, directly or through another?",
+                "PipelineTooDeep",
+                {"depth": depth, "limit": limit, "runs": [job for job, _ in chain]},
+            )

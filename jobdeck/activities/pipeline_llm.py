@@ -2,7 +2,8 @@
 configured OpenAI-compatible endpoint (JOBDECK_OPENAI_BASE_URL, JOBDECK_OPENAI_API_KEY)
 or Ollama's /api/chat (JOBDECK_OLLAMA_BASE_URL). Keys come from settings, never from the
 spec; token usage is recorded on the step. With a `responseSchema` the answer is asked
-for as JSON following it and parsed; an answer that is not JSON is retried.
+for as JSON following it, parsed and checked against it; an answer that is not JSON, or
+breaks the schema, is retried, and the last try's error names the first violation.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import openai
 from temporalio.exceptions import ApplicationError
 
 from jobdeck.config import Settings
+from jobdeck.pipelines.jsonschemas import first_violation
 
 if TYPE_CHECKING:
     from jobdeck.runtime import Runtime
@@ -123,7 +125,8 @@ async def chat(
     provider = step.get("provider") or "openai"
     text, tokens = await (_ollama if provider == "ollama" else _openai)(settings, step)
     output: dict[str, Any] = {"text": text, "model": step["model"], "usage": tokens}
-    if step.get("responseSchema") is not None:
+    schema = step.get("responseSchema")
+    if schema is not None:
         try:
             output["json"] = json.loads(text)
         except ValueError:
@@ -132,4 +135,12 @@ async def chat(
                 {"text": text[:500]},
                 type="LlmBadOutput",
             ) from None
+        # Retried like an answer that is not JSON: another answer may follow the schema.
+        violation = first_violation(schema, output["json"])
+        if violation is not None:
+            raise ApplicationError(
+                f"the answer does not follow the responseSchema: {violation}"[:1000],
+                {"text": text[:500]},
+                type="LlmBadOutput",
+            )
     return output, {"usage": tokens, "provider": provider}

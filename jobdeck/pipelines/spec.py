@@ -170,7 +170,9 @@ class LlmStep(StepBase):
     system: str | None = Field(default=None, max_length=100_000)
     prompt: str = Field(min_length=1, max_length=100_000, description="References resolved")
     response_schema: dict[str, Any] | None = Field(
-        default=None, description="A JSON Schema the answer must follow (parsed as JSON)"
+        default=None,
+        description="A JSON Schema the answer must follow: parsed as JSON and checked "
+        "against it (the step fails naming the first violation)",
     )
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)

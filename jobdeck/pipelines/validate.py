@@ -18,7 +18,7 @@ from jmespath.exceptions import JMESPathError
 from pydantic import Field, TypeAdapter, ValidationError
 
 from jobdeck.errors import InvalidInput
-from jobdeck.pipelines import refs
+from jobdeck.pipelines import jsonschemas, refs
 from jobdeck.pipelines.spec import (
     INPUT_NAME,
     STEP_KINDS,
@@ -208,6 +208,25 @@ def find_cycle(deps: dict[str, list[str]]) -> list[str] | None:
     return None
 
 
+RUN_TYPE = "workflow-execution"
+
+
+def nested_runs(spec: PipelineSpec) -> list[tuple[str, str, int | None]]:
+    """The pipelines the spec's job steps run, as (step id, pipeline id, version or None
+    for the latest), where the spec names them literally (a reference is known only at
+    run time: pipeline_max_depth stops those)."""
+    found = []
+    for step in spec.steps:
+        if step.kind != "job" or step.job_type != RUN_TYPE:
+            continue
+        target, version = step.data.get("workflowId"), step.data.get("version")
+        if not isinstance(target, str) or refs.has_ref(target):
+            continue
+        pinned = version if isinstance(version, int) and not isinstance(version, bool) else None
+        found.append((step.id, target, pinned))
+    return found
+
+
 def upstream(deps: dict[str, list[str]], step_id: str) -> set[str]:
     """Every step `step_id` depends on, directly or not."""
     seen: set[str] = set()
@@ -296,6 +315,10 @@ def _check_kind(step: Any, where: str, check_job: JobDataCheck | None) -> list[S
         problems.append(
             SpecProblem(f"{where}.defaultDecision", "applies when a timeout runs out: set timeout")
         )
+    if step.kind == "llm" and step.response_schema is not None:
+        why = jsonschemas.schema_problem(step.response_schema)
+        if why:
+            problems.append(SpecProblem(f"{where}.responseSchema", why))
     if step.kind == "job" and check_job is not None:
         found = check_job(step.job_type, step.data)
         if found is None:

@@ -18,7 +18,13 @@ from jobdeck.clock import utcnow
 from jobdeck.domain import JobStatus
 from jobdeck.errors import Conflict, InvalidInput, NotFound, Unavailable
 from jobdeck.pipelines.spec import PipelineSpec
-from jobdeck.pipelines.validate import SpecInvalid, SpecProblem, data_problems, parse_spec
+from jobdeck.pipelines.validate import (
+    SpecInvalid,
+    SpecProblem,
+    data_problems,
+    nested_runs,
+    parse_spec,
+)
 from jobdeck.registry import JobTypeRegistry
 from jobdeck.runtime import Runtime
 from jobdeck.services.jobs import JobControl, NewJob
@@ -74,6 +80,78 @@ class PipelineService:
             raise SpecInvalid([SpecProblem("spec", f"larger than {limit} bytes")])
         return parse_spec(raw, self._check_job)
 
+    async def _check_nesting(
+        self, principal: Principal, spec: PipelineSpec, *, pipeline_id: str | None, name: str
+    ) -> None:
+        """Refuse a spec whose job steps start a pipeline run that leads back to a run
+        already on the way (this pipeline itself, directly or through others): it would
+        nest without end. Follows the pipelines named literally, at the version each
+        step pins or the latest; the spec being saved stands for this pipeline's latest."""
+        new_node = (pipeline_id or "", -1)
+        names = {new_node[0]: name}
+        specs: dict[tuple[str, int], PipelineSpec] = {new_node: spec}
+        async with self.runtime.db.read() as session:
+
+            async def edges(node: tuple[str, int]) -> list[tuple[str, tuple[str, int]]]:
+                out = []
+                for step_id, target, version in nested_runs(specs[node]):
+                    try:
+                        found = await pipeline_store.get_pipeline(
+                            session,
+                            organization_id=principal.organization_id,
+                            pipeline_id=target,
+                        )
+                    except NotFound:
+                        continue  # refused when the run prepares its child
+                    names[found.id] = found.name
+                    if found.id == pipeline_id and version is None:
+                        out.append((step_id, new_node))
+                        continue
+                    key = (found.id, version or found.latest_version)
+                    if key not in specs:
+                        try:
+                            stored = await pipeline_store.get_version(
+                                session, pipeline_id=found.id, version=key[1]
+                            )
+                        except NotFound:
+                            continue
+                        specs[key] = PipelineSpec.model_validate(stored.spec)
+                    out.append((step_id, key))
+                return out
+
+            path: list[tuple[tuple[str, int], str]] = []  # (node, the step it leaves by)
+            done: set[tuple[str, int]] = set()
+
+            async def visit(node: tuple[str, int]) -> list[str] | None:
+                if len(done) > 1000:  # a graph this large is not followed further
+                    return None
+                for step_id, nxt in await edges(node):
+                    path.append((node, step_id))
+                    on_path = [n for n, _ in path]
+                    if nxt in on_path:
+                        loop = path[on_path.index(nxt) :]
+                        return [f"{names[n[0]]} (step {s})" for n, s in loop] + [names[nxt[0]]]
+                    if nxt not in done:
+                        found = await visit(nxt)
+                        if found:
+                            return found
+                    path.pop()
+                done.add(node)
+                return None
+
+            cycle = await visit(new_node)
+        if cycle:
+            first_step = path[0][1]
+            raise SpecInvalid(
+                [
+                    SpecProblem(
+                        f"steps.{first_step}.data.workflowId",
+                        f"cycle of pipeline runs: {' -> '.join(cycle)}; each run would "
+                        "start the next without end",
+                    )
+                ]
+            )
+
     async def create(
         self, principal: Principal, *, name: str, description: str | None, raw: dict[str, Any] | str
     ) -> tuple[Pipeline, PipelineVersion]:
@@ -81,6 +159,7 @@ class PipelineService:
         name = name.strip()
         if not name:
             raise InvalidInput("name must not be blank")
+        await self._check_nesting(principal, spec, pipeline_id=None, name=name)
         async with self.runtime.db.write() as session:
             return await pipeline_store.create_pipeline(
                 session,
@@ -101,8 +180,9 @@ class PipelineService:
         description: str | None,
     ) -> tuple[Pipeline, PipelineVersion]:
         async with self.runtime.db.read() as session:
-            await self.get(session, principal, pipeline_id)
+            pipeline = await self.get(session, principal, pipeline_id)
         spec = self.parse(raw)
+        await self._check_nesting(principal, spec, pipeline_id=pipeline.id, name=pipeline.name)
         async with self.runtime.db.write() as session:
             return await pipeline_store.add_version(
                 session,

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jobdeck.errors import Conflict, NotFound
 from jobdeck.store import pages
-from jobdeck.store.tables import Pipeline, PipelineRunStep, PipelineVersion
+from jobdeck.store.tables import Job, Pipeline, PipelineRunStep, PipelineVersion
 
 
 async def find_by_name(
@@ -123,6 +123,22 @@ async def list_versions(session: AsyncSession, *, pipeline_id: str) -> list[Pipe
         .order_by(PipelineVersion.version.desc())
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def run_chain(session: AsyncSession, *, job_id: str, limit: int) -> list[tuple[str, str]]:
+    """The job and its ancestors through parent_id, nearest first, as (id, type); at most
+    `limit` of them (a chain longer than that is cut there)."""
+    chain: list[tuple[str, str]] = []
+    current: str | None = job_id
+    while current is not None and len(chain) < limit:
+        row = (
+            await session.execute(select(Job.type, Job.parent_id).where(Job.id == current))
+        ).one_or_none()
+        if row is None:
+            break
+        chain.append((current, row.type))
+        current = row.parent_id
+    return chain
 
 
 async def list_pipelines(

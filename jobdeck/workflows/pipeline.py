@@ -60,6 +60,8 @@ SHORT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
 )
 SHORT_TIMEOUT = timedelta(seconds=60)
+# Child workflows started with a fairness key (runs begun before it start them without).
+CHILD_FAIRNESS = "pipeline-child-fairness"
 DEFAULT_ATTEMPTS = {"transform": 1, "http": 3, "llm": 3, "job": 1}
 DEFAULT_TIMEOUT_S = {"transform": 60.0, "http": 300.0, "llm": 600.0}
 
@@ -424,6 +426,14 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
             await self._record(
                 [{"step_id": step.id, "child_job_id": child_id, "attempts": attempt}]
             )
+            priority = Priority(priority_key=plan.spec.priority)
+            # A child job starts with its organization as its fairness key, like any job.
+            if workflow.patched(CHILD_FAIRNESS) and plan.fairness_key is not None:
+                priority = Priority(
+                    priority_key=plan.spec.priority,
+                    fairness_key=plan.fairness_key,
+                    fairness_weight=plan.fairness_weight,
+                )
             handle = await workflow.start_child_workflow(
                 plan.spec.type,
                 plan.spec,
@@ -431,7 +441,7 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
                 task_queue=plan.task_queue,
                 parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
                 cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-                priority=Priority(priority_key=plan.spec.priority),
+                priority=priority,
                 search_attributes=job_search_attributes(plan.spec)
                 if plan.search_attributes
                 else None,

@@ -114,6 +114,10 @@ def step(id: str, **fields: Any) -> dict[str, Any]:
     return {"id": id, "kind": "transform", "expression": "@", **fields}
 
 
+def llm(id: str, schema: Any) -> dict[str, Any]:
+    return {"id": id, "kind": "llm", "model": "m", "prompt": "p", "responseSchema": schema}
+
+
 BAD: list[tuple[str, Any, str, str]] = [
     (
         "unknown step in dependsOn",
@@ -238,6 +242,24 @@ BAD: list[tuple[str, Any, str, str]] = [
         {"steps": [{"id": "ok", "kind": "approval", "defaultDecision": "approve"}]},
         "steps.ok.defaultDecision",
         "set timeout",
+    ),
+    (
+        "an llm responseSchema that is not a JSON Schema",
+        {"steps": [llm("rate", {"type": "object", "properties": {"score": {"type": "int"}}})]},
+        "steps.rate.responseSchema",
+        "not a valid JSON Schema: at /properties/score/type",
+    ),
+    (
+        "an llm responseSchema with a remote $ref (never fetched)",
+        {"steps": [llm("rate", {"$ref": "http://169.254.169.254/schema.json"})]},
+        "steps.rate.responseSchema",
+        "not a usable JSON Schema: Resource 'http://169.254.169.254/schema.json'",
+    ),
+    (
+        "an llm responseSchema with a dangling $ref",
+        {"steps": [llm("rate", {"$ref": "#/$defs/missing"})]},
+        "steps.rate.responseSchema",
+        "not a usable JSON Schema",
     ),
 ]
 

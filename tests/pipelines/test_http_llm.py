@@ -185,3 +185,54 @@ async def test_llm_steps_complete_chats_and_record_usage(allowed: Stack) -> None
         assert first["messages"][0] == {"role": "system", "content": "Be brief."}
         assert by_prompt["Rate tea"]["response_format"]["type"] == "json_schema"
         assert set(chat.authorizations) == {"Bearer sk-test", None}  # Ollama: no key
+
+
+async def test_an_llm_answer_that_breaks_its_response_schema_fails_the_step(
+    allowed: Stack,
+) -> None:
+    """The fake answers {"score": 7}; a schema that caps the score at 5 fails the step,
+    after its tries, naming the first violation."""
+    chat: ChatFake = allowed.chat  # type: ignore[attr-defined]
+    account = await new_tenant(allowed)
+    async with allowed.client(account.key) as api:
+        spec: dict[str, Any] = {
+            "steps": [
+                {
+                    "id": "rate",
+                    "kind": "llm",
+                    "model": "gpt-4o-mini",
+                    "prompt": "Rate tea, strictly",
+                    "dependsOn": ["fine"],
+                    "retry": {"maxAttempts": 2, "backoff": "10ms"},
+                    "responseSchema": {
+                        "type": "object",
+                        "properties": {"score": {"type": "integer", "maximum": 5}},
+                        "required": ["score"],
+                    },
+                },
+                {
+                    "id": "fine",
+                    "kind": "llm",
+                    "model": "gpt-4o-mini",
+                    "prompt": "Rate tea, loosely",
+                    "responseSchema": {
+                        "type": "object",
+                        "properties": {"score": {"type": "integer", "minimum": 1}},
+                    },
+                },
+            ],
+        }
+        pipeline = await save(api, "strict-llm", spec)
+        done = await run_to_end(api, (await start(api, pipeline["id"]))["id"])
+        assert done["status"] == "failed", done
+        assert done["error"]["type"] == "LlmBadOutput", done["error"]
+        assert done["error"]["message"] == (
+            "step rate failed: the answer does not follow the responseSchema: "
+            "at /score: 7 is greater than the maximum of 5"
+        )
+        steps = await steps_of(api, done["id"])
+        assert steps["rate"]["status"] == "failed"
+        assert steps["fine"]["status"] == "completed"  # an answer that follows it passes
+        assert steps["fine"]["output"]["json"] == {"score": 7}
+        asked = [r for r in chat.requests if r["messages"][-1]["content"] == "Rate tea, strictly"]
+        assert len(asked) == 2  # retried like an answer that is not JSON
