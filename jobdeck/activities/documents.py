@@ -202,7 +202,11 @@ class DocumentHandler(HandlerBase):
                     start=c.start,
                     end=c.end,
                     text=c.text,
-                    metadata={"filename": document.filename, "section": c.section},
+                    metadata={
+                        "filename": document.filename,
+                        "section": c.section,
+                        "tokens": c.tokens,  # for the chunks export
+                    },
                 )
                 for c, v in zip(chunks, vectors, strict=True)
             ]

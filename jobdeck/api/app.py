@@ -22,6 +22,8 @@ from jobdeck.api.limits import BodySizeLimit
 from jobdeck.api.metrics import Metrics, MetricsMiddleware
 from jobdeck.api.routes import (
     accounts,
+    collection_chunks,
+    collection_uploads,
     collections,
     datasets,
     fairness,
@@ -199,6 +201,8 @@ def create_app(
     app.include_router(models.router)
     app.include_router(datasets.router)
     app.include_router(collections.router)
+    app.include_router(collection_uploads.router)
+    app.include_router(collection_chunks.router)
     app.include_router(pipelines.router)
     app.include_router(schedules.router)
     app.include_router(notifications.router)

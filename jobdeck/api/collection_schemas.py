@@ -118,6 +118,18 @@ class DocumentsPublic(Schema):
     next_cursor: str | None = None
 
 
+class SkippedFilePublic(Schema):
+    name: str = Field(description="The file, or the archive member, as sent")
+    reason: str
+
+
+class UploadPublic(Schema):
+    data: list[DocumentPublic] = Field(description="The documents added or replaced")
+    skipped: list[SkippedFilePublic] = Field(
+        description="Archive members that are not documents, and why"
+    )
+
+
 class IngestRequest(Schema, StorableText):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -10,6 +11,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # Routes that stream their body to storage and enforce their own, larger limit (uploads:
 # jobdeck/api/uploads.py). Exact paths, so no other route escapes the limit.
 SELF_LIMITED_PATHS = frozenset({"/api/datasets"})
+# And collections' document uploads (jobdeck/api/multi_uploads.py): one segment, the id.
+SELF_LIMITED_PATTERN = re.compile(r"/api/collections/[^/]+/(?:documents|uploads)")
 
 
 class _TooLarge(BaseException):
@@ -42,7 +45,11 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt_paths:
+        if (
+            scope["type"] != "http"
+            or scope["path"] in self.exempt_paths
+            or (scope["method"] == "POST" and SELF_LIMITED_PATTERN.fullmatch(scope["path"]))
+        ):
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", []):

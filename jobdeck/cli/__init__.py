@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from jobdeck.cli import admin, jobs, pipelines, processes, replay, schedules
+from jobdeck.cli import admin, docs, jobs, pipelines, processes, replay, schedules
 from jobdeck.config import Settings, get_settings
 from jobdeck.logs import configure_logging
 
@@ -19,6 +19,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "replay": replay.cmd_replay,
     "schedules": schedules.cmd_schedules,
     "pipelines": pipelines.cmd_pipelines,
+    "docs": docs.cmd_docs,
 }
 
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_parser(sub)
     schedules.add_parser(sub)
     pipelines.add_parser(sub)
+    docs.add_parser(sub)
     return parser
 
 

@@ -23,7 +23,7 @@ import sqlite_vec
 
 from jobdeck.documents.errors import VectorStoreError
 from jobdeck.documents.names import check_collection_id
-from jobdeck.documents.types import Hit, VectorRecord
+from jobdeck.documents.types import Hit, StoredChunk, VectorRecord
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -215,6 +215,42 @@ class SqliteVectorStore:
             self._execute, collection_id, "SELECT count(*) FROM chunks", ()
         )
         return int(rows[0][0])
+
+    async def document_chunks(
+        self,
+        collection_id: str,
+        document_id: str,
+        *,
+        after: tuple[int, int, str] | None = None,
+        limit: int = 500,
+        vectors: bool = False,
+    ) -> list[StoredChunk]:
+        if limit < 1 or not self._path(collection_id).exists():
+            return []
+        where, args = "document_id = ?", list[Any]([document_id])
+        if after is not None:
+            where += " AND (page, start_char, chunk_id) > (?, ?, ?)"
+            args += after
+        embedding = "embedding" if vectors else "NULL"
+        sql = (
+            "SELECT chunk_id, document_id, page, start_char, end_char, text, metadata, "
+            f"{embedding} FROM chunks WHERE {where} "
+            "ORDER BY page, start_char, chunk_id LIMIT ?"
+        )
+        rows = await asyncio.to_thread(self._execute, collection_id, sql, (*args, limit))
+        return [
+            StoredChunk(
+                chunk_id=row[0],
+                document_id=row[1],
+                page=row[2],
+                start=row[3],
+                end=row[4],
+                text=row[5],
+                metadata=json.loads(row[6]),
+                vector=None if row[7] is None else np.frombuffer(row[7], "<f4").tolist(),
+            )
+            for row in rows
+        ]
 
     async def aclose(self) -> None:
         with self._lock:

@@ -93,3 +93,22 @@ class Hit:
     score: float  # cosine similarity, higher is closer
     text: str
     metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as the vector store keeps it, for exports; `vector` only when asked for."""
+
+    chunk_id: str
+    document_id: str
+    page: int
+    start: int
+    end: int
+    text: str
+    metadata: dict[str, Any]
+    vector: list[float] | None = None
+
+    @property
+    def after(self) -> tuple[int, int, str]:
+        """Its place in reading order, the keyset of `VectorStore.document_chunks`."""
+        return (self.page, self.start, self.chunk_id)

