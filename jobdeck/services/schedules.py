@@ -286,8 +286,30 @@ class ScheduleService:
     async def trigger(self, principal: Principal, schedule_id: str) -> ScheduleView:
         """Fire one run now (even while paused), under the schedule's overlap policy."""
         row = await self._row(principal, schedule_id)
+        before = await self._fired(row)
         await self._call(row, lambda h, t: h.trigger(rpc_timeout=t))
+        await self._next_second_after(row, before)
         return await self.get(principal, schedule_id)
+
+    async def _fired(self, row: ScheduleRow) -> int:
+        """How many runs the schedule has fired so far."""
+        described = await self._call(row, lambda h, t: h.describe(rpc_timeout=t))
+        return int(described.info.num_actions)
+
+    async def _next_second_after(self, row: ScheduleRow, before: int) -> None:
+        """Return once the triggered run has started (or after a few seconds), and in a
+        later second than it. Temporal names a run by its schedule and the second it fired
+        in, and the run's job takes that name: a trigger that fired in the same second as
+        the one before would start a run under the same name, whose job would never be
+        recorded as its own. Waiting here keeps one caller's triggers a second apart (two
+        callers triggering in the same second still make one run)."""
+        deadline = asyncio.get_running_loop().time() + 3.0
+        while await self._fired(row) <= before:
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        now = utcnow()
+        await asyncio.sleep(1.0 - now.microsecond / 1_000_000 + 0.01)
 
     async def backfill(
         self,

@@ -116,6 +116,19 @@ async def test_trigger_fires_an_ordinary_job_linked_to_its_schedule(
     assert last["scheduledAt"] is not None
 
 
+async def test_two_triggers_in_a_row_are_two_runs(tenant: Tenant) -> None:
+    # Temporal names a run by the second it fired in: back to back, the second trigger
+    # waits into the next second rather than start a run under the first one's name.
+    schedule = await create(tenant.api, paused=True)
+    for _ in range(2):
+        fired = await tenant.api.post(f"/api/schedules/{schedule['id']}/trigger")
+        assert fired.status_code == 202, fired.text
+    runs = await wait_for_runs(tenant.api, schedule["id"], 2)
+    assert len({run["id"] for run in runs}) == 2
+    for run in runs:
+        assert (await wait_for_job(tenant.api, run["id"]))["status"] == "completed"
+
+
 async def test_a_scheduled_job_cancels_and_retries_like_any(tenant: Tenant) -> None:
     schedule = await create(
         tenant.api,
