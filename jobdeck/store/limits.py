@@ -114,15 +114,6 @@ async def enter_line(
     await session.execute(stmt)
 
 
-async def leave_line(session: AsyncSession, *, job_id: str) -> str | None:
-    """Free the job's slot (or its place in line); returns its organization, if it had one."""
-    slot = await find_slot(session, job_id=job_id)
-    if slot is None:
-        return None
-    await session.execute(delete(JobSlot).where(JobSlot.job_id == job_id))
-    return slot.organization_id
-
-
 async def find_slot(session: AsyncSession, *, job_id: str) -> JobSlot | None:
     return (
         await session.execute(select(JobSlot).where(JobSlot.job_id == job_id))
@@ -130,7 +121,8 @@ async def find_slot(session: AsyncSession, *, job_id: str) -> JobSlot | None:
 
 
 async def free(session: AsyncSession, *, job_id: str) -> str | None:
-    """`leave_line` in one statement: the organization of the slot freed, if there was one."""
+    """Free the job's slot (or its place in line), in one statement; returns its
+    organization, if it had one."""
     freed = await session.execute(
         delete(JobSlot)
         .where(JobSlot.job_id == job_id)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from jobdeck.store.migrate import upgrade_async
-from tests.conftest import drop_postgres_database, fresh_postgres_database
 from tests.e2e.support import Processes, e2e_settings, running_api, start_worker, wait_for_output
 from tests.helpers import event_kinds, events_of, wait_for_job
 from tests.pipelines.helpers import steps_of
@@ -42,19 +40,6 @@ SPEC: dict[str, Any] = {
     ],
     "outputs": {"report": "${steps.report.output}"},
 }
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def e2e_database(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
-    """None: the e2e settings' own SQLite file; else a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        yield None
-        return
-    url, name = await fresh_postgres_database()
-    try:
-        yield url
-    finally:
-        await drop_postgres_database(name)
 
 
 @pytest.mark.timeout(300)

@@ -7,7 +7,6 @@ organization)."""
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from jobdeck.store.migrate import upgrade_async
 from jobdeck.store.tables import JobSlot
-from tests.conftest import drop_postgres_database, fresh_postgres_database
 from tests.e2e.support import Processes, e2e_settings, running_api, start_worker, wait_for_output
 from tests.helpers import create_job, event_kinds, wait_for_job
 
@@ -29,19 +27,6 @@ HOLDERS = {"steps": 40, "step_seconds": 0.2}
 # The three that wait in line behind them.
 WAITERS = {"steps": 10, "step_seconds": 0.1}
 LIMIT = 2
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def e2e_database(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
-    """None: the e2e settings' own SQLite file; else a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        yield None
-        return
-    url, name = await fresh_postgres_database()
-    try:
-        yield url
-    finally:
-        await drop_postgres_database(name)
 
 
 async def _slots(api: Any, organization_id: str) -> list[tuple[str, str]]:
