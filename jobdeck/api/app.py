@@ -16,6 +16,7 @@ from temporalio.client import Client
 
 from jobdeck import tracing
 from jobdeck.api import text, ws
+from jobdeck.api.chart_warmer import running_chart_warmer
 from jobdeck.api.headers import ApiResponseHeaders
 from jobdeck.api.key_watch import running_key_watch
 from jobdeck.api.limits import BodySizeLimit
@@ -152,6 +153,7 @@ def create_app(
             async with (
                 running_feed(runtime.db, settings) as feed,
                 running_key_watch(runtime.db) as key_watch,
+                running_chart_warmer(runtime.db),
             ):
                 app.state.feed = feed
                 app.state.key_watch = key_watch

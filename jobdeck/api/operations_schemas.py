@@ -26,6 +26,10 @@ class DurationsPublic(Schema):
     p90: float
     p99: float
     max: float
+    approximate: bool = Field(
+        description="true: read from per-bucket sketches (within about 1%), the range "
+        "holding too many jobs to read each; false: exact"
+    )
 
 
 class TimeseriesPublic(Schema):

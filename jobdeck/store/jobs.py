@@ -21,7 +21,7 @@ from jobdeck.domain import (
     with_rate,
 )
 from jobdeck.errors import InvalidInput, NotFound
-from jobdeck.store import pages
+from jobdeck.store import pages, rollups
 from jobdeck.store.events import append_event, insert_event, order_events
 from jobdeck.store.tables import JOB_DURATION_MS, JOB_SEARCH_TEXTS, Job, JobEvent
 
@@ -67,6 +67,8 @@ async def insert_job(
     job = (await session.execute(stmt)).scalar_one_or_none()
     if job is not None:
         await append_event(session, job=job, kind=EventKind.CREATED, now=now)
+        if created_at < now - rollups.SEAL_LAG:  # written late: its chart buckets change
+            await rollups.forget(session, organization_id=spec.organization_id, when=created_at)
     return job
 
 

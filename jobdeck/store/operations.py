@@ -1,13 +1,17 @@
 """Aggregates for the operator's charts (issue 18): jobs created, completed, failed and
 cancelled per time bucket, and duration percentiles by type, over one organization's jobs.
 
-Each count is one GROUP BY over an index range, never a scan of the table:
+Buckets that ended more than a few minutes ago are counted once and kept
+(store/rollups.py); what is counted here from the jobs table, for those first counts and
+for the last minutes, is one GROUP BY over an index range, never a scan of the table:
 - created per bucket reads ix_jobs_org_created (organization_id, created_at, id);
 - finished per bucket and durations read ix_jobs_org_finished (organization_id,
   finished_at, status, type, started_at), which holds every column they need, so
   PostgreSQL answers them from the index alone (an index-only scan).
-PostgreSQL computes the percentiles itself (percentile_cont); SQLite, which has no
-ordered-set aggregates, returns the durations in order and they are picked here."""
+Percentiles are exact up to EXACT_LIMIT durations in the range: PostgreSQL computes them
+itself (percentile_cont); SQLite, which has no ordered-set aggregates, returns the
+durations in order and they are picked here. Past that, they are read from the buckets'
+duration sketches (within about 1%) and marked approximate."""
 
 from __future__ import annotations
 
@@ -20,9 +24,20 @@ from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jobdeck.domain import TERMINAL_STATUSES
-from jobdeck.store.tables import Job
+from jobdeck.store import rollups
+from jobdeck.store.engine import Database
+from jobdeck.store.tables import Job, Organization
 
 PERCENTILES = (0.5, 0.9, 0.99)
+# Each chart's range and bucket: a minute for the last hour, 15 minutes for a day, an hour
+# for a week (60, 96 and 168 points: enough to read a trend, few enough to draw at once).
+RANGES: dict[str, tuple[timedelta, timedelta]] = {
+    "hour": (timedelta(hours=1), timedelta(minutes=1)),
+    "day": (timedelta(days=1), timedelta(minutes=15)),
+    "week": (timedelta(weeks=1), timedelta(hours=1)),
+}
+# Up to this many durations in a range, its percentiles are computed exactly from them.
+EXACT_LIMIT = 20_000
 _FINISHED = sorted(s.value for s in TERMINAL_STATUSES)
 
 
@@ -43,6 +58,8 @@ class Durations:
     p90: float
     p99: float
     max: float
+    # From the buckets' sketches (within about 1%), where exact would read too many rows.
+    approximate: bool = False
 
 
 @dataclass
@@ -89,63 +106,136 @@ def _seconds(dialect: str) -> Any:
 
 
 async def timeseries(
-    session: AsyncSession,
+    db: Database,
     *,
     organization_id: str,
     start: datetime,
     end: datetime,
     bucket_s: int,
+    now: datetime,
     job_type: str | None = None,
 ) -> Timeseries:
-    dialect = session.get_bind().dialect.name
+    """The chart of [start, end): its sealed buckets from store/rollups.py (counted once,
+    then read back), the rest counted from the jobs table."""
     first = int(start.timestamp()) // bucket_s
     count = (int(end.timestamp()) - int(start.timestamp())) // bucket_s
     buckets = [
         Bucket(start=datetime.fromtimestamp((first + i) * bucket_s, UTC)) for i in range(count)
     ]
+    by_start = {b.start: b for b in buckets}
+    sealed = min(max(rollups.sealed_until(now, bucket_s), start), end)
+    rolled = await counted(
+        db, organization_id=organization_id, start=start, end=sealed, bucket_s=bucket_s
+    )
+    for (bucket_start, kind), counts in rolled.counts.items():
+        if kind == (job_type or rollups.ALL_TYPES) and bucket_start in by_start:
+            for name, n in counts.items():
+                setattr(by_start[bucket_start], name, n)
+    sketches = {
+        kind: sketch
+        for kind, sketch in rolled.sketches.items()
+        if job_type is None or kind == job_type
+    }
 
-    def put(bucket: Any, name: str, n: int) -> None:
-        index = _number(bucket, bucket_s) - first
-        if 0 <= index < count:
-            setattr(buckets[index], name, getattr(buckets[index], name) + int(n))
+    async with db.read() as session:
+        dialect = session.get_bind().dialect.name
 
-    typed = [Job.type == job_type] if job_type else []
-    created_bucket = _bucket_of(Job.created_at, dialect, bucket_s).label("bucket")
-    created = (
-        select(created_bucket, func.count())
-        .where(
-            Job.organization_id == organization_id,
-            Job.created_at >= start,
-            Job.created_at < end,
-            *typed,
+        def put(bucket: Any, name: str, n: int) -> None:
+            index = _number(bucket, bucket_s) - first
+            if 0 <= index < count:
+                setattr(buckets[index], name, getattr(buckets[index], name) + int(n))
+
+        typed = [Job.type == job_type] if job_type else []
+        created_bucket = _bucket_of(Job.created_at, dialect, bucket_s).label("bucket")
+        created = (
+            select(created_bucket, func.count())
+            .where(
+                Job.organization_id == organization_id,
+                Job.created_at >= sealed,
+                Job.created_at < end,
+                *typed,
+            )
+            .group_by(created_bucket)
         )
-        .group_by(created_bucket)
-    )
-    for number, n in (await session.execute(created)).all():
-        put(number, "created", n)
+        for number, n in (await session.execute(created)).all():
+            put(number, "created", n)
 
-    in_range = [
-        Job.organization_id == organization_id,
-        Job.finished_at >= start,
-        Job.finished_at < end,
-        Job.status.in_(_FINISHED),
-        *typed,
-    ]
-    finished_bucket = _bucket_of(Job.finished_at, dialect, bucket_s).label("bucket")
-    finished = (
-        select(finished_bucket, Job.status, func.count())
-        .where(*in_range)
-        .group_by(finished_bucket, Job.status)
-    )
-    for number, status, n in (await session.execute(finished)).all():
-        put(number, status, n)
+        def finished_in(since: datetime) -> list[Any]:
+            return [
+                Job.organization_id == organization_id,
+                Job.finished_at >= since,
+                Job.finished_at < end,
+                Job.status.in_(_FINISHED),
+                *typed,
+            ]
 
-    started = [*in_range, Job.started_at.is_not(None)]
-    if dialect == "postgresql":
-        durations = await _percentiles_in_sql(session, started)
-    else:
-        durations = await _percentiles_here(session, started, dialect)
+        finished_bucket = _bucket_of(Job.finished_at, dialect, bucket_s).label("bucket")
+        finished = (
+            select(finished_bucket, Job.status, func.count())
+            .where(*finished_in(sealed))
+            .group_by(finished_bucket, Job.status)
+        )
+        for number, status, n in (await session.execute(finished)).all():
+            put(number, status, n)
+
+        if sum(s.count for s in sketches.values()) <= EXACT_LIMIT:
+            # Few enough to read them all: exact, as percentile_cont gives them.
+            started = [*finished_in(start), Job.started_at.is_not(None)]
+            if dialect == "postgresql":
+                durations = await _percentiles_in_sql(session, started)
+            else:
+                durations = await _percentiles_here(session, started, dialect)
+        else:
+            tail = [*finished_in(sealed), Job.started_at.is_not(None)]
+            stmt = select(Job.type, _seconds(dialect)).where(*tail)
+            for kind, seconds in (await session.execute(stmt)).all():
+                sketches.setdefault(kind, rollups.DurationSketch()).add(float(seconds))
+            durations = [_from_sketch(kind, sketches[kind]) for kind in sorted(sketches)]
     return Timeseries(start=start, end=end, bucket_s=bucket_s, buckets=buckets, durations=durations)
+
+
+async def counted(
+    db: Database, *, organization_id: str, start: datetime, end: datetime, bucket_s: int
+) -> rollups.Rolled:
+    """The sealed buckets of [start, end), those never counted counted now."""
+    async with db.read() as session:
+        rolled, missing = await rollups.load(
+            session, organization_id=organization_id, start=start, end=end, bucket_s=bucket_s
+        )
+    if missing:
+        async with db.write() as session:
+            await rollups.fill(
+                session, rolled, organization_id=organization_id, missing=missing, bucket_s=bucket_s
+            )
+    return rolled
+
+
+async def warm(db: Database, *, now: datetime) -> int:
+    """Count the sealed buckets of every chart range of the organizations that created
+    jobs in the last week, so that no one's first look at a week waits for a week of
+    counting; returns how many organizations."""
+    span = max(s for s, _ in RANGES.values())
+    async with db.read() as session:
+        recent = select(Job.id).where(
+            Job.organization_id == Organization.id, Job.created_at >= now - span
+        )
+        orgs = list(
+            (await session.execute(select(Organization.id).where(recent.exists()))).scalars()
+        )
+    for org in orgs:
+        for span, bucket in RANGES.values():
+            start, end = window(now, span, bucket)
+            bucket_s = int(bucket.total_seconds())
+            sealed = min(max(rollups.sealed_until(now, bucket_s), start), end)
+            await counted(db, organization_id=org, start=start, end=sealed, bucket_s=bucket_s)
+    return len(orgs)
+
+
+def _from_sketch(job_type: str, sketch: rollups.DurationSketch) -> Durations:
+    p50, p90, p99 = (round(sketch.quantile(p), 3) for p in PERCENTILES)
+    return Durations(
+        job_type, sketch.count, p50, p90, p99, round(sketch.longest, 3), approximate=True
+    )
 
 
 async def _percentiles_in_sql(session: AsyncSession, where: list[Any]) -> list[Durations]:

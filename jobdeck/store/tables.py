@@ -637,3 +637,22 @@ class SocketLease(Base):
 
 
 # The operator's dashboard (issue 18; migration 0011).
+
+
+class JobRollup(Base):
+    """One sealed bucket of the operator's charts for one job type (or '*': all types,
+    which also marks the bucket as counted), counted once (store/rollups.py; migration
+    0013)."""
+
+    __tablename__ = "job_rollups"
+
+    organization_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    bucket_s: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created: Mapped[int] = mapped_column(Integer)
+    completed: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    cancelled: Mapped[int] = mapped_column(Integer)
+    # The durations of the jobs of this type that finished in the bucket (DurationSketch).
+    durations: Mapped[dict[str, Any] | None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -24,14 +24,6 @@ from jobdeck.store import operations as ops_store
 
 router = APIRouter(tags=["operations"])
 
-# Each range and its bucket: a minute for the last hour, 15 minutes for a day, an hour for
-# a week (60, 96 and 168 points: enough to read a trend, few enough to draw at once).
-RANGES: dict[str, tuple[timedelta, timedelta]] = {
-    "hour": (timedelta(hours=1), timedelta(minutes=1)),
-    "day": (timedelta(days=1), timedelta(minutes=15)),
-    "week": (timedelta(weeks=1), timedelta(hours=1)),
-}
-
 
 @router.get("/api/stats/timeseries", response_model=TimeseriesPublic)
 async def timeseries(
@@ -47,17 +39,18 @@ async def timeseries(
 ) -> TimeseriesPublic:
     """Jobs created, completed, failed and cancelled per bucket, and duration percentiles
     by type, over the organization's jobs in the range."""
-    span, bucket = RANGES[range_]
-    start, end = ops_store.window(datetime.now(UTC), span, bucket)
-    async with runtime.db.read() as session:
-        series = await ops_store.timeseries(
-            session,
-            organization_id=principal.organization_id,
-            start=start,
-            end=end,
-            bucket_s=int(bucket.total_seconds()),
-            job_type=type_ or None,
-        )
+    span, bucket = ops_store.RANGES[range_]
+    now = datetime.now(UTC)
+    start, end = ops_store.window(now, span, bucket)
+    series = await ops_store.timeseries(
+        runtime.db,
+        organization_id=principal.organization_id,
+        start=start,
+        end=end,
+        bucket_s=int(bucket.total_seconds()),
+        now=now,
+        job_type=type_ or None,
+    )
     return TimeseriesPublic(
         range=range_,
         start=series.start,
