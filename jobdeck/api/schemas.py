@@ -121,6 +121,10 @@ class JobsPublic(Schema):
     total: int | None = Field(
         default=None, description="Jobs matching the filter, on every page (with ?count=true)"
     )
+    total_capped: bool = Field(
+        default=False,
+        description="true: more than `total` jobs match (a count stops at 10,000)",
+    )
 
 
 class JobStats(Schema):

@@ -291,9 +291,15 @@ async def count_jobs(
     flt: JobFilter,
     created_before: datetime | None = None,
     exclude_id: str | None = None,
+    cap: int | None = None,
 ) -> int:
+    """The jobs matching; with `cap`, counting stops past it (returns at most cap + 1): a
+    search matching a quarter of a million jobs is counted in the time of ten thousand."""
     stmt = _filtered(organization_id, flt, created_before=created_before, exclude_id=exclude_id)
-    sub = stmt.with_only_columns(Job.id).subquery()
+    matching = stmt.with_only_columns(Job.id)
+    if cap is not None:
+        matching = matching.limit(cap + 1)
+    sub = matching.subquery()
     return int((await session.execute(select(func.count()).select_from(sub))).scalar_one())
 
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import insert
 
+from jobdeck.api.routes import jobs as jobs_routes
 from jobdeck.store import accounts
 from jobdeck.store.accounts import Role
 from jobdeck.store.tables import Job
@@ -148,8 +149,21 @@ async def test_time_range_priority_owner_and_count(stack: Stack, tenant: Tenant)
     body = response.json()
     matching = [r for r in rows if r["status"] == "failed" and r["priority"] in (2, 5)]
     assert body["total"] == len(matching) and len(body["data"]) == min(2, len(matching))
+    assert body["totalCapped"] is False
     # Without ?count= there is no total (the count costs a query).
     assert (await tenant.api.get("/api/jobs")).json()["total"] is None
+
+
+async def test_a_count_stops_past_the_cap(
+    stack: Stack, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows, _ = await _fill(stack, tenant)
+    monkeypatch.setattr(jobs_routes, "COUNT_CAP", 3)
+    body = (await tenant.api.get("/api/jobs", params={"count": "true", "limit": 1})).json()
+    assert len(rows) > 4 and (body["total"], body["totalCapped"]) == (3, True)
+    monkeypatch.setattr(jobs_routes, "COUNT_CAP", len(rows))
+    body = (await tenant.api.get("/api/jobs", params={"count": "true", "limit": 1})).json()
+    assert (body["total"], body["totalCapped"]) == (len(rows), False)
 
 
 @pytest.mark.parametrize(

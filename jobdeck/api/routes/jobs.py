@@ -33,6 +33,10 @@ from jobdeck.store.tables import StuckJob
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
+# ?count=true stops counting here: past it, "more than 10,000" tells as much as the exact
+# number, and a search matching most of a million jobs is counted in a fraction of the time.
+COUNT_CAP = 10_000
+
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", description="Repeat a request safely: same key, same job"),
@@ -119,16 +123,19 @@ async def list_jobs(
             cursor=cursor,
             sort=listing.sort,
         )
-        total = None
+        total, capped = None, False
         if listing.count:
             total = await job_store.count_jobs(
-                session, organization_id=principal.organization_id, flt=flt
+                session, organization_id=principal.organization_id, flt=flt, cap=COUNT_CAP
             )
+            capped = total > COUNT_CAP
+            total = min(total, COUNT_CAP)
         stuck = await _stuck(session, [job.id for job in jobs])
     return JobsPublic(
         data=[job_public(job, runtime.settings, stuck.get(job.id)) for job in jobs],
         next_cursor=next_cursor,
         total=total,
+        total_capped=capped,
     )
 
 

@@ -160,8 +160,10 @@ export class MatchCount {
     this.el = h("p.match-count.muted", { "aria-live": "polite", hidden: true });
   }
 
-  show(total) {
+  show(total, capped = false) {
     this.el.hidden = total == null;
-    if (total != null) setText(this.el, `${number(total)} job${total === 1 ? "" : "s"} match${total === 1 ? "es" : ""} these filters`);
+    if (total == null) return;
+    if (capped) setText(this.el, `More than ${number(total)} jobs match these filters`);
+    else setText(this.el, `${number(total)} job${total === 1 ? "" : "s"} match${total === 1 ? "es" : ""} these filters`);
   }
 }

@@ -178,7 +178,7 @@ export class ListView {
     this.liveInserted.clear();
     this.ids = ids;
     this.nextCursor = answer.nextCursor;
-    this.matchCount.show(answer.total);
+    this.matchCount.show(answer.total, answer.totalCapped);
     this.render();
     this.el.removeAttribute("aria-busy");
     this.loaded = true;

@@ -137,9 +137,10 @@ export class OperationsView {
           null,
           h("td", null, d.type),
           h("td.num", null, number(d.count)),
-          h("td.num", null, duration(d.p50)),
-          h("td.num", null, duration(d.p90)),
-          h("td.num", null, duration(d.p99)),
+          // "≈": read from the buckets' sketches, within about 1% (too many jobs to read each).
+          ...[d.p50, d.p90, d.p99].map((v) =>
+            h("td.num", d.approximate ? { title: "within about 1%" } : null, `${d.approximate ? "≈" : ""}${duration(v)}`),
+          ),
           h("td.num", null, duration(d.max)),
         ),
       ),
