@@ -15,7 +15,7 @@ from sqlalchemy import insert
 
 from jobdeck.clock import utcnow
 from jobdeck.store.tables import Job
-from tests.browser.conftest import Server, signed_in_page
+from tests.browser.conftest import Problems, Server, live_indicator, new_context, signed_in_page
 from tests.conftest import Stack, Tenant, open_stack
 
 pytestmark = pytest.mark.browser
@@ -141,3 +141,34 @@ async def test_a_queue_with_work_and_no_worker_is_flagged(
                 ).to_be_visible()
         finally:
             await server.stop()
+
+
+async def test_a_session_opened_on_operations_fetches_no_jobs_list_until_it_is_shown(
+    browser: Browser, server: Server, stack: Stack, tenant: Tenant
+) -> None:
+    """The jobs list starts when first shown: opened on another page, the session neither
+    fetches a page of jobs nor the counts, and asks for the job types once."""
+    await _charted(stack, tenant)
+    context = await new_context(browser, key=tenant.account.key)
+    try:
+        page = await context.new_page()
+        problems = Problems(page)
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url.removeprefix(server.url)))
+        await page.goto(server.url + "/operations?range=week")
+        legend = page.locator(".ts-legend")
+        await expect(legend).to_contain_text("Created (4)")
+        await expect(live_indicator(page)).to_have_text("Live")
+        await page.wait_for_timeout(500)  # room for any late request
+        lists = [u for u in asked if u.startswith(("/api/jobs?", "/api/jobs/stats"))]
+        assert lists == [], lists
+        assert [u for u in asked if u == "/api/jobs/types"] == ["/api/jobs/types"], asked
+
+        # The list, when shown, loads with the filters of its URL.
+        await page.evaluate("history.pushState(null, '', '/?status=failed')")
+        await page.evaluate("dispatchEvent(new PopStateEvent('popstate'))")
+        await expect(page.get_by_role("row", name=re.compile("charted"))).to_have_count(1)
+        assert any(u.startswith("/api/jobs?") and "status=failed" in u for u in asked), asked
+        problems.check()
+    finally:
+        await context.close()

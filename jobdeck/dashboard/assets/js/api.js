@@ -46,12 +46,25 @@ export function createApi({ onUnauthorized } = {}) {
     return payload;
   }
 
+  // Several parts of a page ask for these at once, and they hold for the session: one
+  // request each (a failed one is asked again next time).
+  const once = (load) => {
+    let answer = null;
+    return () => {
+      answer ??= load().catch((err) => {
+        answer = null;
+        throw err;
+      });
+      return answer;
+    };
+  };
+
   return {
     send: request,
-    me: () => request("GET", "/api/me"),
+    me: once(() => request("GET", "/api/me")),
     listJobs: (params, signal) => request("GET", "/api/jobs", { params, signal }),
     stats: () => request("GET", "/api/jobs/stats"),
-    types: () => request("GET", "/api/jobs/types"),
+    types: once(() => request("GET", "/api/jobs/types")),
     job: (id) => request("GET", `/api/jobs/${encodeURIComponent(id)}`),
     events: (id, after = 0) =>
       request("GET", `/api/jobs/${encodeURIComponent(id)}/events`, {

@@ -26,7 +26,8 @@ export class JobsPage {
   }
 
   start() {
-    if (!this.first) this.list.shown();
+    if (!this.list.started) this.list.start();
+    else if (!this.first) this.list.shown();
   }
 
   destroy() {}
@@ -53,6 +54,7 @@ export class ListView {
     this.request = null;
     this.reconcileTimer = null;
     this.loaded = false;
+    this.started = false; // see start()
 
     this.stats = new StatsCards({ load: () => api.stats(), onPick: (status) => this.pickStatus(status) });
     this.form = new FilterForm({ filters: this.filters, onChange: (f) => this.setFilters(f) });
@@ -115,9 +117,13 @@ export class ListView {
     sync();
   }
 
+  /** First shown (JobsPage): load, with the filters of the URL it is shown at. */
   start() {
+    this.started = true;
     this.stats.refresh();
     this.api.types().then((types) => this.form.setTypes(types), () => {});
+    const filters = readFilters();
+    if (JSON.stringify(filters) !== JSON.stringify(this.filters)) return this.setFilters(filters, { fromUrl: true });
     return this.load();
   }
 
@@ -264,6 +270,11 @@ export class ListView {
   event(event) {
     const state = event.data && event.data.job;
     if (!state) return;
+    if (!this.started) {
+      // Not shown yet: only the jobs other pages follow are kept up to date.
+      this.store.apply(event, { create: false });
+      return;
+    }
     const id = event.jobId;
     const known = this.store.get(id);
     const shown = this.ids.includes(id);
@@ -338,6 +349,7 @@ export class ListView {
   /** The feed is back after a drop: its replay brought the rows up to date; make the
    * counts and the first page exact too. */
   resumed() {
+    if (!this.started) return;
     this.stats.refresh();
     if (this.page === 1 && this.loaded) this.reconcileSoon(0);
   }

@@ -133,7 +133,9 @@ function startSession() {
   topbarEnd.hidden = false;
   setLive("connecting");
   feed.start();
-  list.start();
+  // The jobs list starts when first shown (JobsPage): a session opened on another page (a
+  // shared link to a job, the Operations page) neither fetches nor keeps up a list it does
+  // not show.
   route({ first: true });
 }
 
