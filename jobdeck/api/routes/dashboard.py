@@ -100,6 +100,7 @@ async def dashboard(request: Request) -> Response:
 @router.api_route("/datasets/{dataset_id}", methods=["GET", "HEAD"])
 @router.api_route("/fine-tuning", methods=["GET", "HEAD"])
 @router.api_route("/fine-tuning/{rest:path}", methods=["GET", "HEAD"])
+@router.api_route("/schedules", methods=["GET", "HEAD"])  # issue 15: schedules
 @router.api_route("/notifications", methods=["GET", "HEAD"])  # issue 15: channels, rules, log
 @router.api_route("/operations", methods=["GET", "HEAD"])  # issue 18: charts, queues
 @router.api_route("/new-job", methods=["GET", "HEAD"])  # issue 18: the new-job form
