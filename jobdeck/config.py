@@ -181,6 +181,9 @@ class Settings(BaseSettings):
     # How often a job waiting for a slot checks again if no release woke it (a backstop:
     # a release signals the jobs it lets through at once).
     slot_recheck_s: float = Field(default=30.0, gt=0)
+    # How often a job waiting for the jobs it depends on checks them again if no signal
+    # woke it (a backstop: each of them signals its waiting dependants when it ends).
+    dependency_recheck_s: float = Field(default=60.0, gt=0)
     # API rate limits (token buckets shared by every API process through the database):
     # sustained requests per minute, and the burst a full bucket allows. 0 turns one off.
     rate_creates_per_minute_key: float = Field(default=300.0, ge=0)

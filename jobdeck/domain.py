@@ -130,6 +130,9 @@ class JobSpec:
     resume: dict[str, Any] | None = None
     # How often workflow code may write progress (the API's setting when it was created).
     progress_interval_s: float | None = None
+    # Jobs that must complete before this one starts (POST /api/jobs dependsOn); empty for
+    # almost every job, whose workflow then runs exactly as before.
+    depends_on: list[str] = field(default_factory=list)
 
 
 @dataclass

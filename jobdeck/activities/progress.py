@@ -9,12 +9,13 @@ Messages (often a provider's own words) are redacted of the configured secrets.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from types import TracebackType
 
 from temporalio import activity
 
 from jobdeck.activities.records import JobRecords
-from jobdeck.domain import Progress
+from jobdeck.domain import Progress, with_rate
 from jobdeck.redact import Redactor
 
 
@@ -39,6 +40,9 @@ class ProgressReporter:
         self.progress = Progress(current=0, total=total, unit=unit, stage=stage)
         self.redactor = Redactor.of(records.settings)
         self._written_at: float | None = None
+        # The last report written and its wall-clock time: the next one's rate comes from
+        # it here, so writing a report needs no read of the row.
+        self._last: tuple[Progress, float] | None = None
         self._dirty = False
 
     async def update(
@@ -72,7 +76,14 @@ class ProgressReporter:
     async def flush(self) -> None:
         if not self._dirty:
             return
-        await self.records.save_progress(self.job_id, self.progress)
+        now = time.time()
+        if self._last is None:  # the first of this attempt: the row holds the one before
+            await self.records.save_progress(self.job_id, self.progress)
+        else:
+            before, at = self._last
+            derived = with_rate(replace(self.progress), before, now - at)
+            await self.records.save_progress(self.job_id, derived, derived=True)
+        self._last = (self.progress, now)
         self._written_at = time.monotonic()
         self._dirty = False
 

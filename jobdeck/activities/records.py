@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from jobdeck.activities.dependencies import DependencyAnswer, check, signal_dependants
 from jobdeck.activities.slots import SlotAnswer, SlotRequest, free_slot, take_slot, wake
 from jobdeck.clock import utcnow
 from jobdeck.config import Settings
@@ -25,6 +26,7 @@ from jobdeck.domain import EventKind, JobErrorInfo, JobSpec, JobStatus, Progress
 from jobdeck.errors import NotFound
 from jobdeck.notifications.announce import announce_job_end
 from jobdeck.store import datasets as dataset_store
+from jobdeck.store import dependencies as dependency_store
 from jobdeck.store import jobs as job_store
 from jobdeck.store.engine import Database, is_outage
 from jobdeck.store.tables import Dataset, Job
@@ -38,6 +40,15 @@ def _ended(job: Job | Row[Any] | None) -> tuple[str, str] | None:
     if job is None or not JobStatus(job.status).is_terminal:
         return None
     return job.organization_id, job.status
+
+
+async def _dependants(session: AsyncSession, job_id: str, changed: Row[Any] | None) -> list[str]:
+    """The pending jobs waiting for a job that has just ended. Its ending update said
+    whether any job waits for it at all (HAS_DEPENDANTS), so the usual job costs no read;
+    a re-run of the ending (the job ended already, `changed` is None) looks."""
+    if changed is not None and not changed.has_dependants:
+        return []
+    return await dependency_store.waiting_dependants(session, job_id=job_id)
 
 
 @dataclass
@@ -66,6 +77,13 @@ class Failure:
 @dataclass
 class JobRef:
     job_id: str
+    # Why a job is cancelled when no one asked (a job it depends on failed): its error.
+    error: dict[str, Any] | None = None
+
+
+# What a job's ending transaction hands on: (organization, status) if it has ended, the
+# jobs its freed slot let through, the jobs waiting for it.
+_Ending = tuple[tuple[str, str] | None, list[str], list[str]]
 
 
 class JobRecords:
@@ -82,6 +100,7 @@ class JobRecords:
             self.mark_completed,
             self.mark_failed,
             self.mark_cancelled,
+            self.check_dependencies,
         ]
 
     @activity.defn(name="jobs.ensure_row")
@@ -113,6 +132,18 @@ class JobRecords:
 
         answer, granted = await self._recording(work)
         await self._wake(granted)
+        return answer
+
+    @activity.defn(name="jobs.dependencies.check")
+    async def check_dependencies(self, spec: JobSpec) -> DependencyAnswer:
+        """Where the jobs this one depends on stand (see activities/dependencies.py); the
+        job's row is written here if the API has not written it yet."""
+        recheck_s = self.settings.dependency_recheck_s
+
+        async def work(session: AsyncSession) -> DependencyAnswer:
+            return await check(session, spec, now=utcnow(), recheck_s=recheck_s)
+
+        answer: DependencyAnswer = await self._recording(work)
         return answer
 
     async def _recording(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -180,7 +211,7 @@ class JobRecords:
 
     @activity.defn(name="jobs.mark_completed")
     async def mark_completed(self, completion: Completion) -> None:
-        async def work(session: AsyncSession) -> tuple[tuple[str, str] | None, list[str]]:
+        async def work(session: AsyncSession) -> _Ending:
             now = utcnow()
             job = await job_store.job_state(session, job_id=completion.job_id)
             values = {
@@ -193,10 +224,16 @@ class JobRecords:
                 done.current, done.eta = done.total or done.current, 0
                 values["progress"] = done.to_json()
             changed = await job_store.change_job(
-                session, job_id=completion.job_id, kind=EventKind.COMPLETED, now=now, values=values
+                session,
+                job_id=completion.job_id,
+                kind=EventKind.COMPLETED,
+                now=now,
+                values=values,
+                returning=[dependency_store.HAS_DEPENDANTS],
             )
             freed = await free_slot(session, self.settings, completion.job_id)
-            return _ended(changed or job), freed
+            waiting = await _dependants(session, completion.job_id, changed)
+            return _ended(changed or job), freed, waiting
 
         await self._ended(completion.job_id, *await self.db.transact(work))
 
@@ -208,12 +245,13 @@ class JobRecords:
 
     @activity.defn(name="jobs.mark_cancelled")
     async def mark_cancelled(self, ref: JobRef) -> None:
-        await self._finish(ref.job_id, JobStatus.CANCELLED, EventKind.CANCELLED, {})
+        values = {"error": ref.error} if ref.error is not None else {}
+        await self._finish(ref.job_id, JobStatus.CANCELLED, EventKind.CANCELLED, values)
 
     async def _finish(
         self, job_id: str, status: JobStatus, kind: EventKind, values: dict[str, Any]
     ) -> None:
-        async def work(session: AsyncSession) -> tuple[tuple[str, str] | None, list[str]]:
+        async def work(session: AsyncSession) -> _Ending:
             now = utcnow()
             changed = await job_store.change_job(
                 session,
@@ -221,9 +259,11 @@ class JobRecords:
                 kind=kind,
                 now=now,
                 values={"status": status.value, "finished_at": now, **values},
+                returning=[dependency_store.HAS_DEPENDANTS],
             )
             ended = _ended(changed or await job_store.find_job(session, job_id=job_id))
-            return ended, await free_slot(session, self.settings, job_id)
+            freed = await free_slot(session, self.settings, job_id)
+            return ended, freed, await _dependants(session, job_id, changed)
 
         await self._ended(job_id, *await self.db.transact(work))
 
@@ -231,12 +271,16 @@ class JobRecords:
         if granted and activity.in_activity():
             await wake(activity.client(), granted)
 
-    async def _ended(self, job_id: str, ended: tuple[str, str] | None, granted: list[str]) -> None:
-        """After a job's ending committed: wake the jobs its freed slot let through, and
-        (notifications, issue 15) tell the organization's rules how the job ended. Also
-        on a re-run after a crash (the job is terminal already): the delivery ids make a
-        second announce deliver nothing twice."""
+    async def _ended(
+        self, job_id: str, ended: tuple[str, str] | None, granted: list[str], waiting: list[str]
+    ) -> None:
+        """After a job's ending committed: wake the jobs its freed slot let through and
+        the jobs waiting for it, and (notifications, issue 15) tell the organization's
+        rules how the job ended. Also on a re-run after a crash (the job is terminal
+        already): the delivery ids make a second announce deliver nothing twice."""
         await self._wake(granted)
+        if waiting and activity.in_activity():
+            await signal_dependants(activity.client(), job_id, waiting)
         if ended is not None and activity.in_activity():
             organization_id, status = ended
             await announce_job_end(
@@ -248,11 +292,16 @@ class JobRecords:
                 status=status,
             )
 
-    async def save_progress(self, job_id: str, progress: Progress) -> None:
-        """Store a progress report, deriving rate and ETA from the one before it."""
+    async def save_progress(
+        self, job_id: str, progress: Progress, *, derived: bool = False
+    ) -> None:
+        """Store a progress report, deriving rate and ETA from the one before it (unless
+        `derived`: the caller did, from the report it wrote before)."""
 
         async def work(session: AsyncSession) -> None:
-            await job_store.report_progress(session, job_id=job_id, progress=progress, now=utcnow())
+            await job_store.report_progress(
+                session, job_id=job_id, progress=progress, now=utcnow(), derived=derived
+            )
 
         await self.db.transact(work)
 

@@ -8,7 +8,8 @@ A job is stuck when
   type's threshold (`stuck_after_s_by_type`, else `stuck_after_s`); or
 - it is pending longer than `stuck_pending_after_s` while a worker polls its task queue
   for work (a Temporal worker polls only with a free slot: the workers are idle), and it
-  is not waiting in line for a concurrency slot (that is a wait on purpose).
+  is not waiting in line for a concurrency slot or for the jobs it depends on (waits on
+  purpose).
 
 A stuck job gets one `stuck` event ("no progress for 14 min") and a row in stuck_jobs;
 when it moves again (or ends) the row goes, with an `unstuck` event if it still runs.
@@ -31,6 +32,7 @@ from jobdeck.activities.base import ActivityGroup
 from jobdeck.clock import utcnow
 from jobdeck.domain import EventKind, JobStatus
 from jobdeck.notifications.announce import announce
+from jobdeck.store import dependencies as dependency_store
 from jobdeck.store import jobs as job_store
 from jobdeck.store import schedules as schedule_store
 from jobdeck.store.tables import Job, JobEvent, JobSlot, StuckJob
@@ -128,13 +130,14 @@ class Watchdog(ActivityGroup):
 
     async def _old_pending(self, session: AsyncSession, now: datetime) -> list[Job]:
         """Pending jobs past the threshold, less those waiting in line for a slot under
-        their organization's concurrency limits (workflows/slots.py): held back on
-        purpose, not stuck."""
+        their organization's concurrency limits (workflows/slots.py) or for the jobs they
+        depend on (workflows/dependencies.py): held back on purpose, not stuck."""
         in_line = select(JobSlot.job_id).where(JobSlot.job_id == Job.id, JobSlot.state == "waiting")
         stmt = select(Job).where(
             Job.status == JobStatus.PENDING.value,
             Job.created_at < now - timedelta(seconds=self.settings.stuck_pending_after_s),
             ~in_line.exists(),
+            ~dependency_store.waits_for_others(),
         )
         return list((await session.execute(stmt)).scalars())
 

@@ -16,6 +16,7 @@ class DatasetLinks(Schema):
     self: str
     download: str
     source: str | None = Field(default=None, description="The dataset this one was made from")
+    collection: str | None = Field(default=None, description="The collection whose chunks it holds")
     job: str | None = Field(default=None, description="The job that made it")
 
 
@@ -29,6 +30,9 @@ class DatasetPublic(Schema):
     owner: Owner
     created_at: datetime
     source_dataset_id: str | None = Field(description="Lineage: the dataset converted")
+    source_collection_id: str | None = Field(
+        default=None, description="Lineage: the collection whose chunks it holds"
+    )
     job_id: str | None = Field(description="Lineage: the job that produced this dataset")
     details: dict[str, Any] | None = Field(
         description="What reading it found: columns, encoding, delimiter, sheet"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from jobdeck.api.text import StorableText
 from jobdeck.store.accounts import Role
+from jobdeck.store.dependencies import MAX_DEPENDENCIES
 
 
 class Schema(BaseModel):
@@ -46,6 +47,14 @@ class JobCreate(Schema, StorableText):
     description: str | None = Field(default=None, max_length=2000)
     data: dict[str, Any] = Field(default_factory=dict, description="Input of the job type")
     priority: int = Field(default=3, ge=1, le=5, description="1 runs first, 5 last")
+    depends_on: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list,
+        max_length=MAX_DEPENDENCIES,
+        description="Ids of jobs of your organization that must complete first: the job "
+        "stays pending, its progress saying what it waits for, until they have; if one "
+        "fails or is cancelled, this job ends cancelled with that reason as its error. "
+        "Each id once, not failed or cancelled already (409), existing (422)",
+    )
 
 
 class ProgressPublic(Schema):
@@ -103,6 +112,9 @@ class JobPublic(Schema):
         default=None, description="The job that started this one (a pipeline run, a bulk one)"
     )
     schedule_id: str | None = Field(default=None, description="The schedule that fired it")
+    depends_on: list[str] = Field(
+        default_factory=list, description="The jobs it waits for (dependsOn when created)"
+    )
     owner: Owner
     created_at: datetime
     updated_at: datetime

@@ -46,6 +46,7 @@ def job_public(job: Job, settings: Settings, stuck: StuckJob | None = None) -> J
         retry_of=job.retry_of,
         parent_id=job.parent_id,
         schedule_id=job.schedule_id,
+        depends_on=job.depends_on or [],
         owner=Owner(user_id=job.user_id, organization_id=job.organization_id),
         created_at=job.created_at,
         updated_at=job.updated_at,
@@ -75,6 +76,7 @@ def dataset_public(dataset: Dataset) -> DatasetPublic:
         owner=Owner(user_id=dataset.user_id, organization_id=dataset.organization_id),
         created_at=dataset.created_at,
         source_dataset_id=dataset.source_dataset_id,
+        source_collection_id=dataset.source_collection_id,
         job_id=dataset.job_id,
         details=dataset.details,
         validation=dataset.validation,
@@ -85,6 +87,11 @@ def dataset_public(dataset: Dataset) -> DatasetPublic:
                 f"/api/datasets/{dataset.source_dataset_id}" if dataset.source_dataset_id else None
             ),
             job=f"/api/jobs/{dataset.job_id}" if dataset.job_id else None,
+            collection=(
+                f"/api/collections/{dataset.source_collection_id}"
+                if dataset.source_collection_id
+                else None
+            ),
         ),
     )
 

@@ -153,6 +153,7 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
                 "data": data,
                 "priority": args.priority,
                 "description": args.description,
+                "dependsOn": args.depends_on,
             }
             return _show(client.post("/api/jobs", json=body))
         if args.jobs_command == "get":
@@ -181,6 +182,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     create.add_argument("--data", default="{}", help="the job's input as JSON")
     create.add_argument("--priority", type=int, default=3)
     create.add_argument("--description")
+    create.add_argument(
+        "--depends-on",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a job that must complete first (repeat for several)",
+    )
     for name in ("get", "events", "cancel", "retry"):
         jobs_sub.add_parser(name).add_argument("id")
     logs = jobs_sub.add_parser("logs", help="a job's own log lines; -f follows it to its end")

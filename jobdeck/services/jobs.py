@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -25,6 +25,7 @@ from jobdeck.errors import Conflict, InvalidInput, Unavailable
 from jobdeck.registry import JobTypeRegistry
 from jobdeck.runtime import Runtime
 from jobdeck.services.fairness import job_priority
+from jobdeck.store import dependencies as dependency_store
 from jobdeck.store import jobs as job_store
 from jobdeck.store.accounts import Principal
 from jobdeck.store.engine import is_outage
@@ -34,6 +35,9 @@ from jobdeck.workflows.jobtype import JobType
 
 logger = logging.getLogger(__name__)
 
+_KEY_REUSED = (
+    "this Idempotency-Key was already used for a different request; use a new key for a new job"
+)
 # Idempotency keys map to job ids in this namespace, so two racing requests with one key
 # start one workflow.
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c6f1e-2f4a-4f55-9a8e-6a7c3b1d9e21")
@@ -47,6 +51,8 @@ class NewJob:
     data: Any = None
     description: str | None = None
     priority: int = PRIORITY_DEFAULT
+    # Jobs of the same organization that must complete before this one starts.
+    depends_on: list[str] = field(default_factory=list)
 
 
 class JobControl:
@@ -78,7 +84,12 @@ class JobControl:
             async with self.runtime.db.read() as session:
                 existing = await job_store.find_job(session, job_id=job_id)
             if existing is not None:
-                return self._same_request(existing, job_type.name, name, data), False
+                same = self._same_request(existing, job_type.name, name, data)
+                if (existing.depends_on or []) != new.depends_on:
+                    raise Conflict(_KEY_REUSED)
+                return same, False
+        if new.depends_on:
+            await self._check_dependencies(org, job_id, new.depends_on)
 
         spec = JobSpec(
             job_id=job_id,
@@ -95,6 +106,7 @@ class JobControl:
             idempotency_key=idempotency_key,
             created_at=utcnow().isoformat(),
             progress_interval_s=self.runtime.settings.progress_interval_s,
+            depends_on=list(new.depends_on),
         )
         started = await self._start_workflow(spec, job_type.workflow, job_type.task_queue)
         try:
@@ -118,6 +130,42 @@ class JobControl:
             job = self._same_request(job, job_type.name, name, data)
         logger.info("job created", extra={"job_id": job_id, "job_type": job_type.name})
         return job, started
+
+    async def _check_dependencies(
+        self, organization_id: str, job_id: str, depends_on: list[str]
+    ) -> None:
+        """The jobs a new job will wait for: existing jobs of its organization, each once,
+        not itself, none failed or cancelled (it would be cancelled at once: refused
+        instead, so that the caller learns it now). One that ends before the new job's
+        first check is seen by that check."""
+        if len(depends_on) > dependency_store.MAX_DEPENDENCIES:
+            raise InvalidInput(
+                f"dependsOn: at most {dependency_store.MAX_DEPENDENCIES} jobs, "
+                f"not {len(depends_on)}"
+            )
+        seen: set[str] = set()
+        for other in depends_on:
+            if other in seen:
+                raise InvalidInput(f"dependsOn: job {other} is listed twice")
+            seen.add(other)
+        if job_id in seen:
+            raise InvalidInput("dependsOn: a job cannot depend on itself")
+        async with self.runtime.db.read() as session:
+            found = await dependency_store.states(
+                session, job_ids=depends_on, organization_id=organization_id
+            )
+        # Another organization's job is reported exactly like a missing one.
+        missing = [other for other in depends_on if other not in found]
+        if missing:
+            which = "job " + missing[0] if len(missing) == 1 else "jobs " + ", ".join(missing)
+            raise InvalidInput(f"dependsOn: {which} not found")
+        for other in depends_on:
+            state = found[other]
+            if state.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+                raise Conflict(
+                    f"dependsOn: job {other} ({state.name}) is {state.status}, so this job "
+                    "could never start; retry that job and depend on the retry"
+                )
 
     async def _checked(
         self, principal: Principal, new: NewJob
@@ -176,10 +224,7 @@ class JobControl:
     @staticmethod
     def _same_request(job: Job, type_: str, name: str, data: dict[str, Any]) -> Job:
         if (job.type, job.name, job.data) != (type_, name, data):
-            raise Conflict(
-                "this Idempotency-Key was already used for a different request; "
-                "use a new key for a new job"
-            )
+            raise Conflict(_KEY_REUSED)
         return job
 
     async def _start_workflow(self, spec: JobSpec, workflow: type[Any], queue: str | None) -> bool:
@@ -248,6 +293,25 @@ class JobControl:
             )
         return job
 
+    async def _retried_dependencies(self, principal: Principal, depends_on: list[str]) -> list[str]:
+        """What a retry waits for: the same jobs, each one that failed or was cancelled
+        replaced by its newest retry, if it has one (create then checks them all again)."""
+        if not depends_on:
+            return []
+        org = principal.organization_id
+        async with self.runtime.db.read() as session:
+            found = await dependency_store.states(session, job_ids=depends_on, organization_id=org)
+            resolved = []
+            for other in depends_on:
+                state = found.get(other)
+                retried = None
+                if state is not None and state.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+                    retried = await dependency_store.latest_retry(
+                        session, organization_id=org, job_id=other
+                    )
+                resolved.append(retried or other)
+        return list(dict.fromkeys(resolved))
+
     async def retry(
         self, principal: Principal, job_id: str, *, idempotency_key: str | None = None
     ) -> Job:
@@ -266,6 +330,7 @@ class JobControl:
             data=original.data,
             description=original.description,
             priority=original.priority,
+            depends_on=await self._retried_dependencies(principal, original.depends_on or []),
         )
         job, created = await self.create(
             principal, new, idempotency_key=idempotency_key, retry_of=original.id

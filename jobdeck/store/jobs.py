@@ -21,7 +21,7 @@ from jobdeck.domain import (
     with_rate,
 )
 from jobdeck.errors import InvalidInput, NotFound
-from jobdeck.store import pages, rollups
+from jobdeck.store import dependencies, pages, rollups
 from jobdeck.store.events import append_event, insert_event, order_events
 from jobdeck.store.tables import JOB_DURATION_MS, JOB_SEARCH_TEXTS, Job, JobEvent
 
@@ -57,6 +57,7 @@ async def insert_job(
         "parent_id": spec.parent_id,
         "schedule_id": spec.schedule_id,
         "idempotency_key": spec.idempotency_key,
+        "depends_on": spec.depends_on or None,
         "created_at": created_at,
         "updated_at": now,
     }
@@ -66,6 +67,8 @@ async def insert_job(
     await order_events(session)  # before the row's lock (see order_events)
     job = (await session.execute(stmt)).scalar_one_or_none()
     if job is not None:
+        if spec.depends_on:
+            await dependencies.add(session, job_id=job.id, depends_on=spec.depends_on)
         await append_event(session, job=job, kind=EventKind.CREATED, now=now)
         if created_at < now - rollups.SEAL_LAG:  # written late: its chart buckets change
             await rollups.forget(session, organization_id=spec.organization_id, when=created_at)
@@ -92,12 +95,27 @@ _PUBLIC_STATE = (
 
 
 async def report_progress(
-    session: AsyncSession, *, job_id: str, progress: Progress, now: datetime
+    session: AsyncSession,
+    *,
+    job_id: str,
+    progress: Progress,
+    now: datetime,
+    derived: bool = False,
 ) -> bool:
     """A running job's progress report, with its rate and ETA derived from the report
     before it: three Core statements (read, update, event) and no ORM identity map or
-    unit of work, since a job may report many times a second. False when the job is
+    unit of work, since a job may report many times a second; two when the reporter
+    `derived` them already from the report it wrote before. False when the job is
     missing or has ended (a terminal job never changes)."""
+    if derived:
+        changed = await change_job(
+            session,
+            job_id=job_id,
+            kind=EventKind.PROGRESS,
+            now=now,
+            values={"progress": progress.to_json()},
+        )
+        return changed is not None
     before = (
         await session.execute(
             select(Job.status, Job.progress, Job.updated_at).where(Job.id == job_id)
@@ -105,16 +123,16 @@ async def report_progress(
     ).first()
     if before is None or JobStatus(before.status).is_terminal:
         return False
-    derived = progress
+    report = progress
     if progress.rate is None and before.progress:
         elapsed = (now - before.updated_at).total_seconds()
-        derived = with_rate(progress, Progress.from_json(before.progress), elapsed)
+        report = with_rate(progress, Progress.from_json(before.progress), elapsed)
     changed = await change_job(
         session,
         job_id=job_id,
         kind=EventKind.PROGRESS,
         now=now,
-        values={"progress": derived.to_json()},
+        values={"progress": report.to_json()},
     )
     return changed is not None
 
@@ -128,10 +146,12 @@ async def change_job(
     values: dict[str, Any] | None = None,
     event_data: dict[str, Any] | None = None,
     from_statuses: Sequence[JobStatus] | None = None,
+    returning: Sequence[Any] = (),
 ) -> Row[Any] | None:
     """Apply `values` to a job that is not terminal (or is in one of `from_statuses`) and
     append its event. Returns the job's state after the change (the columns its event
-    carries, `_PUBLIC_STATE`), or None when the guard refused the change.
+    carries, `_PUBLIC_STATE`, and the labelled expressions of `returning`), or None when
+    the guard refused the change.
 
     Two Core statements and no ORM unit of work: every step of every job passes here. An
     ORM `Job` this session loaded before is not refreshed (`find_job` reloads)."""
@@ -144,7 +164,7 @@ async def change_job(
         update(_JOBS)
         .where(Job.id == job_id, guard)
         .values(**(values or {}), updated_at=now)
-        .returning(*_PUBLIC_STATE)
+        .returning(*_PUBLIC_STATE, *returning)
     )
     await order_events(session)  # before the row's lock (see order_events)
     state = (await session.execute(stmt)).first()

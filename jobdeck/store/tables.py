@@ -123,6 +123,22 @@ class Job(Base):
     updated_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # The jobs it waits for, in the order given (None: none); job_dependencies indexes
+    # the same pairs from the other side (migration 0014).
+    depends_on: Mapped[list[str] | None] = mapped_column(JSON)
+
+
+class JobDependency(Base):
+    """One job waiting for another (POST /api/jobs dependsOn), written with the waiting
+    job's row: the way from a job that ends to the jobs to wake."""
+
+    __tablename__ = "job_dependencies"
+    __table_args__ = (Index("ix_job_dependencies_on", "depends_on_id", "job_id"),)
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    depends_on_id: Mapped[str] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 # PostgreSQL's expression indexes of the jobs list (migration 0012). Store queries use these
@@ -227,6 +243,8 @@ class Dataset(Base):
     storage_key: Mapped[str] = mapped_column(String(500))
     source_dataset_id: Mapped[str | None] = mapped_column(String(36), index=True)
     job_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    # The collection whose chunks it holds (POST /api/collections/{id}/chunks/dataset).
+    source_collection_id: Mapped[str | None] = mapped_column(String(36))
     # What reading it found out: columns, encoding, delimiter.
     details: Mapped[dict[str, Any] | None]
     validation: Mapped[dict[str, Any] | None]  # the fine-tuning validation report, if run

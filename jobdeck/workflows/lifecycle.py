@@ -7,6 +7,8 @@ arrives as that model, checked), and defines a `@workflow.run` method that retur
 own (`resumed` / `continue_as_new`).
 
 Queries: `progress` — the job's status and typed progress as the workflow knows it.
+Signals: `jobdeck.slot-granted` (workflows/slots.py) and, for a job created with
+`dependsOn`, `jobdeck.dependency-finished` (workflows/dependencies.py).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from jobdeck.activities.slots import SlotAnswer
     from jobdeck.domain import JobErrorInfo, JobSpec, JobStatus, Progress
+    from jobdeck.workflows.dependencies import wait_for_dependencies
     from jobdeck.workflows.patches import (
         CONCURRENCY_SLOTS,
         LOCAL_BOOKKEEPING,
@@ -151,6 +154,11 @@ class JobWorkflow(Generic[InputT]):
         open_run()
         spec = scheduled_run(spec)
         self._spec = spec
+        if spec.depends_on and spec.resume is None:
+            # Before the first step, which takes the job's concurrency slot: a job that
+            # waits holds none. New commands for these jobs alone (no run begun on earlier
+            # code had depends_on), so no patch.
+            await self._wait_for_dependencies()
         first: SlotAnswer | None = None
         try:
             if self.marks_started and patched(START_ON_PICKUP):
@@ -184,18 +192,42 @@ class JobWorkflow(Generic[InputT]):
                 raise
             if not isinstance(err, Exception):
                 raise
-            info = failure_info(err)
-            self.state.status = JobStatus.FAILED
-            await record(JobRecords.mark_failed, Failure(spec.job_id, info.to_json()))
-            raise ApplicationError(
-                info.message, info.details, type=info.type, non_retryable=True
-            ) from err
+            await self._end_failed(err)
         self.state.status = JobStatus.COMPLETED
         await record(JobRecords.mark_completed, Completion(spec.job_id, result))
         return result
 
     async def on_cancel(self) -> None:
         """A job type's cleanup when its job is cancelled (e.g. cancel at a provider)."""
+
+    async def _wait_for_dependencies(self) -> None:
+        """Wait for the jobs this one depends on; end it cancelled, with the reason, if one
+        of them failed or was cancelled (the job never started: no cleanup to run)."""
+        try:
+            blocked = await wait_for_dependencies(self.spec, self.state)
+        except BaseException as err:
+            if is_cancelled_exception(err):
+                await self._end_cancelled()
+                raise
+            if not isinstance(err, Exception):
+                raise
+            await self._end_failed(err)
+        if blocked is None:
+            return
+        self.state.status = JobStatus.CANCELLED
+        await record(JobRecords.mark_cancelled, JobRef(self.spec.job_id, error=blocked))
+        # The job is `cancelled`; its workflow fails, saying why, in Temporal's own views.
+        raise ApplicationError(
+            blocked["message"], blocked["details"], type=blocked["type"], non_retryable=True
+        )
+
+    async def _end_failed(self, err: Exception) -> NoReturn:
+        info = failure_info(err)
+        self.state.status = JobStatus.FAILED
+        await record(JobRecords.mark_failed, Failure(self.spec.job_id, info.to_json()))
+        raise ApplicationError(
+            info.message, info.details, type=info.type, non_retryable=True
+        ) from err
 
     async def _end_cancelled(self) -> None:
         self.state.status = JobStatus.CANCELLED

@@ -91,6 +91,19 @@ async def test_jobs_commands_create_get_list_cancel_retry(
     assert kinds[0] == "created" and "cancelled" in kinds and kinds[-1] == "retried"
 
 
+async def test_jobs_create_depends_on(cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    ids = []
+    for name in ("first", "second"):
+        code, out, _ = await _cli(capsys, "jobs", "create", "test-steps", name)
+        assert code == 0
+        ids.append(json.loads(out)["id"])
+    argv = ["jobs", "create", "test-steps", "after", "--depends-on", ids[0], "--depends-on", ids[1]]
+    code, out, _ = await _cli(capsys, *argv)
+    assert code == 0 and json.loads(out)["dependsOn"] == ids
+    code, _, err = await _cli(capsys, "jobs", "create", "test-steps", "x", "--depends-on", "nope")
+    assert code == 1 and err.startswith("error 422: dependsOn: job nope not found")
+
+
 async def test_cli_errors_are_readable(
     cli_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

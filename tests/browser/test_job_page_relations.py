@@ -102,3 +102,21 @@ async def test_a_scheduled_job_links_to_its_schedule(
     attempts = page.get_by_role("region", name="Attempts")
     await expect(attempts).to_contain_text("Not started yet.")
     await expect(attempts.get_by_role("listitem")).to_have_count(0)
+
+
+async def test_a_job_links_to_the_jobs_it_depends_on(
+    page: Page, server: Server, tenant: Tenant
+) -> None:
+    first = await create_job(tenant.api, name="first", data={"steps": 1, "step_seconds": 0})
+    second = await create_job(tenant.api, name="second", data={"steps": 1, "step_seconds": 0})
+    job = await create_job(
+        tenant.api, name="after both", data={"steps": 1}, dependsOn=[first["id"], second["id"]]
+    )
+    await page.goto(f"{server.url}/jobs/{job['id']}")
+    related = page.get_by_role("region", name="Related jobs")
+    await expect(related).to_contain_text("Depends on")
+    link = related.get_by_role("link", name=f"job {second['id'][:8]}")
+    await expect(link).to_have_attribute("href", f"/jobs/{second['id']}")
+    await link.click()
+    await expect(page.get_by_role("heading", name="second")).to_be_visible()
+    await wait_for_job(tenant.api, job["id"])

@@ -95,8 +95,9 @@ async def test_a_silent_job_is_flagged_stuck_and_cleared_when_it_moves(
 async def test_a_job_left_pending_while_workers_idle_is_flagged(watched: Stack) -> None:
     account = await new_tenant(watched)
     # Rows whose workflow never started (the lost-task case): pending for ever. One of
-    # them waits in line for a concurrency slot: held back on purpose, not stuck.
-    lost, in_line = (
+    # them waits in line for a concurrency slot, one for another job to complete (it
+    # depends on it): held back on purpose, not stuck.
+    lost, in_line, waiting = (
         JobSpec(
             job_id=f"{name}-{time.time_ns()}",
             organization_id=account.organization_id,
@@ -105,10 +106,11 @@ async def test_a_job_left_pending_while_workers_idle_is_flagged(watched: Stack) 
             name=name,
             created_at=(utcnow() - timedelta(seconds=10)).isoformat(),
         )
-        for name in ("lost", "in-line")
+        for name in ("lost", "in-line", "waiting")
     )
+    waiting.depends_on = [lost.job_id]
     async with watched.db.write() as session:
-        for spec in (lost, in_line):
+        for spec in (lost, in_line, waiting):
             await job_store.insert_job(session, spec=spec, now=utcnow())
         session.add(
             JobSlot(
@@ -124,8 +126,9 @@ async def test_a_job_left_pending_while_workers_idle_is_flagged(watched: Stack) 
         stuck = await wait_for_event(api, lost.job_id, "stuck")
         assert stuck["data"]["reason"] == "pending"
         assert "while workers are idle" in stuck["data"]["message"]
-        # The same round saw both; the one in line was left alone.
+        # The same round saw them all; the one in line and the one waiting were left alone.
         assert "stuck" not in [e["kind"] for e in await events_of(api, in_line.job_id)]
+        assert "stuck" not in [e["kind"] for e in await events_of(api, waiting.job_id)]
 
 
 async def test_runs_skipped_for_overlap_are_recorded_as_missed_with_the_reason(

@@ -70,6 +70,7 @@ async def create_job(
         data=body.data,
         description=body.description,
         priority=body.priority,
+        depends_on=body.depends_on,
     )
     job, created = await jobs.create(principal, new, idempotency_key=idempotency_key)
     if not created:

@@ -1,7 +1,8 @@
 // The job page's panels for what a job is made of and what it is part of: its input (the
 // payload it was created with), its attempts with each failed try's error (the
 // `attempt_failed` events that jobdeck/activities/attempts.py records), the job that
-// started it, the schedule that fired it, and the jobs it started (GET /api/jobs?parent=).
+// started it, the schedule that fired it, the jobs it waits for (dependsOn), and the jobs
+// it started (GET /api/jobs?parent=).
 // They follow the page's live events, so a try that fails or a child that starts while
 // the page is open shows without a reload.
 
@@ -98,13 +99,15 @@ export class RelatedPanel {
   }
 
   render(job) {
-    const key = `${job.parentId}|${job.scheduleId}`;
+    const waitsFor = job.dependsOn ?? [];
+    const key = `${job.parentId}|${job.scheduleId}|${waitsFor.join(",")}`;
     if (key === this.shown) return;
     this.shown = key;
     clear(this.facts);
     const fact = (label, value) => this.facts.append(h("dt", null, label), h("dd", null, value));
     fact("Parent", job.parentId ? navLink(jobHref(job.parentId), "the job that started it") : "none");
     if (job.scheduleId) fact("Schedule", navLink(`/schedules/${encodeURIComponent(job.scheduleId)}`, "the schedule that fired it"));
+    if (waitsFor.length) fact("Depends on", waitsFor.map((id, i) => [i ? ", " : null, navLink(jobHref(id), `job ${id.slice(0, 8)}`)]));
   }
 
   async loadChildren() {
