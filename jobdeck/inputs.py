@@ -327,10 +327,34 @@ class WorkflowExecutionData(_Data):
 
 
 class DocumentProcessingData(_Data):
-    """Ingest a collection's documents (all of them, or these): parse, chunk, embed, write."""
+    """Ingest a collection's documents (all of them, or these), or a dataset's rows as
+    documents of the collection: parse, chunk, embed, write."""
 
     collection_id: str = Field(min_length=1, max_length=36)
     document_ids: list[str] = Field(default_factory=list, max_length=100_000)
+    # Each row of this dataset becomes a document of the collection (a row already there,
+    # unchanged, is skipped like an unchanged upload), processed as uploaded ones are.
+    dataset_id: str | None = Field(default=None, min_length=1, max_length=36)
+    text_column: str | None = Field(
+        default=None, min_length=1, max_length=255, description="The dataset's text column"
+    )
+    title_column: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="A column naming each row's document (default: the row's number)",
+    )
     # The job fails when more than this share of its documents failed (and names them).
     allowed_failure_ratio: float = Field(default=0.1, ge=0, le=1)
     force: bool = Field(default=False, description="Redo documents that are unchanged")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DocumentProcessingData:
+        if self.dataset_id is None:
+            if self.text_column is not None or self.title_column is not None:
+                raise ValueError("textColumn and titleColumn go with datasetId")
+        elif self.text_column is None:
+            raise ValueError("a datasetId needs textColumn: the column holding each row's text")
+        elif self.document_ids:
+            raise ValueError("give documentIds or datasetId, not both")
+        return self

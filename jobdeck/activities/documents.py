@@ -11,6 +11,7 @@ and pipeline settings are those of the vectors already stored is skipped.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -22,6 +23,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from jobdeck.activities.base import ActivityGroup
+from jobdeck.activities.document_sources import DatasetDocuments
 from jobdeck.activities.items import (
     HandlerBase,
     ItemBatchInput,
@@ -93,7 +95,16 @@ class DocumentHandler(HandlerBase):
     async def handle(self, items: Sequence[Item]) -> list[Outcome]:
         outcomes = []
         for item in items:
-            outcomes.append(await self._one(item))
+            details = item.details or {}
+            if details.get("skip"):  # a dataset row that made no document
+                outcome = Outcome(item.seq, ItemStatus.SKIPPED, error=str(details["skip"]))
+            else:
+                outcome = await self._one(item)
+            if "row" in details:  # a dataset row's document: say which row
+                outcome = dataclasses.replace(
+                    outcome, result={**(outcome.result or {}), "row": details["row"]}
+                )
+            outcomes.append(outcome)
             activity.heartbeat()  # a long document keeps the attempt alive
         return outcomes
 
@@ -280,6 +291,10 @@ class DocumentActivities(ActivityGroup):
                     NewItem(i, {"filename": name}) for i, name in rows[start : start + SEED_PAGE]
                 ]
 
+        if run.params.get("datasetId"):
+            # The dataset's rows become documents first (as they are listed).
+            rows = DatasetDocuments(self.runtime, run, collection)
+            return await ItemRunner(self.db, self.records).seed(run, rows.items)
         return await ItemRunner(self.db, self.records).seed(run, listing)
 
     @activity.defn(name="documents.work")
@@ -294,7 +309,9 @@ class DocumentActivities(ActivityGroup):
             )
         try:
             embedder = open_embedder(
-                self.settings, collection.embedding_provider, collection.embedding_model
+                self.settings,
+                collection.embedding_provider,
+                collection.embedding_model,
             )
         except EmbeddingError as err:
             raise ApplicationError(

@@ -136,6 +136,21 @@ class IngestRequest(Schema, StorableText):
     document_ids: list[str] = Field(
         default_factory=list, max_length=100_000, description="Default: every document"
     )
+    dataset_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=36,
+        description="Instead: each row of this dataset becomes a document of the collection",
+    )
+    text_column: str | None = Field(
+        default=None, min_length=1, max_length=255, description="With datasetId: the text"
+    )
+    title_column: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="With datasetId: each row's document name (default: its row number)",
+    )
     allowed_failure_ratio: float = Field(default=0.1, ge=0, le=1)
     force: bool = Field(default=False, description="Redo documents that are unchanged")
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,8 @@ from tokenizers import Tokenizer
 
 from jobdeck.config import Settings
 from jobdeck.documents.errors import EmbeddingError
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED_TOKENIZER = Path(__file__).parent / "minilm" / "tokenizer.json"
@@ -170,17 +174,21 @@ class LocalEmbedder:
         return None
 
 
+# Keyed by the model as resolved (its name and the paths of its files, so the same name
+# under another models folder is another model) and the thread count.
 _OPEN: dict[tuple[LocalModel, int], LocalEmbedder] = {}
 _OPEN_LOCK = threading.Lock()
 
 
 def open_local(settings: Settings, name: str) -> LocalEmbedder:
     """One loaded model per (model, threads) per process: loading takes a moment and
-    ~100 MB, and a worker embeds for many jobs."""
+    ~100 MB, and a worker embeds for many jobs, each of its activity batches asking again.
+    It is never closed: it lives as long as the process."""
     spec = resolve_model(settings, name)
     key = (spec, settings.embedding_threads)
     with _OPEN_LOCK:
         if key not in _OPEN:
+            started = time.monotonic()
             try:
                 _OPEN[key] = LocalEmbedder(spec, threads=settings.embedding_threads)
             except EmbeddingError:
@@ -189,4 +197,13 @@ def open_local(settings: Settings, name: str) -> LocalEmbedder:
                 raise EmbeddingError(
                     f"the local model {name!r} could not be loaded: {error}", retryable=False
                 ) from error
+            # Once per model and process: a second line for one model means a leak.
+            logger.info(
+                "embedding model loaded",
+                extra={
+                    "model": name,
+                    "onnx_path": str(spec.onnx),
+                    "seconds": round(time.monotonic() - started, 3),
+                },
+            )
         return _OPEN[key]

@@ -3,6 +3,9 @@ write, one item each on the item runner (workflows/items.py: heartbeating chunks
 documents, continue-as-new), so a crash redoes at most the chunk in hand and 100,000
 documents keep a small history.
 
+A job over a dataset (`datasetId`, `textColumn`) turns the dataset's rows into documents
+of the collection as it lists its items (activities/document_sources.py).
+
 The job fails only when more than `allowedFailureRatio` of its documents failed, naming
 them, or when it made no chunk at all and skipped none (nothing would be searchable); a
 retry of a failed or cancelled job works only the documents that failed or were not
@@ -24,6 +27,7 @@ from jobdeck.workflows.jobtype import JobType
 from jobdeck.workflows.lifecycle import JobWorkflow
 
 with workflow.unsafe.imports_passed_through():
+    from jobdeck.activities.document_sources import prepare_ingest
     from jobdeck.activities.documents import DocumentActivities, DocumentSummaryInput
     from jobdeck.domain import JobSpec
     from jobdeck.inputs import DocumentProcessingData
@@ -38,16 +42,24 @@ class DocumentProcessingWorkflow(JobWorkflow[DocumentProcessingData]):
 
     async def execute(self, spec: JobSpec, data: DocumentProcessingData) -> dict[str, Any] | None:
         resume = self.resumed(DocumentsResume)
+        params: dict[str, Any] = {
+            "collectionId": data.collection_id,
+            "documentIds": data.document_ids,
+            "force": data.force,
+        }
+        if data.dataset_id is not None:
+            # Only then: the seed's input in the histories of upload jobs stays as it was.
+            params |= {
+                "datasetId": data.dataset_id,
+                "textColumn": data.text_column,
+                "titleColumn": data.title_column,
+            }
         steps = ItemSteps(
             seed=DocumentActivities.seed,
             work=DocumentActivities.work,
             unit="documents",
             stage="processing",
-            params={
-                "collectionId": data.collection_id,
-                "documentIds": data.document_ids,
-                "force": data.force,
-            },
+            params=params,
             chunk_size=2,
             max_items=200,
             max_seconds=120,
@@ -98,4 +110,5 @@ JOB_TYPE = JobType(
     workflow=DocumentProcessingWorkflow,
     description="Parse, chunk, embed and index a collection's documents",
     activities=[DocumentActivities.seed, DocumentActivities.work, DocumentActivities.summary],
+    prepare=prepare_ingest,
 )

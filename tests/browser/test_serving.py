@@ -28,6 +28,8 @@ async def web(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
         "/jobs/0b7c",
         "/datasets",
         "/datasets/1f2e",
+        "/collections",
+        "/collections/1f2e",
         "/fine-tuning",
     ],
 )

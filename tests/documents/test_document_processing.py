@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from jobdeck.documents.vectors import open_vector_store
-from tests.conftest import Stack, Tenant, new_tenant
-from tests.helpers import create_job, wait_for_job
+from tests.conftest import Stack, Tenant
+from tests.helpers import wait_for_job
 from tests.workflows.test_replay import record_history
 
 TEXTS = {
@@ -112,17 +112,3 @@ async def test_too_many_failures_fail_the_job_and_a_retry_works_only_those(
     assert retry.status_code == 201, retry.text
     again = await wait_for_job(tenant.api, retry.json()["id"], within=120)
     assert [i["details"]["filename"] for i in await _items(tenant, again["id"])] == ["broken.pdf"]
-
-
-async def test_a_job_on_another_organizations_collection_fails_as_not_found(
-    stack: Stack, tenant: Tenant
-) -> None:
-    cid = await _collection_with(tenant, broken=False)
-    stranger = await new_tenant(stack)
-    async with stack.client(stranger.key) as api:
-        job = await create_job(
-            api, type="document-processing", name="peek", data={"collectionId": cid}
-        )
-        done = await wait_for_job(api, job["id"], within=60)
-    assert done["status"] == "failed"
-    assert "not found" in done["error"]["message"]

@@ -321,7 +321,7 @@ async def ingest(
     response: Response,
     body: IngestRequest | None = None,
 ) -> JobPublic:
-    """Start a document-processing job over the collection's documents (or some)."""
+    """Start a document-processing job over the collection's documents, or a dataset's rows."""
     body = body or IngestRequest()
     async with runtime.db.read() as session:
         collection = await collection_store.get_collection(
@@ -335,6 +335,9 @@ async def ingest(
             "documentIds": body.document_ids,
             "allowedFailureRatio": body.allowed_failure_ratio,
             "force": body.force,
+            "datasetId": body.dataset_id,
+            "textColumn": body.text_column,
+            "titleColumn": body.title_column,
         },
     )
     job, _ = await jobs.create(principal, new)

@@ -98,6 +98,8 @@ async def dashboard(request: Request) -> Response:
 @router.api_route("/jobs/{job_id}", methods=["GET", "HEAD"])
 @router.api_route("/datasets", methods=["GET", "HEAD"])
 @router.api_route("/datasets/{dataset_id}", methods=["GET", "HEAD"])
+@router.api_route("/collections", methods=["GET", "HEAD"])  # issue 13: collections, search
+@router.api_route("/collections/{collection_id}", methods=["GET", "HEAD"])
 @router.api_route("/fine-tuning", methods=["GET", "HEAD"])
 @router.api_route("/fine-tuning/{rest:path}", methods=["GET", "HEAD"])
 @router.api_route("/schedules", methods=["GET", "HEAD"])  # issue 15: schedules

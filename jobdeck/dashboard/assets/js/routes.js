@@ -21,6 +21,8 @@ export const ROUTES = [
   { path: "/jobs/:id", section: "jobs", view: () => import("./detail.js").then((m) => m.DetailView) },
   { path: "/datasets", section: "datasets", nav: "Datasets", title: "Datasets", view: () => import("./datasets.js").then((m) => m.DatasetsView) },
   { path: "/datasets/:id", section: "datasets", title: "Datasets", view: () => import("./datasets.js").then((m) => m.DatasetView) },
+  { path: "/collections", section: "collections", nav: "Collections", title: "Collections", view: () => import("./collections.js").then((m) => m.CollectionsView) },
+  { path: "/collections/:id", section: "collections", title: "Collections", view: () => import("./collection.js").then((m) => m.CollectionView) },
   { path: "/fine-tuning", section: "fine-tuning", nav: "Fine-tuning", title: "Fine-tuning", view: () => import("./fine-tuning-list.js").then((m) => m.FineTuningView) },
   { path: "/fine-tuning/models", section: "fine-tuning", title: "Fine-tuning", view: () => import("./fine-tuning-list.js").then((m) => m.FineTuningView) },
   { path: "/fine-tuning/models/:id", section: "fine-tuning", title: "Fine-tuning", view: () => import("./model-detail.js").then((m) => m.ModelView) },
