@@ -13,7 +13,16 @@ from typing import Any
 
 from jobdeck.activities.fine_tuning.providers import PROVIDERS
 from jobdeck.errors import InvalidInput
-from jobdeck.workflows import bulk, datasets, documents, fine_tuning, pipeline, publish, training
+from jobdeck.workflows import (
+    bulk,
+    datasets,
+    documents,
+    fine_tuning,
+    pipeline,
+    pipeline_map,
+    publish,
+    training,
+)
 from jobdeck.workflows.jobtype import JobType
 
 BUILTIN_TYPES = [
@@ -24,6 +33,7 @@ BUILTIN_TYPES = [
     training.JOB_TYPE,
     publish.JOB_TYPE,
     pipeline.JOB_TYPE,
+    pipeline_map.JOB_TYPE,
     documents.JOB_TYPE,
 ]
 

@@ -101,6 +101,8 @@ class ChildJobInput:
     priority: int
     created_at: str
     progress_interval_s: float | None = None
+    # False: `data` is the child's as it is (a map step's: its step reads ${item} later).
+    resolve: bool = True
 
 
 @dataclass
@@ -269,40 +271,41 @@ class PipelineActivities(ActivityGroup):
         """Run a transform, http or llm step with its references resolved."""
         step = request.step
         context = await self._expand(request.context)
-        kind = step["kind"]
-        details: dict[str, Any] | None = None
         try:
-            if kind == "transform":
-                data = (
-                    context if step.get("input") is None else refs.resolve(step["input"], context)
-                )
-                output = jmespath.search(step["expression"], data)
-            elif kind == "http":
-                output, details = await call_http(
-                    self.settings, refs.resolve(step, context), self.runtime
-                )
-            elif kind == "llm":
-                output, details = await chat(
-                    self.settings, refs.resolve(step, context), self.runtime
-                )
-            else:
-                raise _fail(f"a {kind} step does not run as an activity", "StepKind")
+            output, details = await self.compute(step, context)
         except (JMESPathError, refs.ReferenceProblem) as err:
             raise _fail(f"step {step['id']}: {err}", "InvalidExpression") from None
         kept = await self._keep(request.organization_id, request.job_id, step["id"], output)
         return StepResult(output=kept, details=details)
 
+    async def compute(
+        self, step: dict[str, Any], context: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any] | None]:
+        """A transform, http or llm step's output (and details) over `context`, expanded;
+        a map runs it once per item with the item in the context."""
+        kind = step["kind"]
+        if kind == "transform":
+            data = context if step.get("input") is None else refs.resolve(step["input"], context)
+            return jmespath.search(step["expression"], data), None
+        if kind == "http":
+            return await call_http(self.settings, refs.resolve(step, context), self.runtime)
+        if kind == "llm":
+            return await chat(self.settings, refs.resolve(step, context), self.runtime)
+        raise _fail(f"a {kind} step does not run as an activity", "StepKind")
+
     @activity.defn(name="pipeline.prepare_job")
     async def prepare_job(self, request: ChildJobInput) -> ChildJobPlan:
         """A child job's spec, checked as POST /api/jobs checks a job (type, data, name,
         priority, whether this deployment can run it now); the workflow starts it."""
-        context = await self._expand(request.context)
-        try:
-            data = refs.resolve(request.data, context)
-        except refs.ReferenceProblem as err:
-            raise _fail(f"step {request.step_id}: {err}", "InvalidExpression") from None
+        data = request.data
+        if request.resolve:
+            context = await self._expand(request.context)
+            try:
+                data = refs.resolve(request.data, context)
+            except refs.ReferenceProblem as err:
+                raise _fail(f"step {request.step_id}: {err}", "InvalidExpression") from None
         if request.job_type == RUN_TYPE:
-            await self._check_depth(request)
+            await self._check_depth(request.run_job_id, request.step_id)
         principal = Principal(
             user_id=request.user_id,
             organization_id=request.organization_id,
@@ -333,18 +336,16 @@ class PipelineActivities(ActivityGroup):
             fairness_weight=fairness_weight(self.settings, spec.organization_id),
         )
 
-    async def _check_depth(self, request: ChildJobInput) -> None:
+    async def _check_depth(self, parent_id: str, step_id: str) -> None:
         """Refuse a child run that would nest deeper than pipeline_max_depth: a pipeline
         that leads back to itself through a reference (not seen on save) ends here."""
         limit = self.settings.pipeline_max_depth
         async with self.db.read() as session:
-            chain = await pipeline_store.run_chain(
-                session, job_id=request.run_job_id, limit=4 * limit + 4
-            )
+            chain = await pipeline_store.run_chain(session, job_id=parent_id, limit=4 * limit + 4)
         depth = sum(1 for _, kind in chain if kind == RUN_TYPE)
         if depth + 1 > limit:
             raise _fail(
-                f"step {request.step_id}: pipeline runs nest at most {limit} deep "
+                f"step {step_id}: pipeline runs nest at most {limit} deep "
                 f"(JOBDECK_PIPELINE_MAX_DEPTH) and this run is {depth} deep already; "
                 "does the pipeline start itself, directly or through another?",
                 "PipelineTooDeep",

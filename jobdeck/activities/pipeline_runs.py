@@ -1,6 +1,7 @@
 """What a pipeline run's data becomes before its job starts (the workflow-execution job
 type's `prepare`): the version pinned (the latest unless given), the inputs checked
-against the spec with defaults filled in, and a rerun's claims checked."""
+against the spec with defaults filled in, and a rerun's claims checked; and who may
+start a map step's child job."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from jobdeck.domain import JobStatus
 from jobdeck.errors import Conflict, InvalidInput, NotFound
 from jobdeck.inputs import WorkflowExecutionData
+from jobdeck.pipelines.maps import MAP_TYPE
 from jobdeck.pipelines.runs import StepStatus
 from jobdeck.pipelines.spec import PipelineSpec
 from jobdeck.pipelines.validate import check_inputs, dependencies, upstream
@@ -20,6 +22,19 @@ if TYPE_CHECKING:
     from jobdeck.store.accounts import Principal
 
 REUSABLE = (StepStatus.COMPLETED, StepStatus.SKIPPED)
+
+
+async def prepare_map(
+    runtime: Runtime, principal: Principal, data: dict[str, Any]
+) -> dict[str, Any]:
+    """A map step's child job is started by its run only (its data is the run's, its
+    output goes back to the run): not by POST /api/jobs, nor retried on its own."""
+    if not principal.key_id.startswith("pipeline:"):
+        raise InvalidInput(
+            f"a {MAP_TYPE} job is started by a pipeline run's map step; run the pipeline, "
+            "or rerun the run from that step"
+        )
+    return data
 
 
 async def prepare_run(

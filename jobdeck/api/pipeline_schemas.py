@@ -105,6 +105,21 @@ class RunStepPublic(Schema):
     details: dict[str, Any] | None
     started_at: datetime | None
     finished_at: datetime | None
+    name: str | None = Field(default=None, description="The step's name in the spec")
+    depends_on: list[str] = Field(
+        default_factory=list,
+        description="The steps it waits for: its dependsOn and those its values and `if` read",
+    )
+    input: dict[str, Any] | None = Field(
+        default=None,
+        description="Its fields as in the spec (how it runs left out), references resolved "
+        "once it has started",
+    )
+    input_resolved: bool = Field(
+        default=False,
+        description="False: `input` is as written (not started yet, or it reads into a large "
+        "output)",
+    )
 
 
 class RunStepsPublic(Schema):

@@ -1,6 +1,7 @@
 """References between a pipeline's values: `${inputs.x}`, `${steps.a.output.rows[0]}`,
-`${steps.a.status}`. Pure functions, used at save time (to check them) and at run time
-(by the workflow for small values, by activities where a large output must be read).
+`${steps.a.status}`, and in a map's step `${item}`, `${item.field[0]}`, `${index}`. Pure
+functions, used at save time (to check them) and at run time (by the workflow for small
+values, by activities where a large output must be read).
 
 A string that is exactly one reference takes the referenced value as it is (a number
 stays a number); references inside a longer string are written into it (JSON for values
@@ -23,6 +24,9 @@ BLOB = "$blob"
 _REF = re.compile(r"\$\{([^}]*)\}")
 _SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]")
 _HEAD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_-]*)")
+# A map's item and its position, known only inside the map's step: ${item.a[0]}, ${index}.
+_ITEM = re.compile(r"^(item|index)(?![A-Za-z0-9_-])")
+ITEM_ROOTS = ("item", "index")
 STEP_FIELDS = ("output", "status", "error")
 
 
@@ -48,13 +52,33 @@ class Ref:
 
 def parse_ref(text: str) -> Ref:
     stripped = text.strip()
+    item = _ITEM.match(stripped)
+    if item is not None:
+        path = _path(text, stripped[item.end() :])
+        if item.group(1) == "index" and path:
+            raise ReferenceProblem(f"${{{text}}}: ${{index}} is a number, with no path after it")
+        return Ref(text=text, root=item.group(1), name="", path=path)
     head = _HEAD.match(stripped)
     if head is None:
         raise ReferenceProblem(
             f"${{{text}}} is not a reference; write ${{inputs.NAME}} or ${{steps.ID.output}}"
         )
     root, name = head.group(1), head.group(2)
-    rest = stripped[head.end() :]
+    path = _path(text, stripped[head.end() :])
+    if root not in ("inputs", "steps"):
+        raise ReferenceProblem(
+            f"${{{text}}}: references start with inputs. or steps. (or, in a map's step, "
+            "are ${item...} or ${index})"
+        )
+    if root == "steps" and (not path or path[0] not in STEP_FIELDS):
+        raise ReferenceProblem(
+            f"${{{text}}}: a step reference names one of {', '.join(STEP_FIELDS)} after the "
+            "step id, e.g. ${steps.ID.output}"
+        )
+    return Ref(text=text, root=root, name=name, path=path)
+
+
+def _path(text: str, rest: str) -> tuple[str | int, ...]:
     path: list[str | int] = []
     pos = 0
     while pos < len(rest):
@@ -63,14 +87,7 @@ def parse_ref(text: str) -> Ref:
             raise ReferenceProblem(f"${{{text}}}: cannot read the path at {rest[pos:]!r}")
         path.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
         pos = match.end()
-    if root not in ("inputs", "steps"):
-        raise ReferenceProblem(f"${{{text}}}: references start with inputs. or steps.")
-    if root == "steps" and (not path or path[0] not in STEP_FIELDS):
-        raise ReferenceProblem(
-            f"${{{text}}}: a step reference names one of {', '.join(STEP_FIELDS)} after the "
-            "step id, e.g. ${steps.ID.output}"
-        )
-    return Ref(text=text, root=root, name=name, path=tuple(path))
+    return tuple(path)
 
 
 def find_refs(value: Any, where: str = "") -> Iterator[tuple[str, str]]:
@@ -88,6 +105,12 @@ def find_refs(value: Any, where: str = "") -> Iterator[tuple[str, str]]:
 
 def has_ref(value: Any) -> bool:
     return isinstance(value, str) and _REF.search(value) is not None
+
+
+def whole_ref(value: str) -> str | None:
+    """The text inside ${ } of a string that is exactly one reference, else None."""
+    whole = _REF.fullmatch(value)
+    return whole.group(1) if whole is not None else None
 
 
 def is_blob(value: Any) -> bool:
@@ -108,6 +131,8 @@ def _walk(value: Any, path: tuple[str | int, ...]) -> Any:
 
 
 def lookup(ref: Ref, context: dict[str, Any]) -> Any:
+    if ref.root in ITEM_ROOTS:
+        return _walk(context.get(ref.root), ref.path)
     if ref.root == "inputs":
         return _walk(context.get("inputs", {}).get(ref.name), ref.path)
     step = context.get("steps", {}).get(ref.name)

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 MAX_STEPS = 200
+MAX_MAP_ITEMS = 100_000
+MAX_MAP_CONCURRENCY = 100
 STEP_ID = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
 INPUT_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -103,15 +105,18 @@ class StepBase(_Model):
         return value
 
 
-class TransformStep(StepBase):
-    """Reshape data with a JMESPath expression (no code runs)."""
-
+class _TransformFields(_Model):
     kind: Literal["transform"]
     expression: str = Field(min_length=1, max_length=10_000, description="JMESPath")
     input: Any = Field(
         default=None,
-        description="What the expression reads (references resolved); default: {inputs, steps}",
+        description="What the expression reads (references resolved); default: {inputs, "
+        "steps} (in a map's step: {inputs, steps, item, index})",
     )
+
+
+class TransformStep(_TransformFields, StepBase):
+    """Reshape data with a JMESPath expression (no code runs)."""
 
 
 class SleepStep(StepBase):
@@ -128,15 +133,17 @@ class WaitStep(StepBase):
     until: str = Field(min_length=1, max_length=200)
 
 
-class JobStep(StepBase):
-    """Start a jobdeck job as a child job of the run and wait for it; its result is the
-    step's output."""
-
+class _JobFields(_Model):
     kind: Literal["job"]
     job_type: str = Field(min_length=1, max_length=64)
     job_name: str | None = Field(default=None, max_length=200)
     data: dict[str, Any] = Field(default_factory=dict)
     priority: int | None = Field(default=None, ge=1, le=5)
+
+
+class JobStep(_JobFields, StepBase):
+    """Start a jobdeck job as a child job of the run and wait for it; its result is the
+    step's output."""
 
 
 class ApprovalStep(StepBase):
@@ -148,9 +155,7 @@ class ApprovalStep(StepBase):
     default_decision: Literal["approve", "reject"] | None = None
 
 
-class HttpStep(StepBase):
-    """Call a URL; 5xx and 429 answers are retried."""
-
+class _HttpFields(_Model):
     kind: Literal["http"]
     url: str = Field(min_length=1, max_length=2000)
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
@@ -161,9 +166,11 @@ class HttpStep(StepBase):
     )
 
 
-class LlmStep(StepBase):
-    """A chat completion (OpenAI-compatible or Ollama); keys come from settings."""
+class HttpStep(_HttpFields, StepBase):
+    """Call a URL; 5xx and 429 answers are retried."""
 
+
+class _LlmFields(_Model):
     kind: Literal["llm"]
     provider: Literal["openai", "ollama"] = "openai"
     model: str = Field(min_length=1, max_length=200)
@@ -178,11 +185,77 @@ class LlmStep(StepBase):
     max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
+class LlmStep(_LlmFields, StepBase):
+    """A chat completion (OpenAI-compatible or Ollama); keys come from settings."""
+
+
+class SubStepBase(_Model):
+    """What a map's step has of a step: no id, no dependsOn (it runs once per item, when
+    the map does), no continueOnError (the map's own says whether failed items fail it)."""
+
+    name: str | None = Field(default=None, max_length=200)
+    if_: str | None = Field(
+        default=None,
+        alias="if",
+        max_length=2000,
+        description="A JMESPath condition over {inputs, steps, item, index}; the item is "
+        "skipped when false",
+    )
+    retry: RetryDef | None = Field(default=None, description="Of each item")
+    timeout: Duration | None = Field(default=None, description="Of one try of one item")
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: float | str | None) -> float | str | None:
+        if value is not None and seconds_of(value) <= 0:
+            raise ValueError("a timeout must be longer than 0 s")
+        return value
+
+
+class MapTransform(_TransformFields, SubStepBase):
+    """A transform for each item."""
+
+
+class MapHttp(_HttpFields, SubStepBase):
+    """An HTTP call for each item."""
+
+
+class MapLlm(_LlmFields, SubStepBase):
+    """A chat completion for each item."""
+
+
+class MapJob(_JobFields, SubStepBase):
+    """A child job for each item."""
+
+
+SubStep = Annotated[MapTransform | MapHttp | MapLlm | MapJob, Field(discriminator="kind")]
+SUB_STEP_KINDS = ("transform", "http", "llm", "job")
+
+
+class MapStep(StepBase):
+    """Run `step` once for each item of `items`, at most `concurrency` items at once;
+    `${item}` and `${index}` in the step are the item and its position. The output is
+    {results (in item order; null where an item failed or was skipped), total,
+    succeeded, failed, skipped, errors}; each item's outcome is a row of the map's child
+    job (GET /api/jobs/{childJobId}/items). A failed item fails the step unless
+    continueOnError, which lets the step complete with the failures in its output."""
+
+    kind: Literal["map"]
+    items: Any = Field(
+        description="A list, or a reference to one, e.g. ${steps.load.output.rows}; "
+        f"at most {MAX_MAP_ITEMS} items"
+    )
+    concurrency: int = Field(
+        default=10, ge=1, le=MAX_MAP_CONCURRENCY, description="Items worked at once, at most"
+    )
+    step: SubStep
+
+
 Step = Annotated[
-    TransformStep | SleepStep | WaitStep | JobStep | ApprovalStep | HttpStep | LlmStep,
+    TransformStep | SleepStep | WaitStep | JobStep | ApprovalStep | HttpStep | LlmStep | MapStep,
     Field(discriminator="kind"),
 ]
-STEP_KINDS = ("transform", "sleep", "wait", "job", "approval", "http", "llm")
+STEP_KINDS = ("transform", "sleep", "wait", "job", "approval", "http", "llm", "map")
 
 
 class PipelineSpec(_Model):

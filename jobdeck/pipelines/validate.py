@@ -19,9 +19,12 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from jobdeck.errors import InvalidInput
 from jobdeck.pipelines import jsonschemas, refs
+from jobdeck.pipelines.maps import MAP_TYPE
 from jobdeck.pipelines.spec import (
     INPUT_NAME,
+    MAX_MAP_ITEMS,
     STEP_KINDS,
+    SUB_STEP_KINDS,
     InputDef,
     InputType,
     PipelineSpec,
@@ -88,12 +91,15 @@ def parse_spec(raw: Any, check_job: JobDataCheck | None = None) -> PipelineSpec:
                     )
                 )
                 continue
+            if kind == "map":
+                found = _sub_step_problem(item.get("step"), f"{name}.step")
+                if found is not None:
+                    problems.append(found)
+                    continue
             try:
                 steps.append(_STEP.validate_python(item))
             except ValidationError as err:
-                problems += [
-                    SpecProblem(_where([name, *e["loc"][1:]]), e["msg"]) for e in err.errors()
-                ]
+                problems += [_step_problem(name, e) for e in err.errors()]
     for key in raw:
         if key not in ("inputs", "steps", "outputs"):
             problems.append(
@@ -112,6 +118,38 @@ def parse_spec(raw: Any, check_job: JobDataCheck | None = None) -> PipelineSpec:
     if problems:
         raise SpecInvalid(problems)
     return spec
+
+
+# What a map's step has not, since it runs once per item when the map does.
+_NOT_IN_SUB_STEPS = {
+    "id": "a map's step has no id of its own: the map's id names it",
+    "dependsOn": "a map's step runs when the map does: put dependsOn on the map",
+    "continueOnError": "set continueOnError on the map: it lets items fail",
+}
+
+
+def _step_problem(name: str, error: Any) -> SpecProblem:
+    """A step's validation error, located without the union tags pydantic puts in."""
+    loc = list(error["loc"][1:])  # the step's own kind
+    if len(loc) > 1 and loc[0] == "step" and loc[1] in SUB_STEP_KINDS:
+        loc.pop(1)  # the map's step's kind
+        if len(loc) == 2 and error["type"] == "extra_forbidden" and loc[1] in _NOT_IN_SUB_STEPS:
+            return SpecProblem(_where([name, *loc]), _NOT_IN_SUB_STEPS[str(loc[1])])
+    return SpecProblem(_where([name, *loc]), error["msg"])
+
+
+def _sub_step_problem(sub: Any, where: str) -> SpecProblem | None:
+    """A map's step that is not one of the kinds a map runs (said plainly, before pydantic
+    lists the kinds its union expects)."""
+    if not isinstance(sub, dict):
+        return SpecProblem(where, "must be a step (an object with a kind) to run for each item")
+    kinds = ", ".join(SUB_STEP_KINDS)
+    kind = sub.get("kind")
+    if kind is None:
+        return SpecProblem(f"{where}.kind", f"missing; one of: {kinds}")
+    if kind not in SUB_STEP_KINDS:
+        return SpecProblem(f"{where}.kind", f"a map runs a step of kind {kinds}; not {kind!r}")
+    return None
 
 
 def _type_problem(declared: InputType, value: Any) -> str | None:
@@ -143,13 +181,27 @@ def _json_type(value: Any) -> str:
 
 
 def _values(step: Any) -> dict[str, Any]:
-    """The fields of a step that may hold references."""
+    """The fields of a step that may hold references (a map's: its items and its step's)."""
     skip = {"id", "kind", "name", "depends_on", "if_", "retry", "continue_on_error"}
-    return {
+    values = {
         step.__class__.model_fields[name].alias or name: getattr(step, name)
         for name in step.__class__.model_fields
         if name not in skip
     }
+    if step.kind == "map":
+        values["step"] = _values(step.step)
+    return values
+
+
+def _expressions(step: Any) -> list[str]:
+    """The JMESPath expressions over {inputs, steps} a step evaluates: its condition, a
+    transform's expression without an input, and those of a map's step."""
+    found = [step.if_] if step.if_ else []
+    if step.kind == "transform" and step.input is None:
+        found.append(step.expression)
+    if step.kind == "map":
+        found += _expressions(step.step)
+    return found
 
 
 def dependencies(spec: PipelineSpec) -> dict[str, list[str]]:
@@ -165,16 +217,8 @@ def dependencies(spec: PipelineSpec) -> dict[str, list[str]]:
                 continue
             if ref.root == "steps":
                 found[ref.name] = None
-        for expression in (
-            step.if_,
-            getattr(step, "expression", None)
-            if step.kind == "transform" and step.input is None
-            else None,
-        ):
-            if expression:
-                found.update(
-                    dict.fromkeys(s for s in refs.expression_steps(expression) if s in known)
-                )
+        for expression in _expressions(step):
+            found.update(dict.fromkeys(s for s in refs.expression_steps(expression) if s in known))
         deps[step.id] = list(found)
     return deps
 
@@ -216,14 +260,15 @@ def nested_runs(spec: PipelineSpec) -> list[tuple[str, str, int | None]]:
     for the latest), where the spec names them literally (a reference is known only at
     run time: pipeline_max_depth stops those)."""
     found = []
-    for step in spec.steps:
+    for outer in spec.steps:
+        step = outer.step if outer.kind == "map" else outer
         if step.kind != "job" or step.job_type != RUN_TYPE:
             continue
         target, version = step.data.get("workflowId"), step.data.get("version")
         if not isinstance(target, str) or refs.has_ref(target):
             continue
         pinned = version if isinstance(version, int) and not isinstance(version, bool) else None
-        found.append((step.id, target, pinned))
+        found.append((outer.id, target, pinned))
     return found
 
 
@@ -256,26 +301,11 @@ def check_spec(spec: PipelineSpec, check_job: JobDataCheck | None = None) -> lis
         for dep in step.depends_on:
             if dep not in ids:
                 problems.append(SpecProblem(f"{where}.dependsOn", f"unknown step {dep!r}"))
-        problems += _check_refs(spec, _values(step), where, ids)
-        for field, expression in (
-            ("if", step.if_),
-            ("expression", getattr(step, "expression", None)),
-        ):
-            if expression is None:
-                continue
-            try:
-                jmespath.compile(expression)
-            except JMESPathError as err:
-                problems.append(
-                    SpecProblem(f"{where}.{field}", f"not a JMESPath expression: {err}")
-                )
-                continue
-            if field == "expression" and getattr(step, "input", None) is not None:
-                continue
-            for used in sorted(refs.expression_steps(expression) - ids):
-                problems.append(SpecProblem(f"{where}.{field}", f"unknown step {used!r}"))
-            for used in sorted(refs.expression_inputs(expression) - set(spec.inputs)):
-                problems.append(SpecProblem(f"{where}.{field}", f"unknown input {used!r}"))
+        if step.kind == "map":
+            problems += _check_map(spec, step, where, ids)
+        else:
+            problems += _check_refs(spec, _values(step), where, ids)
+        problems += _check_expressions(spec, step, where, ids)
         problems += _check_kind(step, where, check_job)
     problems += _check_refs(spec, spec.outputs, "outputs", ids)
     deps = dependencies(spec)
@@ -285,7 +315,77 @@ def check_spec(spec: PipelineSpec, check_job: JobDataCheck | None = None) -> lis
     return problems
 
 
-def _check_refs(spec: PipelineSpec, value: Any, where: str, ids: set[str]) -> list[SpecProblem]:
+def _check_expressions(
+    spec: PipelineSpec, step: Any, where: str, ids: set[str]
+) -> list[SpecProblem]:
+    problems = []
+    for field, expression in (
+        ("if", step.if_),
+        ("expression", getattr(step, "expression", None)),
+    ):
+        if expression is None:
+            continue
+        try:
+            jmespath.compile(expression)
+        except JMESPathError as err:
+            problems.append(SpecProblem(f"{where}.{field}", f"not a JMESPath expression: {err}"))
+            continue
+        if field == "expression" and getattr(step, "input", None) is not None:
+            continue
+        for used in sorted(refs.expression_steps(expression) - ids):
+            problems.append(SpecProblem(f"{where}.{field}", f"unknown step {used!r}"))
+        for used in sorted(refs.expression_inputs(expression) - set(spec.inputs)):
+            problems.append(SpecProblem(f"{where}.{field}", f"unknown input {used!r}"))
+    if step.kind == "map":
+        problems += _check_expressions(spec, step.step, f"{where}.step", ids)
+    return problems
+
+
+def _check_map(spec: PipelineSpec, step: Any, where: str, ids: set[str]) -> list[SpecProblem]:
+    """A map's items (a list, or one reference to one) and its step's references (which
+    may read the item and its index)."""
+    problems = _check_refs(spec, {"items": step.items}, where, ids)
+    items = step.items
+    at = f"{where}.items"
+    if isinstance(items, str):
+        whole = refs.whole_ref(items)
+        if whole is None:
+            problems.append(
+                SpecProblem(
+                    at, "must be a list, or one reference to a list, e.g. ${steps.load.output}"
+                )
+            )
+        else:
+            problems += _items_input_problem(spec, whole, at)
+    elif not isinstance(items, list):
+        problems.append(
+            SpecProblem(at, f"must be a list, or one reference to a list; got {_json_type(items)}")
+        )
+    elif len(items) > MAX_MAP_ITEMS:
+        problems.append(SpecProblem(at, f"{len(items)} items; a map takes at most {MAX_MAP_ITEMS}"))
+    if step.retry is not None:
+        problems.append(
+            SpecProblem(f"{where}.retry", "a map retries each item: set retry on the map's step")
+        )
+    problems += _check_refs(spec, _values(step.step), f"{where}.step", ids, item_ok=True)
+    return problems
+
+
+def _items_input_problem(spec: PipelineSpec, text: str, at: str) -> list[SpecProblem]:
+    """A map over a whole input that is declared as something other than an array."""
+    try:
+        ref = refs.parse_ref(text)
+    except refs.ReferenceProblem:
+        return []  # said by _check_refs
+    declared = spec.inputs.get(ref.name) if ref.root == "inputs" and not ref.path else None
+    if declared is None or declared.type == InputType.ARRAY:
+        return []
+    return [SpecProblem(at, f"input {ref.name!r} is {declared.type.value}, not an array")]
+
+
+def _check_refs(
+    spec: PipelineSpec, value: Any, where: str, ids: set[str], *, item_ok: bool = False
+) -> list[SpecProblem]:
     problems = []
     for field, text in refs.find_refs(value):
         at = f"{where}.{field}" if field else where
@@ -294,6 +394,10 @@ def _check_refs(spec: PipelineSpec, value: Any, where: str, ids: set[str]) -> li
         except refs.ReferenceProblem as err:
             problems.append(SpecProblem(at, str(err)))
             continue
+        if ref.root in refs.ITEM_ROOTS and not item_ok:
+            problems.append(
+                SpecProblem(at, f"${{{text}}} is known only in a map's step, for each item")
+            )
         if ref.root == "inputs" and ref.name not in spec.inputs:
             declared = ", ".join(sorted(spec.inputs)) or "none"
             problems.append(
@@ -319,7 +423,15 @@ def _check_kind(step: Any, where: str, check_job: JobDataCheck | None) -> list[S
         why = jsonschemas.schema_problem(step.response_schema)
         if why:
             problems.append(SpecProblem(f"{where}.responseSchema", why))
-    if step.kind == "job" and check_job is not None:
+    if step.kind == "map":
+        problems += _check_kind(step.step, f"{where}.step", check_job)
+    if step.kind == "job" and step.job_type == MAP_TYPE:
+        problems.append(
+            SpecProblem(
+                f"{where}.jobType", f"{MAP_TYPE} jobs are started by map steps: use a map step"
+            )
+        )
+    elif step.kind == "job" and check_job is not None:
         found = check_job(step.job_type, step.data)
         if found is None:
             problems.append(SpecProblem(f"{where}.jobType", f"unknown job type {step.job_type!r}"))

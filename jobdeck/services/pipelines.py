@@ -25,6 +25,7 @@ from jobdeck.pipelines.validate import (
     nested_runs,
     parse_spec,
 )
+from jobdeck.pipelines.views import StepView, step_views
 from jobdeck.registry import JobTypeRegistry
 from jobdeck.runtime import Runtime
 from jobdeck.services.jobs import JobControl, NewJob
@@ -295,3 +296,23 @@ class PipelineService:
         await self._run_job(principal, job_id)
         async with self.runtime.db.read() as session:
             return await pipeline_store.list_steps(session, job_id=job_id)
+
+    async def run_view(
+        self, principal: Principal, job_id: str
+    ) -> tuple[list[Any], dict[str, StepView]]:
+        """A run's step rows and what its page shows of each step beyond them (upstream
+        steps, resolved input), from the version the run pinned."""
+        job = await self._run_job(principal, job_id)
+        data = job.data or {}
+        async with self.runtime.db.read() as session:
+            rows = await pipeline_store.list_steps(session, job_id=job_id)
+            try:
+                version = await pipeline_store.get_version(
+                    session,
+                    pipeline_id=str(data.get("workflowId")),
+                    version=int(data.get("version") or 0),
+                )
+            except NotFound:  # a run refused before it pinned one: its rows alone
+                return rows, {}
+        spec = PipelineSpec.model_validate(version.spec)
+        return rows, step_views(spec, rows, data.get("inputs") or {})

@@ -5,13 +5,14 @@ result is in the history, so a replay sees the same spec whatever was saved sinc
 spec is a DAG; every step whose dependencies have finished starts at once, so
 independent branches run in parallel. Steps that do I/O (transform, http, llm) are
 activities; `sleep`/`wait` are durable timers; `approval` waits for the `decide` update;
-`job` starts any jobdeck job type as a Temporal child workflow. Child workflows, rather
-than an activity that starts the job and polls it: waiting costs no worker slot and no
-polling, the child's history is linked to the run's in Temporal, a cancelled run cancels
-its children through Temporal (ParentClosePolicy.REQUEST_CANCEL, and the cancel of the
-awaiting step), and the child's own lifecycle writes its row on its first step, with
-`parent_id` = the run. The child's spec is checked first by an activity with the same
-rules as POST /api/jobs (JobControl.prepare_child).
+`job` starts any jobdeck job type as a Temporal child workflow; `map` starts one child
+job (`pipeline-map`, workflows/pipeline_map.py) that runs its step for each item. Child
+workflows, rather than an activity that starts the job and polls it: waiting costs no
+worker slot and no polling, the child's history is linked to the run's in Temporal, a
+cancelled run cancels its children through Temporal (ParentClosePolicy.REQUEST_CANCEL,
+and the cancel of the awaiting step), and the child's own lifecycle writes its row on its
+first step, with `parent_id` = the run. The child's spec is checked first by an activity
+with the same rules as POST /api/jobs (JobControl.prepare_child).
 
 Every step change is recorded (a local activity) in pipeline_run_steps with the run's
 progress and an event carrying the steps' new statuses: the live feed shows them.
@@ -49,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from jobdeck.domain import JobSpec, Progress
     from jobdeck.inputs import WorkflowExecutionData
     from jobdeck.pipelines import refs
+    from jobdeck.pipelines.maps import DEFAULT_ATTEMPTS, DEFAULT_TIMEOUT_S, MAP_TYPE
     from jobdeck.pipelines.runs import TERMINAL_STEP_STATUSES, StepStatus
     from jobdeck.pipelines.spec import PipelineSpec, seconds_of
     from jobdeck.pipelines.validate import dependencies
@@ -62,8 +64,6 @@ SHORT_RETRY = RetryPolicy(
 SHORT_TIMEOUT = timedelta(seconds=60)
 # Child workflows started with a fairness key (runs begun before it start them without).
 CHILD_FAIRNESS = "pipeline-child-fairness"
-DEFAULT_ATTEMPTS = {"transform": 1, "http": 3, "llm": 3, "job": 1}
-DEFAULT_TIMEOUT_S = {"transform": 60.0, "http": 300.0, "llm": 600.0}
 
 
 @dataclass
@@ -359,6 +359,8 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
             return await self._approval(step, timeout), None
         if kind == "job":
             return await self._job(step, timeout), None
+        if kind == "map":
+            return await self._map(step, timeout)
         raise ApplicationError(f"unknown step kind {kind!r}", type="StepKind", non_retryable=True)
 
     async def _approval(self, step: Any, limit_s: float | None) -> dict[str, Any]:
@@ -397,55 +399,8 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
     async def _job(self, step: Any, limit_s: float | None) -> Any:
         attempts = step.retry.max_attempts if step.retry else DEFAULT_ATTEMPTS["job"]
         backoff = seconds_of(step.retry.backoff) if step.retry else 1.0
-        spec = self.spec
         for attempt in range(1, attempts + 1):
-            child_id = str(workflow.uuid4())
-            plan = await workflow.execute_activity_method(
-                PipelineActivities.prepare_job,
-                ChildJobInput(
-                    run_job_id=spec.job_id,
-                    organization_id=spec.organization_id,
-                    user_id=spec.user_id,
-                    step_id=step.id,
-                    job_id=child_id,
-                    job_type=step.job_type,
-                    name=step.job_name or f"{spec.name} / {step.id}",
-                    data=step.data,
-                    context=self._context_of(step.id),
-                    priority=step.priority or spec.priority,
-                    created_at=workflow.now().isoformat(),
-                    progress_interval_s=spec.progress_interval_s,
-                ),
-                start_to_close_timeout=SHORT_TIMEOUT,
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=1),
-                    maximum_interval=timedelta(seconds=30),
-                    maximum_attempts=20,
-                ),
-            )
-            await self._record(
-                [{"step_id": step.id, "child_job_id": child_id, "attempts": attempt}]
-            )
-            priority = Priority(priority_key=plan.spec.priority)
-            # A child job starts with its organization as its fairness key, like any job.
-            if workflow.patched(CHILD_FAIRNESS) and plan.fairness_key is not None:
-                priority = Priority(
-                    priority_key=plan.spec.priority,
-                    fairness_key=plan.fairness_key,
-                    fairness_weight=plan.fairness_weight,
-                )
-            handle = await workflow.start_child_workflow(
-                plan.spec.type,
-                plan.spec,
-                id=child_id,
-                task_queue=plan.task_queue,
-                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
-                cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-                priority=priority,
-                search_attributes=job_search_attributes(plan.spec)
-                if plan.search_attributes
-                else None,
-            )
+            handle = await self._start_child(step, step.job_type, step.data, attempt)
             try:
                 if limit_s is None:
                     return await handle
@@ -456,11 +411,81 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
                 await workflow.sleep(timedelta(seconds=backoff * 2 ** (attempt - 1)))
         raise AssertionError("unreachable")
 
+    async def _map(self, step: Any, limit_s: float | None) -> tuple[Any, dict[str, Any]]:
+        """A map step is one child job (workflows/pipeline_map.py: why, and how it keeps
+        10,000 items within the history limits); its result carries the step's output
+        and the item counts. Only specs with a map step reach here (the kind did not
+        exist before), so no recorded history meets these commands: no patch."""
+        data = {
+            "stepId": step.id,
+            "step": step.step.model_dump(mode="json", by_alias=True, exclude_unset=True),
+            "items": step.items,
+            "concurrency": step.concurrency,
+            "continueOnError": step.continue_on_error,
+            "context": self._context_of(step.id),
+        }
+        handle = await self._start_child(step, MAP_TYPE, data, 1, resolve=False)
+        result: dict[str, Any] = await (
+            handle if limit_s is None else asyncio.wait_for(handle, limit_s)
+        )
+        details = {k: v for k, v in result.items() if k != "output"}
+        return result.get("output"), {**details, "itemsJobId": handle.id}
+
+    async def _start_child(
+        self, step: Any, job_type: str, data: dict[str, Any], attempt: int, *, resolve: bool = True
+    ) -> workflow.ChildWorkflowHandle[Any, Any]:
+        """A step's child job: checked by an activity, recorded on the step, started."""
+        spec = self.spec
+        child_id = str(workflow.uuid4())
+        plan = await workflow.execute_activity_method(
+            PipelineActivities.prepare_job,
+            ChildJobInput(
+                run_job_id=spec.job_id,
+                organization_id=spec.organization_id,
+                user_id=spec.user_id,
+                step_id=step.id,
+                job_id=child_id,
+                job_type=job_type,
+                name=getattr(step, "job_name", None) or f"{spec.name} / {step.id}",
+                data=data,
+                context=self._context_of(step.id) if resolve else {},
+                priority=getattr(step, "priority", None) or spec.priority,
+                created_at=workflow.now().isoformat(),
+                progress_interval_s=spec.progress_interval_s,
+                resolve=resolve,
+            ),
+            start_to_close_timeout=SHORT_TIMEOUT,
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=1),
+                maximum_interval=timedelta(seconds=30),
+                maximum_attempts=20,
+            ),
+        )
+        await self._record([{"step_id": step.id, "child_job_id": child_id, "attempts": attempt}])
+        priority = Priority(priority_key=plan.spec.priority)
+        # A child job starts with its organization as its fairness key, like any job.
+        if workflow.patched(CHILD_FAIRNESS) and plan.fairness_key is not None:
+            priority = Priority(
+                priority_key=plan.spec.priority,
+                fairness_key=plan.fairness_key,
+                fairness_weight=plan.fairness_weight,
+            )
+        return await workflow.start_child_workflow(
+            plan.spec.type,
+            plan.spec,
+            id=child_id,
+            task_queue=plan.task_queue,
+            parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+            cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+            priority=priority,
+            search_attributes=job_search_attributes(plan.spec) if plan.search_attributes else None,
+        )
+
 
 JOB_TYPE = JobType(
     workflow=PipelineWorkflow,
     description="Run a pipeline (a user-defined DAG of steps: transforms, timers, approvals, "
-    "HTTP calls, LLM calls, child jobs) at a pinned version",
+    "HTTP calls, LLM calls, child jobs, maps over lists) at a pinned version",
     activities=[
         PipelineActivities.load,
         PipelineActivities.record,

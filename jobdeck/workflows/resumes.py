@@ -41,6 +41,13 @@ class DocumentsResume(BaseModel):
     items: ItemRun
 
 
+class MapResume(BaseModel):
+    """A pipeline's map step (its items on the item runner, or its window of child jobs)."""
+
+    model_config = _CAMEL
+    items: ItemRun
+
+
 class PollingResume(BaseModel):
     """A fine-tuning job polling its provider."""
 

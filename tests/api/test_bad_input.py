@@ -22,7 +22,7 @@ async def _job_count(tenant: Tenant) -> int:
             422,
             "unknown job type 'no-such-type'; known types: bulk-operation, data-conversion, "
             "dataset-validation, document-processing, fine-tuning, model-publish, "
-            "model-training, test-steps, workflow-execution",
+            "model-training, pipeline-map, test-steps, workflow-execution",
         ),
         (
             {"type": "test-steps", "name": "x", "data": {"steps": -1}},

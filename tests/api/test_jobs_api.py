@@ -167,6 +167,7 @@ async def test_job_types_are_listed(tenant: Tenant) -> None:
         "model-training",
         "model-publish",
         "workflow-execution",
+        "pipeline-map",
         "document-processing",
         "test-steps",
     ]

@@ -97,7 +97,11 @@ async def test_schema_is_published(tenant: Tenant) -> None:
         for d in schema["$defs"].values()
         if "kind" in d.get("properties", {})
     }
-    assert kinds == {"transform", "sleep", "wait", "job", "approval", "http", "llm"}
+    # A map's own step is one of transform, http, llm, job (its definitions carry those kinds).
+    assert kinds == {"transform", "sleep", "wait", "job", "approval", "http", "llm", "map"}
+    map_step = schema["$defs"]["MapStep"]["properties"]
+    assert set(map_step["step"]["oneOf"][0]) == {"$ref"} and len(map_step["step"]["oneOf"]) == 4
+    assert map_step["concurrency"]["maximum"] == 100
 
 
 async def test_another_organizations_pipeline_is_not_found(tenant: Tenant, stack: Any) -> None:

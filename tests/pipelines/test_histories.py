@@ -1,7 +1,8 @@
 """Recorded histories of pipeline runs (the interpreter is workflow code: a change that
-breaks determinism must fail CI). Each scenario's run is a child of a one-step wrapper
-pipeline; the child run's history is the fixture (tests/workflows/test_replay.py replays
-every fixture). Record with JOBDECK_RECORD_HISTORIES=1 on SQLite."""
+breaks determinism must fail CI), and of map steps' own jobs. Each scenario's run is a
+child of a one-step wrapper pipeline; the child run's history is the fixture
+(tests/workflows/test_replay.py replays every fixture). Record with
+JOBDECK_RECORD_HISTORIES=1 on SQLite."""
 
 from __future__ import annotations
 
@@ -53,6 +54,35 @@ APPROVAL: dict[str, Any] = {
             "dependsOn": ["ok"],
         },
     ]
+}
+
+# A map on the item runner (transform) feeding a map of child jobs (a window).
+MAPS: dict[str, Any] = {
+    "inputs": {"rows": {"type": "array", "default": [1, 2, 3]}},
+    "steps": [
+        {
+            "id": "double",
+            "kind": "map",
+            "items": "${inputs.rows}",
+            "concurrency": 2,
+            "step": {"kind": "transform", "expression": "sum([item, item])"},
+        },
+        {
+            "id": "children",
+            "kind": "map",
+            "items": "${steps.double.output.results}",
+            "concurrency": 2,
+            "step": {
+                "kind": "job",
+                "jobType": "test-steps",
+                "data": {"steps": "${item}", "step_seconds": 0.01},
+            },
+        },
+    ],
+    "outputs": {
+        "double": "${steps.double.output.results}",
+        "children": "${steps.children.output.succeeded}",
+    },
 }
 
 
@@ -108,3 +138,17 @@ async def test_pipeline_histories_replay_and_can_be_recorded(stack: Stack, tenan
     await api.patch(f"/api/jobs/{cancelled}/cancel")
     assert (await run_to_end(api, cancelled))["status"] == "cancelled"
     await record_history(stack, cancelled, "pipeline-cancelled")
+
+
+async def test_map_histories_replay_and_can_be_recorded(stack: Stack, tenant: Tenant) -> None:
+    """A run with map steps, and each map's own job (the item runner's path and the window
+    of child jobs)."""
+    api = tenant.api
+    run = await _inner_run(tenant, "history-maps", MAPS, {})
+    done = await run_to_end(api, run)
+    assert done["status"] == "completed", done
+    assert done["result"] == {"double": [2, 4, 6], "children": 3}
+    await record_history(stack, run, "pipeline-map-run-completed")
+    steps = await steps_of(api, run)
+    await record_history(stack, steps["double"]["childJobId"], "pipeline-map-items-completed")
+    await record_history(stack, steps["children"]["childJobId"], "pipeline-map-jobs-completed")

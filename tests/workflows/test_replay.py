@@ -27,6 +27,7 @@ from jobdeck.workflows.datasets import DataConversionWorkflow, DatasetValidation
 from jobdeck.workflows.documents import DocumentProcessingWorkflow
 from jobdeck.workflows.fine_tuning import FineTuningWorkflow
 from jobdeck.workflows.pipeline import PipelineWorkflow
+from jobdeck.workflows.pipeline_map import PipelineMapWorkflow
 from jobdeck.workflows.publish import ModelPublishWorkflow
 from jobdeck.workflows.training import ModelTrainingWorkflow
 from tests.conftest import Stack, Tenant
@@ -45,6 +46,7 @@ WORKFLOWS = [
     ModelTrainingWorkflow,
     ModelPublishWorkflow,
     PipelineWorkflow,
+    PipelineMapWorkflow,
     StepsWorkflow,
 ]
 

@@ -102,6 +102,8 @@ async def dashboard(request: Request) -> Response:
 @router.api_route("/collections/{collection_id}", methods=["GET", "HEAD"])
 @router.api_route("/fine-tuning", methods=["GET", "HEAD"])
 @router.api_route("/fine-tuning/{rest:path}", methods=["GET", "HEAD"])
+@router.api_route("/pipelines", methods=["GET", "HEAD"])  # issue 14: editor, versions, run
+@router.api_route("/pipelines/{pipeline_id}", methods=["GET", "HEAD"])
 @router.api_route("/schedules", methods=["GET", "HEAD"])  # issue 15: schedules
 @router.api_route("/notifications", methods=["GET", "HEAD"])  # issue 15: channels, rules, log
 @router.api_route("/operations", methods=["GET", "HEAD"])  # issue 18: charts, queues

@@ -31,6 +31,7 @@ from jobdeck.errors import NotFound
 from jobdeck.pipelines import refs
 from jobdeck.pipelines.spec import json_schema
 from jobdeck.pipelines.validate import SpecInvalid
+from jobdeck.pipelines.views import StepView
 from jobdeck.services.pipelines import PipelineService
 from jobdeck.store import pipelines as pipeline_store
 from jobdeck.store.tables import Pipeline, PipelineRunStep, PipelineVersion
@@ -90,7 +91,7 @@ def _version(version: PipelineVersion) -> PipelineVersionPublic:
     )
 
 
-def _step(row: PipelineRunStep) -> RunStepPublic:
+def _step(row: PipelineRunStep, view: StepView | None = None) -> RunStepPublic:
     return RunStepPublic(
         step_id=row.step_id,
         kind=row.kind,
@@ -103,6 +104,10 @@ def _step(row: PipelineRunStep) -> RunStepPublic:
         details=row.details,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        name=view.name if view else None,
+        depends_on=view.depends_on if view else [],
+        input=view.input if view else None,
+        input_resolved=view.input_resolved if view else False,
     )
 
 
@@ -292,8 +297,10 @@ async def rerun(
 
 @router.get("/api/jobs/{job_id}/steps", response_model=RunStepsPublic, tags=["jobs"])
 async def run_steps(job_id: str, service: ServiceDep, principal: CurrentUser) -> RunStepsPublic:
-    """A pipeline run's steps in spec order: status, output, error, reason, child job."""
-    return RunStepsPublic(data=[_step(row) for row in await service.steps(principal, job_id)])
+    """A pipeline run's steps in spec order: status, output, error, reason, child job, the
+    steps each waits for and its input."""
+    rows, views = await service.run_view(principal, job_id)
+    return RunStepsPublic(data=[_step(row, views.get(row.step_id)) for row in rows])
 
 
 @router.get("/api/jobs/{job_id}/steps/{step_id}/output", tags=["jobs"])

@@ -2,10 +2,11 @@
 // out, errors as ApiError carrying the server's `detail` (a sentence a person can act on).
 
 export class ApiError extends Error {
-  constructor(status, detail) {
+  constructor(status, detail, errors = []) {
     super(detail || `request failed (${status})`);
     this.status = status;
     this.detail = detail;
+    this.errors = errors; // a 422's [{field, message}], for forms that show each by its field
   }
 }
 
@@ -41,7 +42,7 @@ export function createApi({ onUnauthorized } = {}) {
     if (!response.ok) {
       const detail = payload && typeof payload.detail === "string" ? payload.detail : null;
       if (response.status === 401 && onUnauthorized) onUnauthorized(detail);
-      throw new ApiError(response.status, detail);
+      throw new ApiError(response.status, detail, payload && Array.isArray(payload.errors) ? payload.errors : []);
     }
     return payload;
   }

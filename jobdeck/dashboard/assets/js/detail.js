@@ -16,6 +16,7 @@ import {
   TERMINAL,
 } from "./format.js";
 import { AttemptsPanel, inputPanel, RelatedPanel } from "./job-relations.js";
+import { PipelineRunPanel } from "./pipeline-run.js";
 import { ProgressView, statusBadge, typeChip } from "./table.js";
 
 const MAX_TIMELINE = 300;
@@ -57,6 +58,7 @@ export class DetailView {
     this.unsubscribe();
     clearInterval(this.ticker);
     clearInterval(this.logTicker);
+    if (this.runPanel) this.runPanel.destroy();
   }
 
   /** The job this page follows: the store keeps it whatever the list shows. */
@@ -67,6 +69,7 @@ export class DetailView {
   /** The feed is back after a gap: the record may have moved on. */
   resumed() {
     this.reload();
+    if (this.runPanel) this.runPanel.load();
   }
 
   reload() {
@@ -86,7 +89,7 @@ export class DetailView {
     this.build(job);
     this.update();
     this.el.removeAttribute("aria-busy");
-    await Promise.all([this.loadTimeline(), this.loadLogs()]);
+    await Promise.all([this.loadTimeline(), this.loadLogs(), this.runPanel ? this.runPanel.load() : null]);
   }
 
   /** While the job runs (and once more after it ends): its new log lines. */
@@ -161,6 +164,9 @@ export class DetailView {
     this.logNote = h("p.muted.logs-note");
     this.attemptsPanel = new AttemptsPanel();
     this.related = new RelatedPanel({ id: this.id, api: this.api });
+    // A pipeline run: its steps as a graph, live (pipeline-run.js).
+    if (job.type === "workflow-execution")
+      this.runPanel = new PipelineRunPanel({ jobId: job.id, job, api: this.api, toast: this.toast, confirm: this.confirm, getJob: () => this.store.get(this.id) });
     const fact = (label, dd) => [h("dt", null, label), dd];
     this.el.append(
       h(
@@ -178,6 +184,7 @@ export class DetailView {
         this.message,
         h("dl.facts.facts-inline", null, fact("Stage", this.stage), fact("Done", this.count), fact("Rate", this.rate), fact("ETA", this.eta)),
       ),
+      this.runPanel ? this.runPanel.el : null,
       this.errorBox,
       h(
         "div.detail-grid",
@@ -322,6 +329,7 @@ export class DetailView {
   /** A live event, from the feed: this job's go on the timeline. */
   event(event) {
     if (this.related) this.related.event(event);
+    if (this.runPanel) this.runPanel.event(event);
     if (event.jobId !== this.id) return;
     // The record has what events do not carry: the result.
     if (TERMINAL.has(event.kind)) this.reload();

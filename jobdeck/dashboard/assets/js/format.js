@@ -112,6 +112,7 @@ const TYPE_HUES = {
   "bulk-operation": 55,
   "dataset-validation": 95,
   "workflow-execution": 140,
+  "pipeline-map": 345,
   "model-publish": 175,
   "data-conversion": 205,
   "fine-tuning": 265,

@@ -27,6 +27,8 @@ export const ROUTES = [
   { path: "/fine-tuning/models", section: "fine-tuning", title: "Fine-tuning", view: () => import("./fine-tuning-list.js").then((m) => m.FineTuningView) },
   { path: "/fine-tuning/models/:id", section: "fine-tuning", title: "Fine-tuning", view: () => import("./model-detail.js").then((m) => m.ModelView) },
   { path: "/fine-tuning/:id", section: "fine-tuning", title: "Fine-tuning", view: () => import("./fine-tuning-detail.js").then((m) => m.FineTuneView) },
+  { path: "/pipelines", section: "pipelines", nav: "Pipelines", title: "Pipelines", view: () => import("./pipelines.js").then((m) => m.PipelinesView) },
+  { path: "/pipelines/:id", section: "pipelines", title: "Pipelines", view: () => import("./pipelines.js").then((m) => m.PipelinesView) },
   { path: "/schedules", section: "schedules", nav: "Schedules", title: "Schedules", view: () => import("./schedules.js").then((m) => m.SchedulesView) },
   { path: "/notifications", section: "notifications", nav: "Notifications", title: "Notifications", view: () => import("./notifications.js").then((m) => m.NotificationsView) },
   { path: "/new-job", section: "jobs", title: "New job", view: () => import("./new-job.js").then((m) => m.NewJobView) },
