@@ -30,10 +30,12 @@ from jobdeck.redact import Redactor
 from jobdeck.registry import JobTypeRegistry, load_registry
 from jobdeck.runtime import Runtime, open_runtime
 from jobdeck.services.jobs import JobControl
+from jobdeck.services.schedules import upgrade_actions
 from jobdeck.services.stuck import ensure_watchdog_schedule
 from jobdeck.temporal import ensure_search_attributes
 from jobdeck.workflows.delivery import DeliveryWorkflow
 from jobdeck.workflows.jobtype import Activity
+from jobdeck.workflows.scheduled import SCHEDULED_RUN_ACTIVITIES, ScheduledRunWorkflow
 from jobdeck.workflows.stuck import WATCHDOG_ACTIVITIES, WatchdogWorkflow
 
 logger = logging.getLogger(__name__)
@@ -126,6 +128,9 @@ def build_workers(
     # The watchdog (stuck jobs, missed schedule runs; issue 15) runs on the default queue.
     workflows[default_queue].append(WatchdogWorkflow)
     activities[default_queue].update(dict.fromkeys(WATCHDOG_ACTIVITIES))
+    # Each schedule's run checks and starts its job from the default queue (issue 15).
+    workflows[default_queue].append(ScheduledRunWorkflow)
+    activities[default_queue].update(dict.fromkeys(SCHEDULED_RUN_ACTIVITIES))
     return [
         Worker(
             runtime.temporal,
@@ -161,6 +166,7 @@ async def run_worker(settings: Settings) -> None:
     async with open_runtime(settings) as runtime:
         await ensure_search_attributes(runtime.temporal, settings.temporal_namespace)
         await ensure_watchdog_schedule(runtime, registry)
+        await upgrade_actions(runtime)
         workers = build_workers(runtime, registry)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

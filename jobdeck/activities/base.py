@@ -38,6 +38,21 @@ class JobActions(Protocol):
         progress_interval_s: float | None,
     ) -> tuple[JobSpec, str]: ...
 
+    async def prepare_scheduled(
+        self,
+        principal: Principal,
+        *,
+        type: str,
+        name: str,
+        data: dict[str, Any],
+        description: str | None,
+        priority: int,
+        job_id: str,
+        schedule_id: str,
+        created_at: str,
+        progress_interval_s: float | None,
+    ) -> tuple[JobSpec, str]: ...
+
 
 class ActivityGroup:
     def __init__(self, runtime: Runtime, jobs: JobActions) -> None:

@@ -2,17 +2,15 @@
 
 It refuses loopback, link-local, private and other non-public addresses (a pipeline
 must not reach into the network jobdeck runs in) unless the host or its network is in
-JOBDECK_PIPELINE_HTTP_ALLOW; redirects are not followed, so a public URL cannot bounce
-the request inward. 5xx and 429 answers raise a retryable error (the step's retry
-policy applies); any other unexpected status fails the step for good.
+JOBDECK_PIPELINE_HTTP_ALLOW, and connects to the address it checked (jobdeck/outbound.py:
+no second lookup for DNS rebinding to answer); redirects are not followed, so a public
+URL cannot bounce the request inward. 5xx and 429 answers raise a retryable error (the
+step's retry policy applies); any other unexpected status fails the step for good.
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import json
-import socket
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -20,43 +18,13 @@ import httpx
 from temporalio.exceptions import ApplicationError
 
 from jobdeck.config import Settings
+from jobdeck.outbound import AddressRefused, Unresolvable, guarded_client
 
 if TYPE_CHECKING:
     from jobdeck.runtime import Runtime
 
 MAX_BODY_BYTES = 10 * 1024**2
-
-
-def _allowed(
-    host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow: list[str]
-) -> bool:
-    for entry in allow:
-        if entry.lower() == host.lower():
-            return True
-        try:
-            if address in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
-
-
-async def check_address(host: str, port: int, allow: list[str]) -> None:
-    """Refuse a host that resolves to a non-public address, unless allow-listed."""
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as err:
-        raise ApplicationError(f"cannot resolve {host!r}: {err}", type="HttpUnreachable") from None
-    for *_, sockaddr in infos:
-        address = ipaddress.ip_address(sockaddr[0])
-        public = address.is_global and not address.is_multicast
-        if not public and not _allowed(host, address, allow):
-            raise ApplicationError(
-                f"{host} resolves to {address}, a loopback, link-local or private address; "
-                "allow it in JOBDECK_PIPELINE_HTTP_ALLOW to call it",
-                type="HttpAddressRefused",
-                non_retryable=True,
-            )
+ALLOW_SETTING = "JOBDECK_PIPELINE_HTTP_ALLOW"
 
 
 async def call_http(
@@ -68,12 +36,12 @@ async def call_http(
         raise ApplicationError(
             f"{url!r} is not an http(s) URL", type="HttpBadUrl", non_retryable=True
         )
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    await check_address(parts.hostname, port, settings.pipeline_http_allow)
     method = step.get("method") or "GET"
     body = step.get("body")
-    async with httpx.AsyncClient(
-        timeout=settings.pipeline_http_timeout_s, follow_redirects=False
+    async with guarded_client(
+        settings.pipeline_http_allow,
+        setting=ALLOW_SETTING,
+        timeout=settings.pipeline_http_timeout_s,
     ) as client:
         try:
             response = await client.request(
@@ -82,6 +50,12 @@ async def call_http(
                 headers={str(k): str(v) for k, v in (step.get("headers") or {}).items()},
                 json=body if body is not None else None,
             )
+        except AddressRefused as err:
+            raise ApplicationError(
+                str(err), type="HttpAddressRefused", non_retryable=True
+            ) from None
+        except Unresolvable as err:
+            raise ApplicationError(str(err), type="HttpUnreachable") from None
         except httpx.HTTPError as err:
             raise ApplicationError(
                 f"{method} {url} failed: {err.__class__.__name__}", type="HttpUnreachable"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import ssl
 from datetime import datetime
 from typing import Literal
 
+from cryptography import x509
 from pydantic import Field, field_validator, model_validator
 
 from jobdeck.api.schemas import Schema
@@ -23,16 +26,39 @@ def check_email(value: str) -> str:
     return value
 
 
+_PEM_CERTIFICATE = re.compile(
+    r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.DOTALL
+)
+
+
 def check_ca_cert(value: str) -> str:
-    """PEM certificates a TLS context can trust, and nothing secret."""
+    """PEM certificates a TLS context can trust, and nothing secret. A refusal says what
+    is wrong and where, never repeating the value (which may be a whole pasted file)."""
     if "PRIVATE KEY" in value:
         raise ValueError("holds a private key; give the CA's certificate only (never its key)")
     if "-----BEGIN CERTIFICATE-----" not in value:
-        raise ValueError("not a PEM certificate (-----BEGIN CERTIFICATE----- ...)")
+        raise ValueError(
+            "not a PEM certificate: paste the CA's certificate, from its "
+            "-----BEGIN CERTIFICATE----- line to its -----END CERTIFICATE----- line"
+        )
+    bodies = _PEM_CERTIFICATE.findall(value)
+    if value.count("-----BEGIN CERTIFICATE-----") != len(bodies):
+        raise ValueError(
+            "not a readable PEM certificate: a -----BEGIN CERTIFICATE----- line has no "
+            "-----END CERTIFICATE----- line after it (copied in part?)"
+        )
+    for number, body in enumerate(bodies, 1):
+        try:
+            x509.load_der_x509_certificate(base64.b64decode("".join(body.split()), validate=True))
+        except (ValueError, binascii.Error):
+            raise ValueError(
+                f"not a readable PEM certificate: certificate {number} of {len(bodies)} is "
+                "damaged (the text between its BEGIN and END lines is not a certificate)"
+            ) from None
     try:
         ssl.create_default_context(cadata=value)
-    except (ssl.SSLError, ValueError) as err:
-        raise ValueError(f"not a readable PEM certificate: {err}") from None
+    except (ssl.SSLError, ValueError):
+        raise ValueError("not a readable PEM certificate: it cannot be trusted as a CA") from None
     return value
 
 

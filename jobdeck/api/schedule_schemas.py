@@ -167,14 +167,21 @@ class ScheduleRunPublic(Schema):
 
 
 class ScheduleMissPublic(Schema):
-    reason: str = Field(description="catchup_window or overlap")
+    reason: str = Field(
+        description="catchup_window or overlap (Temporal did not fire it), or why the run "
+        "was refused when it fired: organization_gone, owner_gone, owner_revoked or "
+        "job_refused (the checks of POST /api/jobs)"
+    )
     message: str
     count: int
     detected_at: datetime
 
 
 class ScheduleRunCounts(Schema):
-    total: int | None = Field(description="Runs fired so far (null: Temporal not reachable)")
+    total: int | None = Field(
+        description="Runs Temporal fired so far, not counting triggers, which start their "
+        "job without it (null: Temporal not reachable)"
+    )
     missed_catchup_window: int | None
     skipped_overlap: int | None
     running: int | None

@@ -178,6 +178,10 @@ class JobLogsPublic(Schema):
 class JobTypePublic(Schema):
     name: str
     description: str
+    startable: bool = Field(
+        description="false: only jobdeck starts jobs of this type (a pipeline's map step); "
+        "POST /api/jobs refuses it"
+    )
     input_schema: dict[str, Any] = Field(
         default_factory=dict,
         description="JSON Schema of the type's `data` (what POST /api/jobs checks it against)",

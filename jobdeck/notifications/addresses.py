@@ -1,21 +1,19 @@
-"""SSRF guard: a receiver's host must resolve only to public addresses, unless its name,
-address or network is allow-listed (`notification_allowed_hosts`). Checked when a channel
-is saved and again before every try (a name may resolve elsewhere later)."""
+"""SSRF guard for notification receivers (the checks live in jobdeck/outbound.py, shared
+with pipeline http steps): a receiver's host must resolve only to public addresses, unless
+its name, address or network is allow-listed (`notification_allowed_hosts`). Checked when a
+channel is saved; each try checks it again and connects to the address it checked."""
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
 from urllib.parse import urlsplit
 
 from jobdeck.errors import InvalidInput
+from jobdeck.outbound import AddressRefused, checked_addresses, is_public
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+__all__ = ["ALLOW_SETTING", "UnsafeAddress", "check_host", "check_http_url", "is_public"]
 
-
-class UnsafeAddress(InvalidInput):
-    message = "the receiver's address is not allowed"
+ALLOW_SETTING = "JOBDECK_NOTIFICATION_ALLOWED_HOSTS"
+UnsafeAddress = AddressRefused
 
 
 def check_http_url(url: str) -> str:
@@ -32,44 +30,7 @@ def check_http_url(url: str) -> str:
     return parts.hostname
 
 
-def _allowed(host: str, address: Address, allowed: list[str]) -> bool:
-    for entry in allowed:
-        if entry.casefold() == host.casefold():
-            return True
-        try:
-            if address in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            continue  # a host name entry
-    return False
-
-
-def is_public(address: Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast
-
-
-async def resolve(host: str) -> list[Address]:
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        raise InvalidInput(f"the host {host!r} does not resolve") from None
-    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-
-
-async def check_host(host: str, allowed: list[str]) -> None:
+async def check_host(host: str, allowed: list[str], port: int = 443) -> None:
     """Refuse a host that resolves to a loopback, link-local, private or otherwise
     non-public address, unless allow-listed."""
-    for address in await resolve(host):
-        if not is_public(address) and not _allowed(host, address, allowed):
-            raise UnsafeAddress(
-                f"the host {host!r} resolves to {address}, a loopback, link-local or "
-                "private address; receivers there are refused unless listed in "
-                "JOBDECK_NOTIFICATION_ALLOWED_HOSTS"
-            )
+    await checked_addresses(host, port, allowed, setting=ALLOW_SETTING)

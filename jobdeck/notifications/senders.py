@@ -16,8 +16,9 @@ import httpx
 from jobdeck.config import Settings
 from jobdeck.errors import InvalidInput
 from jobdeck.notifications import render, signing
-from jobdeck.notifications.addresses import check_host, check_http_url
+from jobdeck.notifications.addresses import ALLOW_SETTING, check_http_url
 from jobdeck.notifications.events import ChannelKind
+from jobdeck.outbound import Resolver, guarded_client, pinned_socket, system_resolve
 
 EXCERPT_CHARS = 500
 
@@ -71,13 +72,27 @@ def _certificate_error(err: BaseException) -> ssl.SSLCertVerificationError | Non
 
 
 class Sender:
-    """Holds the HTTP client every try shares (built once per worker or API process)."""
+    """Holds the HTTP client every try shares (built once per worker or API process).
 
-    def __init__(self, settings: Settings) -> None:
+    Each try resolves the receiver's host once, checks every address (jobdeck/outbound.py)
+    and connects to a checked one, keeping the name for Host, SNI and the certificate."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        resolve: Resolver = system_resolve,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
         self.settings = settings
+        self.resolve = resolve
         # Redirects are not followed: a public URL must not bounce a try to a private one.
-        self.http = httpx.AsyncClient(
-            timeout=settings.notification_timeout_s, follow_redirects=False
+        self.http = guarded_client(
+            settings.notification_allowed_hosts,
+            setting=ALLOW_SETTING,
+            timeout=settings.notification_timeout_s,
+            resolve=resolve,
+            verify=verify,
         )
 
     async def aclose(self) -> None:
@@ -97,7 +112,7 @@ class Sender:
             if kind == ChannelKind.EMAIL:
                 return await self._email(config, secrets, msg_id, body)
             url, content, headers = self._request(kind, config, secrets, msg_id, body, now)
-            await check_host(check_http_url(url), self.settings.notification_allowed_hosts)
+            check_http_url(url)
         except InvalidInput as err:
             return SendResult(ok=False, error=str(err), permanent=True)
         return await self._post(url, content, headers)
@@ -129,6 +144,8 @@ class Sender:
     async def _post(self, url: str, content: bytes, headers: dict[str, str]) -> SendResult:
         try:
             response = await self.http.post(url, content=content, headers=headers)
+        except InvalidInput as err:  # the address check refused it (outbound.py)
+            return SendResult(ok=False, error=str(err), permanent=True)
         except httpx.HTTPError as err:
             # Never the URL: a Slack or Discord URL is the channel's secret.
             return SendResult(ok=False, error=f"{type(err).__name__}: could not reach the receiver")
@@ -145,7 +162,6 @@ class Sender:
     async def _email(
         self, config: dict[str, Any], secrets: dict[str, Any], msg_id: str, body: dict[str, Any]
     ) -> SendResult:
-        await check_host(config["host"], self.settings.notification_allowed_hosts)
         subject, text, markup = render.email_parts(body)
         message = EmailMessage()
         message["From"] = config["sender"]
@@ -156,6 +172,24 @@ class Sender:
         message.add_alternative(markup, subtype="html")
         security = config.get("security", "starttls")
         ca_cert = config.get("ca_cert")
+        # The server's name resolved and checked once; the connection goes to that address,
+        # the name kept for STARTTLS/TLS (SNI and the certificate's name check). The socket
+        # is aiosmtplib's from here: its transport closes it.
+        try:
+            sock = await pinned_socket(
+                config["host"],
+                config["port"],
+                self.settings.notification_allowed_hosts,
+                setting=ALLOW_SETTING,
+                connect_within_s=self.settings.notification_timeout_s,
+                resolve=self.resolve,
+            )
+        except OSError as err:
+            return SendResult(
+                ok=False,
+                error=f"{type(err).__name__}: could not reach the SMTP server {config['host']} "
+                f"on port {config['port']}"[:EXCERPT_CHARS],
+            )
         try:
             # Certificates are always verified: against the channel's own CA when it has
             # one (a private or self-signed server), else against the system's CAs.
@@ -163,7 +197,7 @@ class Sender:
             errors, reply = await aiosmtplib.send(
                 message,
                 hostname=config["host"],
-                port=config["port"],
+                sock=sock,
                 username=config.get("username"),
                 password=secrets.get("password"),
                 use_tls=security == "tls",

@@ -221,6 +221,39 @@ class JobControl:
         )
         return spec, job_type.task_queue or self.runtime.settings.task_queue
 
+    async def prepare_scheduled(
+        self,
+        principal: Principal,
+        *,
+        type: str,
+        name: str,
+        data: dict[str, Any],
+        description: str | None,
+        priority: int,
+        job_id: str,
+        schedule_id: str,
+        created_at: str,
+        progress_interval_s: float | None,
+    ) -> tuple[JobSpec, str]:
+        """The spec and task queue of a schedule's run, checked as `create` checks a job
+        when the run fires (the scheduled-run workflow starts it as its child)."""
+        new = NewJob(type=type, name=name, data=data, description=description, priority=priority)
+        job_type, data, name = await self._checked(principal, new)
+        spec = JobSpec(
+            job_id=job_id,
+            organization_id=principal.organization_id,
+            user_id=principal.user_id,
+            type=job_type.name,
+            name=name,
+            description=description,
+            data=data,
+            priority=priority,
+            schedule_id=schedule_id,
+            created_at=created_at,
+            progress_interval_s=progress_interval_s,
+        )
+        return spec, job_type.task_queue or self.runtime.settings.task_queue
+
     @staticmethod
     def _same_request(job: Job, type_: str, name: str, data: dict[str, Any]) -> Job:
         if (job.type, job.name, job.data) != (type_, name, data):

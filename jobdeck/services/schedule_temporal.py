@@ -1,5 +1,6 @@
 """A jobdeck schedule in Temporal's terms: its id, its spec (with the runs a spring
-daylight-saving gap would swallow, see schedules/cron.py) and its start-workflow action."""
+daylight-saving gap would swallow, see schedules/cron.py) and its action, which starts
+the scheduled-run workflow (workflows/scheduled.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime, timedelta
 
 from temporalio.client import (
     Schedule,
+    ScheduleAction,
     ScheduleActionStartWorkflow,
     ScheduleCalendarSpec,
     ScheduleIntervalSpec,
@@ -16,15 +18,14 @@ from temporalio.client import (
     ScheduleSpec,
     ScheduleState,
 )
-from temporalio.common import Priority, TypedSearchAttributes
+from temporalio.common import Priority
 
+from jobdeck.activities.scheduled import SCHEDULED_RUN_WORKFLOW, ScheduledRunInput, ScheduledRunJob
 from jobdeck.clock import utcnow
 from jobdeck.config import Settings
-from jobdeck.domain import JobSpec
+from jobdeck.fairness.limits import fairness_weight
 from jobdeck.schedules.cron import check_timezone, spring_gap_runs
 from jobdeck.schedules.definition import Overlap, ScheduleDefinition
-from jobdeck.temporal import job_search_attributes
-from jobdeck.workflows.jobtype import JobType
 
 OVERLAPS = {
     Overlap.SKIP: ScheduleOverlapPolicy.SKIP,
@@ -73,41 +74,59 @@ def temporal_spec(definition: ScheduleDefinition, now: datetime) -> ScheduleSpec
     )
 
 
+def scheduled_run_action(
+    settings: Settings,
+    row_id: str,
+    organization_id: str,
+    user_id: str,
+    definition: ScheduleDefinition,
+) -> ScheduleActionStartWorkflow:
+    """The action of a jobdeck schedule: it starts the scheduled-run workflow on the
+    default task queue, which checks the job and starts it (workflows/scheduled.py)."""
+    job = definition.job
+    return ScheduleActionStartWorkflow(
+        SCHEDULED_RUN_WORKFLOW,
+        ScheduledRunInput(
+            schedule_id=row_id,
+            organization_id=organization_id,
+            user_id=user_id,
+            job=ScheduledRunJob(
+                type=job.type,
+                name=job.name,
+                data=job.data,
+                description=job.description,
+                priority=job.priority,
+            ),
+        ),
+        id=row_id,
+        task_queue=settings.task_queue,
+        # Like the job's own workflow: its organization's share of the default queue.
+        priority=Priority(
+            priority_key=job.priority,
+            fairness_key=organization_id,
+            fairness_weight=fairness_weight(settings, organization_id),
+        ),
+    )
+
+
+def is_current_action(action: ScheduleAction) -> bool:
+    """Whether a Temporal Schedule's action is the one `scheduled_run_action` builds (a
+    schedule created before started the job's workflow itself, with no checks)."""
+    return isinstance(action, ScheduleActionStartWorkflow) and action.workflow == (
+        SCHEDULED_RUN_WORKFLOW
+    )
+
+
 def temporal_schedule(
     settings: Settings,
-    job_type: JobType,
     row_id: str,
     organization_id: str,
     user_id: str,
     definition: ScheduleDefinition,
     state: ScheduleState,
 ) -> Schedule:
-    """The Temporal Schedule of a jobdeck schedule: its action starts the job type's
-    workflow on the type's task queue with a JobSpec whose job id each run fills in."""
-    spec = JobSpec(
-        job_id="",  # each run's job id is its workflow id (workflows/lifecycle.py)
-        organization_id=organization_id,
-        user_id=user_id,
-        type=job_type.name,
-        name=definition.job.name,
-        data=definition.job.data,
-        description=definition.job.description,
-        priority=definition.job.priority,
-        schedule_id=row_id,
-        progress_interval_s=settings.progress_interval_s,
-    )
-    action = ScheduleActionStartWorkflow(
-        job_type.workflow.run,
-        spec,
-        id=row_id,
-        task_queue=job_type.task_queue or settings.task_queue,
-        typed_search_attributes=(
-            job_search_attributes(spec)
-            if settings.temporal_search_attributes
-            else TypedSearchAttributes.empty
-        ),
-        priority=Priority(priority_key=definition.job.priority),
-    )
+    """The Temporal Schedule of a jobdeck schedule."""
+    action = scheduled_run_action(settings, row_id, organization_id, user_id, definition)
     assert definition.catchup_window_s is not None
     return Schedule(
         action=action,

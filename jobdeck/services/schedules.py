@@ -1,10 +1,18 @@
 """Schedules: one Temporal Schedule per jobdeck schedule, firing ordinary jobs (a
 pipeline's schedule fires ordinary pipeline runs: workflow-execution jobs).
 
-The schedule's action starts the job type's workflow on the type's task queue with a
-JobSpec whose `job_id` is empty: Temporal appends the scheduled time to the action's
-workflow id (the schedule id), and the lifecycle takes that workflow id as the job id
-(workflows/lifecycle.py), so each run is its own job, cancelled and retried like any.
+The schedule's action starts the scheduled-run workflow (workflows/scheduled.py), which
+checks the job as POST /api/jobs would and starts it as its child, under a job id of its
+own (the run's first run id): each run is its own job, cancelled and retried like any,
+and a run the checks refuse is recorded as missed, with the reason. (A schedule created
+before this action started the job's workflow itself, whose id, the schedule id and the
+second it fired in, was the job id; `upgrade_actions` moves it to the current action.)
+
+"Trigger now" does not go through Temporal: Temporal names a run by the second it fires
+in and makes one run of the triggers of one second, so two callers triggering at once
+would get one job between them. A trigger creates the job here, as POST /api/jobs does,
+linked to the schedule: one job per trigger, started at once whatever the overlap policy
+(which governs the schedule's own firings and backfills).
 
 Order of a create: the row is committed, then the Temporal Schedule created; if Temporal
 refuses or cannot be reached, the row is removed again. A process that dies in between
@@ -23,6 +31,9 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio.api.workflowservice.v1 import ListScheduleMatchingTimesRequest
 from temporalio.client import (
+    Client,
+    ScheduleActionExecution,
+    ScheduleActionExecutionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleBackfill,
     ScheduleDescription,
@@ -46,9 +57,15 @@ from jobdeck.schedules.definition import (
     ScheduledPipeline,
     new_schedule_id,
 )
-from jobdeck.services.jobs import PRIORITY_HIGHEST, PRIORITY_LOWEST
+from jobdeck.services.jobs import PRIORITY_HIGHEST, PRIORITY_LOWEST, JobControl, NewJob
 from jobdeck.services.pipelines import RUN_TYPE
-from jobdeck.services.schedule_temporal import OVERLAPS, temporal_id, temporal_schedule
+from jobdeck.services.schedule_temporal import (
+    OVERLAPS,
+    is_current_action,
+    scheduled_run_action,
+    temporal_id,
+    temporal_schedule,
+)
 from jobdeck.store import pipelines as pipeline_store
 from jobdeck.store import schedules as store
 from jobdeck.store.accounts import Principal
@@ -199,13 +216,7 @@ class ScheduleService:
             remaining_actions=definition.remaining_runs or 0,
         )
         schedule = temporal_schedule(
-            self.settings,
-            self.registry.get(definition.job.type),
-            schedule_id,
-            org,
-            principal.user_id,
-            definition,
-            state,
+            self.settings, schedule_id, org, principal.user_id, definition, state
         )
         try:
             async with bounded(self.settings) as rpc_timeout:
@@ -250,7 +261,6 @@ class ScheduleService:
             return ScheduleUpdate(
                 temporal_schedule(
                     self.settings,
-                    self.registry.get(definition.job.type),
                     row.id,
                     row.organization_id,
                     row.user_id,
@@ -283,33 +293,23 @@ class ScheduleService:
         await self._call(row, lambda h, t: h.unpause(note=text, rpc_timeout=t))
         return await self.get(principal, schedule_id)
 
-    async def trigger(self, principal: Principal, schedule_id: str) -> ScheduleView:
-        """Fire one run now (even while paused), under the schedule's overlap policy."""
+    async def trigger(self, principal: Principal, schedule_id: str) -> Job:
+        """Start one run now (also while paused): a job of the schedule's definition,
+        created and checked as POST /api/jobs creates one, linked to the schedule."""
         row = await self._row(principal, schedule_id)
-        before = await self._fired(row)
-        await self._call(row, lambda h, t: h.trigger(rpc_timeout=t))
-        await self._next_second_after(row, before)
-        return await self.get(principal, schedule_id)
-
-    async def _fired(self, row: ScheduleRow) -> int:
-        """How many runs the schedule has fired so far."""
-        described = await self._call(row, lambda h, t: h.describe(rpc_timeout=t))
-        return int(described.info.num_actions)
-
-    async def _next_second_after(self, row: ScheduleRow, before: int) -> None:
-        """Return once the triggered run has started (or after a few seconds), and in a
-        later second than it. Temporal names a run by its schedule and the second it fired
-        in, and the run's job takes that name: a trigger that fired in the same second as
-        the one before would start a run under the same name, whose job would never be
-        recorded as its own. Waiting here keeps one caller's triggers a second apart (two
-        callers triggering in the same second still make one run)."""
-        deadline = asyncio.get_running_loop().time() + 3.0
-        while await self._fired(row) <= before:
-            if asyncio.get_running_loop().time() > deadline:
-                break
-            await asyncio.sleep(0.05)
-        now = utcnow()
-        await asyncio.sleep(1.0 - now.microsecond / 1_000_000 + 0.01)
+        job = ScheduleDefinition.from_json(row.definition).job
+        new = NewJob(
+            type=job.type,
+            name=job.name,
+            data=job.data,
+            description=job.description,
+            priority=job.priority,
+        )
+        created, _ = await JobControl(self.runtime, self.registry).create(
+            principal, new, schedule_id=row.id
+        )
+        logger.info("schedule triggered", extra={"schedule_id": row.id, "job_id": created.id})
+        return created
 
     async def backfill(
         self,
@@ -361,9 +361,9 @@ class ScheduleService:
             view.jobs = {job.id: job for job in recent}
             if view.description is not None:
                 ids = [
-                    a.action.workflow_id
+                    job_id
                     for a in view.description.info.recent_actions
-                    if hasattr(a.action, "workflow_id")
+                    for job_id in run_job_ids(a.action)
                 ]
                 view.jobs.update(await store.jobs_by_id(session, job_ids=ids))
             view.misses = await store.list_misses(session, schedule_id=row.id)
@@ -439,6 +439,58 @@ class ScheduleService:
             raise Unavailable("the job engine (Temporal) is unreachable; try again") from err
         except RuntimeError as err:  # a lazy client's failed connect
             raise Unavailable("the job engine (Temporal) is unreachable; try again") from err
+
+
+async def upgrade_actions(runtime: Runtime) -> int:
+    """Move each schedule whose Temporal Schedule still starts its job's workflow itself
+    (created before the scheduled-run workflow) to the current action; returns how many
+    moved. The worker runs it as it starts; a schedule Temporal cannot answer for now
+    keeps its action until the next start."""
+    async with runtime.db.read() as session:
+        rows = await store.all_schedules(session)
+    moved = 0
+    for row in rows:
+        try:
+            moved += await _upgrade_action(runtime.settings, runtime.temporal, row)
+        except RPCError as err:
+            logger.warning(
+                "cannot upgrade the schedule's action",
+                extra={"schedule_id": row.id, "error": str(err)},
+            )
+    return moved
+
+
+async def _upgrade_action(settings: Settings, temporal: Client, row: ScheduleRow) -> bool:
+    action = scheduled_run_action(
+        settings,
+        row.id,
+        row.organization_id,
+        row.user_id,
+        ScheduleDefinition.from_json(row.definition),
+    )
+    moved = False
+
+    def updater(current: ScheduleUpdateInput) -> ScheduleUpdate | None:
+        nonlocal moved
+        schedule = current.description.schedule
+        if is_current_action(schedule.action):
+            return None
+        schedule.action, moved = action, True
+        return ScheduleUpdate(schedule)
+
+    await temporal.get_schedule_handle(row.temporal_id).update(
+        updater, rpc_timeout=timedelta(seconds=10)
+    )
+    return moved
+
+
+def run_job_ids(action: ScheduleActionExecution) -> list[str]:
+    """The ids the job of one of Temporal's recent runs may have: the run's first run id
+    (the scheduled-run workflow's job), else its workflow id (a run of a schedule created
+    before that workflow, whose job id was its workflow id)."""
+    if not isinstance(action, ScheduleActionExecutionStartWorkflow):
+        return []
+    return [action.first_execution_run_id, action.workflow_id]
 
 
 def _note(note: str | None) -> str | None:

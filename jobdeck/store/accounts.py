@@ -177,6 +177,12 @@ async def valid_key_ids(session: AsyncSession, key_ids: list[str]) -> set[str]:
     return set((await session.execute(stmt)).scalars())
 
 
+async def has_active_key(session: AsyncSession, *, user_id: str) -> bool:
+    """Whether the user holds an API key that is not revoked (can still act at all)."""
+    stmt = select(ApiKey.id).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None)).limit(1)
+    return (await session.execute(stmt)).first() is not None
+
+
 async def authenticate(session: AsyncSession, *, key: str) -> Principal | None:
     """The caller behind a plaintext key, or None for a malformed, unknown or revoked key."""
     if not key.startswith(KEY_PREFIX) or key.count("_") < 2:

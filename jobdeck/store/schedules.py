@@ -115,6 +115,25 @@ async def record_miss(
     return rows
 
 
+async def record_refusal(
+    session: AsyncSession, *, schedule_id: str, reason: str, now: datetime
+) -> ScheduleMiss | None:
+    """A run that fired but started no job (the checks of a new job refused it)."""
+    row = await session.get(Schedule, schedule_id)
+    if row is None:
+        return None
+    miss = ScheduleMiss(
+        schedule_id=schedule_id,
+        organization_id=row.organization_id,
+        reason=reason,
+        count=1,
+        detected_at=now,
+    )
+    session.add(miss)
+    await session.flush()
+    return miss
+
+
 async def list_misses(
     session: AsyncSession, *, schedule_id: str, limit: int = 20
 ) -> list[ScheduleMiss]:

@@ -461,7 +461,8 @@ class Schedule(Base):
     __tablename__ = "schedules"
     __table_args__ = (Index("ix_schedules_org_created", "organization_id", "created_at", "id"),)
 
-    # Short on purpose: a fired job's id is "<schedule id>-<RFC 3339 time>" (36 at most).
+    # Short on purpose: a run's workflow id is "<schedule id>-<RFC 3339 time>", which was
+    # the job id of runs fired before the scheduled-run workflow (36 at most).
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
@@ -478,7 +479,7 @@ class Schedule(Base):
 
 class ScheduleMiss(Base):
     """Runs of a schedule that did not fire, and why (Temporal counts them, not their
-    times: one row per rise of a counter)."""
+    times: one row per rise of a counter); and each run refused when it fired."""
 
     __tablename__ = "schedule_misses"
     __table_args__ = (
@@ -489,7 +490,8 @@ class ScheduleMiss(Base):
     id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
     schedule_id: Mapped[str] = mapped_column(String(16))
     organization_id: Mapped[str] = mapped_column(String(36))
-    reason: Mapped[str] = mapped_column(String(32))  # catchup_window | overlap
+    # catchup_window | overlap, or a refusal when it fired (activities/scheduled.py)
+    reason: Mapped[str] = mapped_column(String(32))
     count: Mapped[int] = mapped_column(Integer)
     detected_at: Mapped[datetime]
 

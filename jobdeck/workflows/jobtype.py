@@ -61,6 +61,9 @@ class JobType:
     # What a job's checked data becomes before the job starts, given the caller (e.g. a
     # pipeline run pins its version and checks its inputs); raises InvalidInput, NotFound.
     prepare: Callable[[Runtime, Principal, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
+    # False: only jobdeck starts jobs of this type (a pipeline run's map step); its forms
+    # leave it out, and its `prepare` refuses a caller.
+    startable: bool = True
 
     @property
     def name(self) -> str:

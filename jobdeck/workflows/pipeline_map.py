@@ -252,4 +252,5 @@ JOB_TYPE = JobType(
         MapActivities.collect,
     ],
     prepare=prepare_map,
+    startable=False,
 )

@@ -48,6 +48,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "jobdeck.admin",
             "jobdeck.documents",
             "jobdeck.notifications",  # channels, signing, announce (issue 15)
+            "jobdeck.outbound",  # SSRF-guarded, address-pinned HTTP and sockets
         ],
     ),
     ("activities", ["jobdeck.activities"]),

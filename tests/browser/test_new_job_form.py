@@ -22,8 +22,12 @@ pytestmark = pytest.mark.browser
 async def test_a_job_started_from_its_generated_form(page: Page, tenant: Tenant) -> None:
     await page.get_by_role("link", name="New job").click()
     await expect(page).to_have_url(re.compile("/new-job"))
-    await page.get_by_label("Type", exact=True).select_option("test-steps")
+    chooser = page.get_by_label("Type", exact=True)
+    await chooser.select_option("test-steps")
     await expect(page.get_by_text("Timed steps with progress (tests only)")).to_be_visible()
+    # Every type a person may start, and not the one only jobdeck starts (a map step).
+    offered = await chooser.locator("option").all_text_contents()
+    assert "data-conversion" in offered and "pipeline-map" not in offered
     # The fields come from the schema: bounds, defaults and a checkbox for a boolean.
     steps = page.get_by_label("Steps", exact=True)
     await expect(steps).to_have_attribute("min", "0")

@@ -1,9 +1,11 @@
 """The notifications page: add a webhook channel (its secret shown once) and a rule, see a
 finished job's delivery in the channel's log, redeliver it, and see a channel disabled
-for failing flagged."""
+for failing flagged; add an email channel whose server a private CA signed, its CA
+certificate refused with a clear message (never the pasted text) until it is one."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -22,6 +24,13 @@ from tests.notifications.conftest import (  # noqa: F401 (fixtures)
     receiver,
 )
 from tests.notifications.test_delivery import settled
+from tests.notifications.test_starttls import (  # noqa: F401 (fixtures)
+    Authority,
+    TlsServer,
+    authority,
+    server_context,
+    tls_server,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -105,3 +114,63 @@ async def test_channels_rules_log_and_redeliver(
     await expect(channel_row).to_contain_text("disabled")
     await channel_row.get_by_role("button", name="Enable").click()
     await expect(page.locator("#nt-disabled")).to_be_hidden()
+
+
+async def test_an_email_channel_with_its_ca_certificate(
+    notify_page: Page,
+    org: Org,  # noqa: F811
+    tls_server: TlsServer,  # noqa: F811
+    authority: Authority,  # noqa: F811
+    allowed_console: list[str],
+) -> None:
+    allowed_console.append("422")  # the refused certificate, as the browser logs it
+    page = notify_page
+    nav = page.get_by_role("navigation", name="Sections")
+    await nav.get_by_role("link", name="Notifications").click()
+    await expect(page.get_by_role("heading", level=1, name="Notifications")).to_be_visible()
+
+    await page.get_by_label("Channel name").fill("ops mail")
+    await page.get_by_label("Kind").select_option("email")
+    await expect(page.get_by_label("URL")).to_be_hidden()
+    await page.get_by_label("SMTP server").fill("127.0.0.1")
+    await page.get_by_label("Port").fill(str(tls_server.port))
+    await expect(page.get_by_label("Security")).to_have_value("starttls")
+    await page.get_by_label("From").fill("jobdeck@example.com")
+    await page.get_by_label("To (comma-separated)").fill("ops@example.com, oncall@example.com")
+    ca = page.get_by_label("CA certificate (optional, PEM)")
+    await expect(ca).to_have_accessible_description(re.compile("private or self-signed CA"))
+
+    # Damaged: the last lines cut off. Refused, saying what is wrong, not what was pasted.
+    damaged = authority.pem.replace("-----END CERTIFICATE-----", "ZZpastedZZ")
+    await ca.fill(damaged)
+    await page.get_by_role("button", name="Add channel").click()
+    refused = page.locator("#nt-email-ca-error")
+    await expect(refused).to_have_text(
+        "The CA certificate was refused: not a readable PEM certificate: a "
+        "-----BEGIN CERTIFICATE----- line has no -----END CERTIFICATE----- line after it "
+        "(copied in part?)"
+    )
+    await expect(ca).to_have_attribute("aria-invalid", "true")
+    # Said once, under the field (an alert); the form's own line is for other problems.
+    alerts = page.get_by_role("form", name="New channel").get_by_role("alert")
+    await expect(alerts).to_have_count(1)
+    await expect(alerts).to_have_id("nt-email-ca-error")
+    body = await page.locator("main").inner_text()
+    assert "ZZpastedZZ" not in body and authority.pem.splitlines()[1] not in body
+    assert (await org.api.get("/api/notifications/channels")).json()["items"] == []
+
+    await ca.fill(authority.pem)
+    await page.get_by_role("button", name="Add channel").click()
+    channel_row = page.get_by_role("table", name="Channels").get_by_role("row")
+    channel_row = channel_row.filter(has_text="ops mail")
+    await expect(channel_row).to_contain_text("ops@example.com, oncall@example.com")
+    await expect(refused).to_be_hidden()
+    await expect(page.get_by_label("Kind")).to_have_value("webhook")  # the form starts over
+    [created] = (await org.api.get("/api/notifications/channels")).json()["items"]
+    assert created["email"]["caCert"] == authority.pem.strip()
+    assert created["email"]["port"] == tls_server.port
+
+    # A test over STARTTLS: the server's certificate checked against that CA.
+    await channel_row.get_by_role("button", name="Test").click()
+    await expect(page.get_by_text("Test sent to “ops mail”")).to_be_visible()
+    assert len(tls_server.inbox.messages) == 1

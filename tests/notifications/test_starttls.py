@@ -250,28 +250,38 @@ async def test_a_certificate_for_another_name_is_refused(
     assert tls_server.inbox.messages == []
 
 
+MARK = "ZZsubmittedZZ"  # in each bad value: the answer must not repeat what was sent
+BEGIN, END = "-----BEGIN CERTIFICATE-----\n", "\n-----END CERTIFICATE-----\n"
+
+
 @pytest.mark.parametrize(
     ("changes", "says"),
     [
-        ({"caCert": "hello"}, "not a PEM certificate"),
-        (
-            {"caCert": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"},
-            "not a readable PEM certificate",
-        ),
-        ({"caCert": "-----BEGIN PRIVATE KEY-----\nAAAA\n"}, "holds a private key"),
+        ({"caCert": f"hello {MARK}"}, "not a PEM certificate"),
+        ({"caCert": f"{BEGIN}AAAA{MARK}{END}"}, "certificate 1 of 1 is damaged"),
+        ({"caCert": "CA-CUT"}, "has no -----END CERTIFICATE----- line"),
+        ({"caCert": f"CA{BEGIN}MIIB{MARK}{END}"}, "certificate 2 of 2 is damaged"),
+        ({"caCert": f"-----BEGIN PRIVATE KEY-----\n{MARK}\n"}, "holds a private key"),
+        ({"caCert": f"{BEGIN}{MARK * 4000}{END}"}, "at most 50000 characters"),
         ({"security": "none", "caCert": "CA"}, "caCert is for security starttls or tls"),
     ],
 )
 async def test_a_bad_ca_certificate_is_refused(
     org: Org, changes: dict[str, Any], says: str, authority: Authority
 ) -> None:
-    if changes.get("caCert") == "CA":
-        changes = {**changes, "caCert": authority.pem}
+    ca = changes.get("caCert", "")
+    if ca == "CA-CUT":
+        ca = authority.pem[: len(authority.pem) // 2] + MARK
+    elif ca.startswith("CA"):
+        ca = authority.pem + ca[2:]
+    changes = {**changes, "caCert": ca}
     settings = {"host": "127.0.0.1", "port": 25, "sender": "a@example.com", "to": ["b@example.com"]}
     response = await org.api.post(
         "/api/notifications/channels",
         json={"name": "c", "kind": "email", "email": {**settings, **changes}},
     )
     assert response.status_code == 422, response.text
-    assert says in response.text
+    assert says in response.json()["detail"], response.text
+    assert "email.caCert" in response.json()["detail"] or "security" in changes
+    assert MARK not in response.text  # not echoed
     assert (await org.api.get("/api/notifications/channels")).json()["items"] == []

@@ -1,16 +1,17 @@
 """Limits around pipeline runs: a pipeline that leads back to itself is refused on save
 (the cycle named) and, where only a reference shows it, stopped at run time by
 pipeline_max_depth; a child job starts with its organization as its fairness key; an
-archived pipeline's schedule fires runs that fail at once."""
+archived pipeline's schedule starts no run (refused like POST /api/jobs refuses one)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+from jobdeck.services.schedule_temporal import temporal_id
 from tests.conftest import Stack, Tenant, new_tenant, open_stack
 from tests.pipelines.helpers import run_to_end, save, start, steps_of
-from tests.schedules.test_schedules_api import wait_for_runs
+from tests.schedules.test_schedules_api import runs_of, wait_for_miss
 
 COUNT: dict[str, Any] = {
     "steps": [{"id": "count", "kind": "transform", "expression": "length(@)", "input": [1, 2]}],
@@ -166,9 +167,7 @@ async def test_a_child_job_starts_with_its_organizations_fairness_key(
     assert own.workflow_execution_info.priority.fairness_weight == priority.fairness_weight
 
 
-async def test_an_archived_pipelines_schedule_fires_runs_that_fail_at_once(
-    tenant: Tenant,
-) -> None:
+async def test_an_archived_pipelines_schedule_starts_no_run(stack: Stack, tenant: Tenant) -> None:
     api = tenant.api
     pipeline = await save(api, "nightly", COUNT)
     body = {
@@ -182,11 +181,14 @@ async def test_an_archived_pipelines_schedule_fires_runs_that_fail_at_once(
     schedule = response.json()
     assert (await api.delete(f"/api/pipelines/{pipeline['id']}")).status_code == 200
 
+    # Checked as POST /api/jobs checks a run: a trigger is refused, saying why.
     fired = await api.post(f"/api/schedules/{schedule['id']}/trigger")
-    assert fired.status_code == 202, fired.text
-    (run,) = await wait_for_runs(api, schedule["id"], 1)
-    done = await run_to_end(api, run["id"])
-    assert done["status"] == "failed", done
-    assert done["error"]["type"] == "PipelineArchived", done["error"]
-    assert f"pipeline 'nightly' is archived ({pipeline['id']})" in done["error"]["message"]
-    assert await steps_of(api, run["id"]) == {}  # not one step ran
+    assert fired.status_code == 422, fired.text
+    assert "pipeline 'nightly' is archived" in fired.json()["detail"]
+    # A firing by Temporal starts no job either: it is recorded as a missed run.
+    await stack.runtime.temporal.get_schedule_handle(
+        temporal_id(tenant.account.organization_id, schedule["id"])
+    ).trigger()
+    shown = await wait_for_miss(api, schedule["id"])
+    assert [m["reason"] for m in shown["missed"]] == ["job_refused"]
+    assert await runs_of(api, schedule["id"]) == []

@@ -4,12 +4,14 @@ version the schedule was saved with; a bad pipeline action gets a clear 422."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from temporalio.client import ScheduleActionStartWorkflow
 from temporalio.worker import Replayer
 
+from jobdeck.activities.scheduled import SCHEDULED_RUN_WORKFLOW
 from jobdeck.services.schedule_temporal import temporal_id
 from jobdeck.workflows.pipeline import PipelineWorkflow
 from tests.conftest import Stack, Tenant, new_tenant
@@ -56,7 +58,8 @@ async def test_a_schedule_runs_a_saved_pipeline(stack: Stack, tenant: Tenant) ->
     ).describe()
     action = described.schedule.action
     assert isinstance(action, ScheduleActionStartWorkflow)
-    assert action.workflow == "workflow-execution"
+    assert action.workflow == SCHEDULED_RUN_WORKFLOW
+    assert json.loads(action.args[0].data)["job"]["type"] == "workflow-execution"
 
     # A later version of the pipeline does not change what the schedule runs.
     changed = {**COUNT, "outputs": {"text": "v2"}}
@@ -66,7 +69,6 @@ async def test_a_schedule_runs_a_saved_pipeline(stack: Stack, tenant: Tenant) ->
     fired = await api.post(f"/api/schedules/{schedule['id']}/trigger")
     assert fired.status_code == 202, fired.text
     (run,) = await wait_for_runs(api, schedule["id"], 1)
-    assert run["id"].startswith(schedule["id"] + "-")
     assert run["scheduleId"] == schedule["id"]
     assert run["type"] == "workflow-execution" and run["name"] == "counter"
     assert run["data"]["workflowId"] == pipeline["id"] and run["data"]["version"] == 1

@@ -5,18 +5,29 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from temporalio.client import ScheduleActionStartWorkflow, ScheduleOverlapPolicy
+from temporalio.client import (
+    ScheduleActionExecutionStartWorkflow,
+    ScheduleActionStartWorkflow,
+    ScheduleOverlapPolicy,
+)
 from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
+from jobdeck.activities.scheduled import SCHEDULED_RUN_WORKFLOW
+from jobdeck.clock import utcnow
 from jobdeck.services.schedule_temporal import temporal_id
+from jobdeck.store import accounts
+from jobdeck.store.accounts import Role
 from tests.conftest import Stack, Tenant, new_tenant
 from tests.helpers import wait_for_job
 from tests.jobtypes import StepsWorkflow
+from tests.workflows.test_replay import record_history
 
 QUICK = {"steps": 1, "step_seconds": 0}
 
@@ -57,6 +68,43 @@ async def wait_for_runs(
         await asyncio.sleep(0.1)
 
 
+async def wait_for_miss(
+    api: httpx.AsyncClient, schedule_id: str, count: int = 1, within: float = 30.0
+) -> dict[str, Any]:
+    """The schedule once it lists `count` missed runs."""
+    deadline = time.monotonic() + within
+    while True:
+        shown: dict[str, Any] = (await api.get(f"/api/schedules/{schedule_id}")).json()
+        if len(shown["missed"]) >= count:
+            return shown
+        assert time.monotonic() < deadline, f"{shown['missed']} after {within} s"
+        await asyncio.sleep(0.1)
+
+
+@dataclass
+class Member:
+    user_id: str
+    key_id: str
+    key: str
+
+
+async def new_member(stack: Stack, tenant: Tenant, role: Role = Role.MEMBER) -> Member:
+    """Another user of the tenant's organization, with an API key."""
+    async with stack.db.write() as session:
+        user = await accounts.create_user(
+            session,
+            organization_id=tenant.account.organization_id,
+            email=f"member-{uuid.uuid4().hex[:8]}@example.com",
+            name="Member",
+            role=role,
+            now=utcnow(),
+        )
+        key, plaintext = await accounts.create_api_key(
+            session, user_id=user.id, name="member", now=utcnow()
+        )
+    return Member(user.id, key.id, plaintext)
+
+
 async def test_a_schedule_shows_its_next_runs_and_defaults(stack: Stack, tenant: Tenant) -> None:
     schedule = await create(tenant.api)
     # One Temporal Schedule, its id tied to the organization's and the schedule's, with
@@ -69,7 +117,8 @@ async def test_a_schedule_shows_its_next_runs_and_defaults(stack: Stack, tenant:
     assert described.schedule.spec.time_zone_name == "Europe/Berlin"
     action = described.schedule.action
     assert isinstance(action, ScheduleActionStartWorkflow)
-    assert action.id == schedule["id"] and action.workflow == "test-steps"
+    # Each run is the scheduled-run workflow, which checks the job and starts it.
+    assert action.id == schedule["id"] and action.workflow == SCHEDULED_RUN_WORKFLOW
     assert action.task_queue == stack.settings.task_queue
     assert schedule["id"].startswith("sc") and len(schedule["id"]) == 15
     assert schedule["state"] == "active"
@@ -97,36 +146,79 @@ async def test_trigger_fires_an_ordinary_job_linked_to_its_schedule(
     response = await tenant.api.post(f"/api/schedules/{schedule['id']}/trigger")
     assert response.status_code == 202, response.text
     (run,) = await wait_for_runs(tenant.api, schedule["id"], 1)
-    # The job id is the run's workflow id: the schedule id and the scheduled time.
-    assert run["id"].startswith(schedule["id"] + "-") and len(run["id"]) <= 36
+    assert response.headers["Location"] == f"/api/jobs/{run['id']}"
     assert run["scheduleId"] == schedule["id"]
     assert run["type"] == "test-steps" and run["name"] == "export"
     done = await wait_for_job(tenant.api, run["id"])
     assert done["status"] == "completed"
     assert done["result"]["steps"] == 1
-    # The run's history (job id taken from the workflow id, behind its patch) replays.
     history = await stack.runtime.temporal.get_workflow_handle(run["id"]).fetch_history()
     await Replayer(workflows=[StepsWorkflow]).replay_workflow(history)
 
     shown = (await tenant.api.get(f"/api/schedules/{schedule['id']}")).json()
-    assert shown["runs"]["total"] == 1
+    assert shown["runs"]["total"] == 0  # Temporal's count: a trigger does not go through it
     (last,) = shown["lastRuns"]
     assert last["jobId"] == run["id"] and last["status"] == "completed"
     assert last["job"] == f"/api/jobs/{run['id']}"
-    assert last["scheduledAt"] is not None
+    assert last["startedAt"] is not None
 
 
-async def test_two_triggers_in_a_row_are_two_runs(tenant: Tenant) -> None:
-    # Temporal names a run by the second it fired in: back to back, the second trigger
-    # waits into the next second rather than start a run under the first one's name.
+async def test_concurrent_triggers_are_one_job_each(stack: Stack, tenant: Tenant) -> None:
+    # Temporal makes one run of the triggers of one second; jobdeck's trigger does not
+    # go through it, so five callers at once get five jobs, whatever the overlap policy
+    # (skip here), each linked to the schedule.
     schedule = await create(tenant.api, paused=True)
-    for _ in range(2):
-        fired = await tenant.api.post(f"/api/schedules/{schedule['id']}/trigger")
-        assert fired.status_code == 202, fired.text
-    runs = await wait_for_runs(tenant.api, schedule["id"], 2)
-    assert len({run["id"] for run in runs}) == 2
+    other = await new_member(stack, tenant)
+    async with stack.client(other.key) as second:
+        callers = [tenant.api, second] * 3
+        fired = await asyncio.gather(
+            *(api.post(f"/api/schedules/{schedule['id']}/trigger") for api in callers[:5])
+        )
+    assert [r.status_code for r in fired] == [202] * 5, [r.text for r in fired]
+    locations = {r.headers["Location"] for r in fired}
+    assert len(locations) == 5
+    runs = await wait_for_runs(tenant.api, schedule["id"], 5)
+    assert {f"/api/jobs/{run['id']}" for run in runs} == locations
     for run in runs:
+        assert run["scheduleId"] == schedule["id"]
         assert (await wait_for_job(tenant.api, run["id"]))["status"] == "completed"
+    shown = (await tenant.api.get(f"/api/schedules/{schedule['id']}")).json()
+    assert {r["jobId"] for r in shown["lastRuns"]} == {run["id"] for run in runs}
+    assert {r["status"] for r in shown["lastRuns"]} == {"completed"}
+
+
+async def test_a_fired_run_is_its_own_job_with_its_time(stack: Stack, tenant: Tenant) -> None:
+    # Fired by Temporal (not the trigger route): the scheduled-run workflow starts the
+    # job under its own first run id, which Temporal's recent runs carry.
+    schedule = await create(tenant.api, paused=True)
+    handle = stack.runtime.temporal.get_schedule_handle(
+        temporal_id(tenant.account.organization_id, schedule["id"])
+    )
+    await handle.trigger()
+    (run,) = await wait_for_runs(tenant.api, schedule["id"], 1)
+    assert run["scheduleId"] == schedule["id"] and run["name"] == "export"
+    assert (await wait_for_job(tenant.api, run["id"]))["status"] == "completed"
+    (action,) = (await handle.describe()).info.recent_actions
+    assert isinstance(action.action, ScheduleActionExecutionStartWorkflow)
+    assert action.action.first_execution_run_id == run["id"]
+    assert action.action.workflow_id.startswith(schedule["id"] + "-")
+    shown = (await tenant.api.get(f"/api/schedules/{schedule['id']}")).json()
+    (last,) = shown["lastRuns"]
+    assert last["jobId"] == run["id"] and last["status"] == "completed"
+    assert last["scheduledAt"] is not None
+    # The job's workflow runs under the organization's fairness key, like any job's.
+    described = await stack.runtime.temporal.get_workflow_handle(run["id"]).describe()
+    priority = described.raw_description.workflow_execution_info.priority
+    assert priority.fairness_key == tenant.account.organization_id
+    # Both histories replay on today's code.
+    starter = stack.runtime.temporal.get_workflow_handle(
+        action.action.workflow_id, run_id=action.action.first_execution_run_id
+    )
+    assert (await starter.result())["job_id"] == run["id"]
+    await record_history(stack, starter.id, "scheduled-run-completed", run_id=starter.run_id)
+    await Replayer(workflows=[StepsWorkflow]).replay_workflow(
+        await stack.runtime.temporal.get_workflow_handle(run["id"]).fetch_history()
+    )
 
 
 async def test_a_scheduled_job_cancels_and_retries_like_any(tenant: Tenant) -> None:
@@ -187,10 +279,24 @@ async def test_backfill_fires_the_runs_of_a_past_range(tenant: Tenant) -> None:
     assert response.status_code == 202, response.text
     assert response.json() == {"runs": 3}
     runs = await wait_for_runs(tenant.api, schedule["id"], 3)
-    hours = sorted(run["id"][len(schedule["id"]) + 1 :] for run in runs)
-    assert [h[11:] for h in hours] == [
-        (end - timedelta(hours=k)).replace(minute=0).strftime("%H:%M:%SZ") for k in (2, 1, 0)
-    ]
+    for run in runs:
+        assert (await wait_for_job(tenant.api, run["id"]))["status"] == "completed"
+    shown = (await tenant.api.get(f"/api/schedules/{schedule['id']}")).json()
+    assert {r["jobId"] for r in shown["lastRuns"]} == {run["id"] for run in runs}
+    hours = sorted(datetime.fromisoformat(r["scheduledAt"]) for r in shown["lastRuns"])
+    assert hours == [(end - timedelta(hours=k)).replace(minute=0) for k in (2, 1, 0)]
+
+    # The same range again: Temporal starts each hour's workflow a second time under the
+    # same id; each is a job of its own, not the earlier run's job again.
+    again = await tenant.api.post(
+        f"/api/schedules/{schedule['id']}/backfill",
+        json={"start": (end - timedelta(hours=3)).isoformat(), "end": end.isoformat()},
+    )
+    assert again.status_code == 202, again.text
+    runs = await wait_for_runs(tenant.api, schedule["id"], 6)
+    assert len({run["id"] for run in runs}) == 6
+    for run in runs:
+        assert (await wait_for_job(tenant.api, run["id"]))["status"] == "completed"
 
 
 async def test_update_replaces_the_definition(tenant: Tenant) -> None:

@@ -29,6 +29,7 @@ from jobdeck.workflows.fine_tuning import FineTuningWorkflow
 from jobdeck.workflows.pipeline import PipelineWorkflow
 from jobdeck.workflows.pipeline_map import PipelineMapWorkflow
 from jobdeck.workflows.publish import ModelPublishWorkflow
+from jobdeck.workflows.scheduled import ScheduledRunWorkflow
 from jobdeck.workflows.training import ModelTrainingWorkflow
 from tests.conftest import Stack, Tenant
 from tests.helpers import create_job, wait_for_job
@@ -47,6 +48,7 @@ WORKFLOWS = [
     ModelPublishWorkflow,
     PipelineWorkflow,
     PipelineMapWorkflow,
+    ScheduledRunWorkflow,  # a schedule's run, before its job (issue 15)
     StepsWorkflow,
 ]
 

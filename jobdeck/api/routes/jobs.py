@@ -155,6 +155,7 @@ async def job_types(registry: RegistryDep, principal: CurrentUser) -> list[JobTy
         JobTypePublic(
             name=t.name,
             description=t.description,
+            startable=t.startable,
             input_schema=t.input_model.model_json_schema(by_alias=True),
         )
         for t in registry.all()

@@ -3,11 +3,19 @@ runs, update, pause and resume with a note, trigger now, backfill, delete."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
+from jobdeck.activities.scheduled import (
+    JOB_REFUSED,
+    ORGANIZATION_GONE,
+    OWNER_GONE,
+    OWNER_REVOKED,
+)
 from jobdeck.api.deps import CurrentUser, RegistryDep, RuntimeDep
+from jobdeck.api.ratelimit import RATE_LIMITED, CreationLimit
 from jobdeck.api.schedule_schemas import (
     CronPreview,
     ScheduleBackfillBody,
@@ -27,7 +35,14 @@ from jobdeck.api.schedule_schemas import (
 from jobdeck.clock import utcnow
 from jobdeck.config import Settings
 from jobdeck.schedules.cron import check_cron, check_timezone, describe_cron, next_times
-from jobdeck.services.schedules import NEXT_RUNS, ScheduleService, ScheduleView, run_summary
+from jobdeck.services.schedule_temporal import is_current_action
+from jobdeck.services.schedules import (
+    NEXT_RUNS,
+    ScheduleService,
+    ScheduleView,
+    run_job_ids,
+    run_summary,
+)
 from jobdeck.store import pages
 
 router = APIRouter(prefix="/api/schedules", tags=["schedules"])
@@ -36,6 +51,12 @@ MISS_REASONS = {
     "catchup_window": "Temporal could not fire it within the catch-up window (it was down "
     "or overloaded); it was skipped, not fired late",
     "overlap": "the previous run was still going and the overlap policy skipped this one",
+    ORGANIZATION_GONE: "the schedule's organization no longer exists; no job was started",
+    OWNER_GONE: "the schedule's owner is no longer in its organization; no job was started",
+    OWNER_REVOKED: "every API key of the schedule's owner is revoked, so no job was started "
+    "in their name; recreate the schedule as someone who can create jobs",
+    JOB_REFUSED: "the job was refused as POST /api/jobs would refuse it (its type cannot run "
+    "on this deployment now, or its data or pipeline is no longer valid); no job was started",
 }
 
 
@@ -46,15 +67,25 @@ async def get_schedules(runtime: RuntimeDep, registry: RegistryDep) -> ScheduleS
 SchedulesDep = Annotated[ScheduleService, Depends(get_schedules)]
 
 
+def _aware(when: datetime | None) -> datetime:
+    """A run's time for ordering (SQLite hands back naive UTC times)."""
+    if when is None:
+        return datetime.min.replace(tzinfo=UTC)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 def schedule_public(view: ScheduleView, settings: Settings) -> SchedulePublic:
     row, definition, description = view.row, view.definition, view.description
     state = description.schedule.state if description else None
     info = description.info if description else None
+    current = description is None or is_current_action(description.schedule.action)
     last_runs: dict[str, ScheduleRunPublic] = {}
-    for action in reversed(info.recent_actions if info else []):
-        job_id = getattr(action.action, "workflow_id", None)
-        if job_id is None:
+    for action in info.recent_actions if info else []:
+        ids = run_job_ids(action.action)
+        if not ids:
             continue
+        # Not recorded yet (or refused): named by the id its job would have.
+        job_id = next((i for i in ids if i in view.jobs), ids[0] if current else ids[-1])
         job = view.jobs.get(job_id)
         last_runs[job_id] = ScheduleRunPublic(
             job_id=job_id,
@@ -63,15 +94,20 @@ def schedule_public(view: ScheduleView, settings: Settings) -> SchedulePublic:
             status=job.status if job else None,
             job=f"/api/jobs/{job_id}",
         )
-    # Runs older than Temporal's recent list, from the jobs table.
-    for job in sorted(view.jobs.values(), key=lambda j: j.created_at, reverse=True):
-        if job.id not in last_runs and len(last_runs) < 10:
+    # Triggered runs, and runs older than Temporal's recent list, from the jobs table.
+    for job in view.jobs.values():
+        if job.id not in last_runs:
             last_runs[job.id] = ScheduleRunPublic(
                 job_id=job.id,
                 started_at=job.created_at,
                 status=job.status,
                 job=f"/api/jobs/{job.id}",
             )
+    newest_first = sorted(
+        last_runs.values(),
+        key=lambda r: _aware(r.started_at or r.scheduled_at),
+        reverse=True,
+    )
     ui = settings.temporal_ui_url.rstrip("/")
     return SchedulePublic(
         id=row.id,
@@ -105,7 +141,7 @@ def schedule_public(view: ScheduleView, settings: Settings) -> SchedulePublic:
         end_at=definition.end_at,
         remaining_runs=state.remaining_actions if state and state.limited_actions else None,
         next_runs=list(info.next_action_times[:NEXT_RUNS]) if info else [],
-        last_runs=list(last_runs.values())[:10],
+        last_runs=newest_first[:10],
         missed=[
             ScheduleMissPublic(
                 reason=m.reason,
@@ -225,12 +261,24 @@ async def resume_schedule(
     return schedule_public(view, runtime.settings)
 
 
-@router.post("/{schedule_id}/trigger", status_code=202, response_model=SchedulePublic)
+@router.post(
+    "/{schedule_id}/trigger",
+    status_code=202,
+    response_model=SchedulePublic,
+    dependencies=[CreationLimit],
+    responses=RATE_LIMITED,
+)
 async def trigger_schedule(
-    schedule_id: str, runtime: RuntimeDep, schedules: SchedulesDep, principal: CurrentUser
+    schedule_id: str,
+    runtime: RuntimeDep,
+    schedules: SchedulesDep,
+    principal: CurrentUser,
+    response: Response,
 ) -> SchedulePublic:
-    """Fire one run now (also while paused), under the schedule's overlap policy."""
-    view = await schedules.trigger(principal, schedule_id)
+    """Start one run now (also while paused): a job, checked as POST /api/jobs checks one."""
+    job = await schedules.trigger(principal, schedule_id)
+    response.headers["Location"] = f"/api/jobs/{job.id}"
+    view = await schedules.get(principal, schedule_id)
     return schedule_public(view, runtime.settings)
 
 

@@ -58,7 +58,8 @@ export class NewJobView {
 
   async start() {
     try {
-      const [types, from] = await Promise.all([this.api.types(), this.fromId ? this.api.job(this.fromId) : null]);
+      const [all, from] = await Promise.all([this.api.types(), this.fromId ? this.api.job(this.fromId) : null]);
+      const types = all.filter((t) => t.startable !== false); // jobdeck starts the others itself
       this.types = new Map(types.map((t) => [t.name, t]));
       this.datasets = await this.api.datasets({ limit: 200 }).then((page) => page.data, () => []);
       this.type.replaceChildren(...types.map((t) => h("option", { value: t.name }, t.name)));

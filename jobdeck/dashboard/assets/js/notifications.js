@@ -1,5 +1,5 @@
-// /notifications: the organization's notification channels (webhook, Slack, Discord) and
-// rules, a warning when a channel was disabled for failing, and each channel's delivery
+// /notifications: the organization's notification channels (webhook, Slack, Discord, email)
+// and rules, a warning when a channel was disabled for failing, and each channel's delivery
 // log with redeliver. A webhook's signing secret is shown once, when the channel is made.
 
 import { clear, h, setText } from "./dom.js";
@@ -10,7 +10,14 @@ const KINDS = [
   ["webhook", "Webhook (signed, Standard Webhooks)"],
   ["slack", "Slack incoming webhook"],
   ["discord", "Discord webhook"],
+  ["email", "Email (SMTP)"],
 ];
+const SECURITY = [
+  ["starttls", "STARTTLS (port 587)"],
+  ["tls", "TLS from the start (port 465)"],
+  ["none", "None: a relay on a trusted network"],
+];
+const CA_FIELD = "email.caCert";
 const STATUS_CHIP = { delivered: "completed", failed: "failed", skipped: "cancelled", pending: "active" };
 
 export class NotificationsView {
@@ -24,7 +31,10 @@ export class NotificationsView {
     const field = (id, label, input) => h("div.field", null, h("label", { htmlFor: id }, label), input);
     this.chName = h("input", { id: "nt-name", type: "text", required: true, maxLength: 200, autocomplete: "off" });
     this.chKind = h("select", { id: "nt-kind" }, KINDS.map(([value, label]) => h("option", { value }, label)));
+    this.chKind.addEventListener("change", () => this.showKind());
     this.chUrl = h("input", { id: "nt-url", type: "url", required: true, maxLength: 2000, autocomplete: "off", placeholder: "https://…" });
+    this.urlField = field("nt-url", "URL", this.chUrl);
+    this.emailFields = this.emailFieldset(field);
     this.secret = h("p.notice", { id: "nt-secret", role: "status", hidden: true });
     this.chError = h("p.notice.notice-error", { role: "alert", hidden: true });
     this.channelForm = h(
@@ -36,9 +46,10 @@ export class NotificationsView {
         null,
         field("nt-name", "Channel name", this.chName),
         field("nt-kind", "Kind", this.chKind),
-        field("nt-url", "URL", this.chUrl),
-        h("div.field.field-end", null, h("button.btn.btn-primary", { type: "submit" }, "Add channel")),
+        this.urlField,
       ),
+      this.emailFields,
+      h("div.field.field-end", null, h("button.btn.btn-primary", { type: "submit" }, "Add channel")),
       this.secret,
       this.chError,
     );
@@ -89,6 +100,92 @@ export class NotificationsView {
       this.table("Rules", ["Name", "Channel", "Events", "Filters", "Actions"], this.ruleRows),
       this.log,
     );
+  }
+
+  emailFieldset(field) {
+    this.emHost = h("input", { id: "nt-email-host", type: "text", maxLength: 253, autocomplete: "off", placeholder: "smtp.example.com" });
+    this.emPort = h("input", { id: "nt-email-port", type: "number", min: 1, max: 65535, defaultValue: "587" });
+    this.emSecurity = h("select", { id: "nt-email-security" }, SECURITY.map(([value, label]) => h("option", { value }, label)));
+    this.emSecurity.addEventListener("change", () => {
+      this.emPort.value = this.emSecurity.value === "tls" ? "465" : this.emSecurity.value === "starttls" ? "587" : this.emPort.value;
+      this.emCa.disabled = this.emSecurity.value === "none";
+    });
+    this.emUser = h("input", { id: "nt-email-user", type: "text", maxLength: 200, autocomplete: "off" });
+    this.emPassword = h("input", { id: "nt-email-password", type: "password", maxLength: 500, autocomplete: "new-password" });
+    this.emSender = h("input", { id: "nt-email-sender", type: "email", maxLength: 254, autocomplete: "off", placeholder: "jobdeck@example.com" });
+    this.emTo = h("input", { id: "nt-email-to", type: "text", autocomplete: "off", placeholder: "ops@example.com, oncall@example.com" });
+    this.emCa = h("textarea", {
+      id: "nt-email-ca",
+      rows: 5,
+      maxLength: 50000,
+      spellcheck: false,
+      autocomplete: "off",
+      placeholder: "-----BEGIN CERTIFICATE-----\n…\n-----END CERTIFICATE-----",
+      "aria-describedby": "nt-email-ca-hint nt-email-ca-error",
+    });
+    this.emCaError = h("p.field-error", { id: "nt-email-ca-error", role: "alert", hidden: true });
+    return h(
+      "fieldset.ft-fieldset.nt-email",
+      { hidden: true },
+      h("legend", null, "Email (SMTP)"),
+      h(
+        "div.upload-fields",
+        null,
+        field("nt-email-host", "SMTP server", this.emHost),
+        field("nt-email-port", "Port", this.emPort),
+        field("nt-email-security", "Security", this.emSecurity),
+      ),
+      h(
+        "div.upload-fields",
+        null,
+        field("nt-email-user", "User name (optional)", this.emUser),
+        field("nt-email-password", "Password (optional)", this.emPassword),
+        field("nt-email-sender", "From", this.emSender),
+        field("nt-email-to", "To (comma-separated)", this.emTo),
+      ),
+      h(
+        "div.field.nt-ca",
+        null,
+        h("label", { htmlFor: "nt-email-ca" }, "CA certificate (optional, PEM)"),
+        this.emCa,
+        h(
+          "span.hint",
+          { id: "nt-email-ca-hint" },
+          "Only for a server whose certificate a private or self-signed CA signed: paste that CA's certificate, trusted instead of the system's CAs. The server's certificate and name are always checked.",
+        ),
+        this.emCaError,
+      ),
+    );
+  }
+
+  showKind() {
+    const email = this.chKind.value === "email";
+    this.urlField.hidden = email;
+    this.chUrl.required = !email;
+    this.emailFields.hidden = !email;
+    for (const input of [this.emHost, this.emSender, this.emTo]) input.required = email;
+    this.emCa.disabled = this.emSecurity.value === "none";
+  }
+
+  emailSettings() {
+    const optional = (input) => input.value.trim() || null;
+    return {
+      host: this.emHost.value.trim(),
+      port: Number(this.emPort.value) || 587,
+      security: this.emSecurity.value,
+      username: optional(this.emUser),
+      password: this.emPassword.value || null,
+      sender: this.emSender.value.trim(),
+      to: this.emTo.value.split(",").map((a) => a.trim()).filter(Boolean),
+      caCert: this.emCa.disabled ? null : optional(this.emCa),
+    };
+  }
+
+  showCaError(message) {
+    this.emCaError.hidden = !message;
+    setText(this.emCaError, message || "");
+    if (message) this.emCa.setAttribute("aria-invalid", "true");
+    else this.emCa.removeAttribute("aria-invalid");
   }
 
   table(caption, heads, body) {
@@ -194,7 +291,11 @@ export class NotificationsView {
     e.preventDefault();
     this.chError.hidden = true;
     this.secret.hidden = true;
-    const body = { name: this.chName.value.trim(), kind: this.chKind.value, url: this.chUrl.value.trim() };
+    this.showCaError(null);
+    const kind = this.chKind.value;
+    const body = { name: this.chName.value.trim(), kind };
+    if (kind === "email") body.email = this.emailSettings();
+    else body.url = this.chUrl.value.trim();
     try {
       const created = await this.api.send("POST", "/api/notifications/channels", { body });
       if (created.secret) {
@@ -203,10 +304,18 @@ export class NotificationsView {
       }
       this.toast(`Channel “${created.name}” added.`);
       this.channelForm.reset();
+      this.showKind();
       await this.load();
     } catch (err) {
-      this.chError.hidden = false;
-      setText(this.chError, err.message);
+      // The API names what is wrong without repeating the value (a certificate may be a
+      // whole pasted file); the CA field's own problem is shown under it too.
+      const errors = err.errors || [];
+      const ca = errors.find((e) => e.field === CA_FIELD);
+      if (ca) this.showCaError(`The CA certificate was refused: ${ca.message.replace(/^Value error, /, "")}`);
+      if (!ca || errors.some((e) => e.field !== CA_FIELD)) {
+        this.chError.hidden = false;
+        setText(this.chError, err.message);
+      }
     }
   }
 

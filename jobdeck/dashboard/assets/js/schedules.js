@@ -98,7 +98,7 @@ export class SchedulesView {
   async start() {
     try {
       const types = await this.api.types();
-      for (const t of types) this.typeGroup.append(h("option", { value: t.name }, t.name));
+      for (const t of types.filter((t) => t.startable !== false)) this.typeGroup.append(h("option", { value: t.name }, t.name));
     } catch (err) {
       this.showFormError(`Could not load the job types: ${err.message}`);
     }
