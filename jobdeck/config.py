@@ -6,8 +6,24 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Providers whose calls spend from a budget (jobdeck/providers): OpenAI (and servers
+# speaking its API at JOBDECK_OPENAI_BASE_URL) and Ollama.
+BUDGETED_PROVIDERS = ("openai", "ollama")
+
+
+class ProviderBudget(BaseModel):
+    """What all of jobdeck's processes together may send one provider account a minute."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rpm: float | None = Field(default=None, gt=0, description="Requests a minute")
+    tpm: float | None = Field(default=None, gt=0, description="Tokens a minute")
+    # A full budget holds this many seconds' worth (the burst it allows); OpenAI's own
+    # limits hold a minute's.
+    burst_s: float = Field(default=60.0, gt=0, le=3600)
 
 
 class Settings(BaseSettings):
@@ -194,6 +210,21 @@ class Settings(BaseSettings):
     rate_burst_s: float = Field(default=20.0, gt=0)
     # Live-feed WebSockets one API key may hold open at once, over all API processes.
     ws_connections_per_key: int = Field(default=20, ge=1)
+    # Redis (redis://host:6379/0) for the token buckets shared by every process (the API's
+    # rate limits, the provider budgets); unset, they live in the app database.
+    redis_url: str | None = None
+    # Provider budgets per provider, over all workers and API processes, e.g.
+    # {"openai": {"rpm": 500, "tpm": 200000}}. With or without one, OpenAI's
+    # x-ratelimit-* headers slow calls down before a 429, and a 429 is waited out.
+    provider_budgets: dict[str, ProviderBudget] = {}
+    # The longest a provider call waits for its budget (or out a 429) before the 429 goes
+    # to its job step, whose retry policy takes over.
+    provider_budget_max_wait_s: float = Field(default=300.0, gt=0)
+    # Quotas per organization, which an admin may override (PUT /api/limits): bytes of
+    # dataset and document files stored (0: no quota), and days an ended job's history
+    # is kept (0: for ever).
+    quota_storage_bytes: int = Field(default=0, ge=0)
+    quota_job_history_days: int = Field(default=0, ge=0)
 
     # Scale-out and tracing (issue 17).
     # `jobdeck up` runs this many workers and API processes on this machine, against the
@@ -203,6 +234,16 @@ class Settings(BaseSettings):
     api_processes: int = Field(default=1, ge=1, le=64)
 
     # The operator's dashboard (issue 18).
+
+    @field_validator("provider_budgets")
+    @classmethod
+    def _known_providers(cls, value: dict[str, ProviderBudget]) -> dict[str, ProviderBudget]:
+        unknown = sorted(set(value) - set(BUDGETED_PROVIDERS))
+        if unknown:
+            raise ValueError(
+                f"no provider {', '.join(unknown)}: budgets are for {', '.join(BUDGETED_PROVIDERS)}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

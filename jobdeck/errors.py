@@ -34,3 +34,14 @@ class Unavailable(JobdeckError):
     """A dependency (Temporal, the database) cannot be reached right now."""
 
     message = "service unavailable, try again"
+
+
+class QuotaExceeded(JobdeckError):
+    """An organization's quota would be exceeded (413): `body` says which, its size and
+    what is used of it, beside the message."""
+
+    message = "quota exceeded"
+
+    def __init__(self, message: str, *, quota: str, limit: int, usage: int, adding: int) -> None:
+        super().__init__(message)
+        self.body = {"quota": quota, "limit": limit, "usage": usage, "adding": adding}

@@ -21,7 +21,7 @@ from jobdeck.activities.attempts import AttemptTracking
 from jobdeck.activities.base import ActivityGroup, JobActions
 from jobdeck.activities.delivery import Deliveries
 from jobdeck.activities.joblogs import JobLogCapture, JobLogSink
-from jobdeck.activities.outage import OutageWait
+from jobdeck.activities.outage import OutageWait, beat_again
 from jobdeck.activities.pickup import PickUp
 from jobdeck.activities.records import JobRecords
 from jobdeck.activities.slots import SlotKeeper
@@ -95,6 +95,8 @@ def build_workers(
 ) -> list[Worker]:
     """One Temporal worker per task queue used by the registered job types."""
     settings = runtime.settings
+    # A provider call waiting for its budget heartbeats its step meanwhile.
+    runtime.budgets.keep_alive = beat_again
     records = JobRecords(runtime.db, settings)
     slots = SlotKeeper(runtime)
     binder = ActivityBinder(runtime, JobControl(runtime, registry))

@@ -312,6 +312,7 @@ class DocumentActivities(ActivityGroup):
                 self.settings,
                 collection.embedding_provider,
                 collection.embedding_model,
+                budgets=self.runtime.budgets,
             )
         except EmbeddingError as err:
             raise ApplicationError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +31,15 @@ logger = logging.getLogger(__name__)
 
 FIRST_WAIT_S = 1.0
 MAX_WAIT_S = 60.0
+
+
+def beat_again() -> None:
+    """Heartbeat with the running step's last details, from anywhere in the step (a wait
+    for a provider's budget): its heartbeat timeout does not fire, and what a retried try
+    would resume from is kept. Outside an activity it does nothing."""
+    if activity.in_activity():
+        beat = _LAST_BEAT.get()
+        activity.heartbeat(*(beat.details if beat else ()))
 
 
 class OutageWait(Interceptor):
@@ -52,6 +62,9 @@ class _LastBeat(ActivityOutboundInterceptor):
         super().heartbeat(*details)
 
 
+_LAST_BEAT: ContextVar[_LastBeat | None] = ContextVar("jobdeck_last_beat", default=None)
+
+
 class _OutageWaitInbound(ActivityInboundInterceptor):
     def __init__(self, next: ActivityInboundInterceptor, owner: OutageWait) -> None:
         super().__init__(next)
@@ -65,6 +78,7 @@ class _OutageWaitInbound(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         if self.beat is not None:  # until the step beats, keep what the last try left
             self.beat.details = tuple(activity.info().heartbeat_details)
+        _LAST_BEAT.set(self.beat)
         wait = self.owner.first_wait_s
         while True:
             try:

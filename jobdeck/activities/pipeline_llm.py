@@ -17,8 +17,10 @@ from temporalio.exceptions import ApplicationError
 
 from jobdeck.config import Settings
 from jobdeck.pipelines.jsonschemas import first_violation
+from jobdeck.providers.transport import budgeted_client, openai_client
 
 if TYPE_CHECKING:
+    from jobdeck.providers.budgets import ProviderBudgets
     from jobdeck.runtime import Runtime
 
 
@@ -30,19 +32,18 @@ def _messages(step: dict[str, Any]) -> list[dict[str, str]]:
     return messages
 
 
-async def _openai(settings: Settings, step: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+async def _openai(
+    settings: Settings, step: dict[str, Any], budgets: ProviderBudgets
+) -> tuple[str, dict[str, Any]]:
     if settings.openai_api_key is None:
         raise ApplicationError(
             "llm steps with provider openai need JOBDECK_OPENAI_API_KEY",
             type="ProviderNotConfigured",
             non_retryable=True,
         )
-    client = openai.AsyncOpenAI(
-        api_key=settings.openai_api_key.get_secret_value(),
-        base_url=settings.openai_base_url,
-        max_retries=0,  # Temporal retries, with backoff; one layer only
-        timeout=settings.provider_timeout_s,
-    )
+    # No SDK retries: Temporal retries, with backoff; one layer only (a 429 is waited out
+    # by the provider budget's transport).
+    client = openai_client(budgets, settings, max_retries=0)
     options: dict[str, Any] = {}
     if step.get("temperature") is not None:
         options["temperature"] = step["temperature"]
@@ -82,7 +83,9 @@ async def _openai(settings: Settings, step: dict[str, Any]) -> tuple[str, dict[s
     return text, tokens
 
 
-async def _ollama(settings: Settings, step: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+async def _ollama(
+    settings: Settings, step: dict[str, Any], budgets: ProviderBudgets
+) -> tuple[str, dict[str, Any]]:
     body: dict[str, Any] = {"model": step["model"], "messages": _messages(step), "stream": False}
     options: dict[str, Any] = {}
     if step.get("temperature") is not None:
@@ -93,10 +96,14 @@ async def _ollama(settings: Settings, step: dict[str, Any]) -> tuple[str, dict[s
         body["options"] = options
     if step.get("responseSchema") is not None:
         body["format"] = step["responseSchema"]
-    url = settings.ollama_base_url.rstrip("/") + "/api/chat"
     try:
-        async with httpx.AsyncClient(timeout=settings.provider_timeout_s) as client:
-            response = await client.post(url, json=body)
+        async with budgeted_client(
+            budgets,
+            "ollama",
+            base_url=settings.ollama_base_url,
+            timeout=settings.provider_timeout_s,
+        ) as client:
+            response = await client.post("/api/chat", json=body)
     except httpx.HTTPError as err:
         raise ApplicationError(
             f"Ollama unreachable: {err.__class__.__name__}", type="LlmRetryable"
@@ -123,7 +130,8 @@ async def chat(
     settings: Settings, step: dict[str, Any], runtime: Runtime
 ) -> tuple[Any, dict[str, Any]]:
     provider = step.get("provider") or "openai"
-    text, tokens = await (_ollama if provider == "ollama" else _openai)(settings, step)
+    call = _ollama if provider == "ollama" else _openai
+    text, tokens = await call(settings, step, runtime.budgets)
     output: dict[str, Any] = {"text": text, "model": step["model"], "usage": tokens}
     schema = step.get("responseSchema")
     if schema is not None:

@@ -41,13 +41,21 @@ from jobdeck.api.routes import (
 from jobdeck.api.routes.dashboard import router as dashboard_router
 from jobdeck.api.schemas import Problem, ValidationProblem
 from jobdeck.config import Settings, get_settings
-from jobdeck.errors import Conflict, InvalidInput, JobdeckError, NotFound, Unavailable
+from jobdeck.errors import (
+    Conflict,
+    InvalidInput,
+    JobdeckError,
+    NotFound,
+    QuotaExceeded,
+    Unavailable,
+)
 from jobdeck.events.feed import running_feed
 from jobdeck.registry import JobTypeRegistry, load_registry
 from jobdeck.runtime import open_runtime
 from jobdeck.services.fine_tuning import FineTuningService
 from jobdeck.services.jobs import JobControl
 from jobdeck.store.engine import is_outage
+from jobdeck.store.waits import newest_event
 
 logger = logging.getLogger(__name__)
 _REF = "#/components/schemas/"
@@ -56,6 +64,7 @@ _STATUS: dict[type[JobdeckError], int] = {
     NotFound: 404,
     Conflict: 409,
     InvalidInput: 422,
+    QuotaExceeded: 413,
     Unavailable: 503,
 }
 
@@ -147,6 +156,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_runtime(settings, temporal=temporal, for_api=True) as runtime:
             app.state.runtime = runtime
+            async with runtime.db.read() as session:  # /metrics counts waits from here on
+                app.state.metrics.waits_after = await newest_event(session)
             app.state.registry = job_types
             app.state.jobs = JobControl(runtime, job_types)
             app.state.fine_tuning = FineTuningService(runtime, app.state.jobs)
@@ -174,7 +185,8 @@ def create_app(
 
     @app.exception_handler(JobdeckError)
     async def _jobdeck_error(_: Request, err: JobdeckError) -> JSONResponse:
-        return JSONResponse({"detail": err.detail}, status_code=_status_of(err))
+        extra = err.body if isinstance(err, QuotaExceeded) else {}
+        return JSONResponse({"detail": err.detail, **extra}, status_code=_status_of(err))
 
     async def _database_error(request: Request, err: Exception) -> JSONResponse:
         if not is_outage(err):

@@ -29,6 +29,18 @@ class RateLimitPublic(Schema):
     remaining: int = Field(description="Requests the bucket allows right now")
 
 
+class StorageQuotaPublic(Schema):
+    limit: int | None = Field(description="Bytes of dataset and document files; null: none")
+    used: int = Field(description="Bytes stored now")
+
+
+class QuotasPublic(Schema):
+    storage: StorageQuotaPublic
+    job_history_days: int | None = Field(
+        description="Days an ended job's history is kept; null: for ever"
+    )
+
+
 class LimitsPublic(Schema):
     """The calling organization's limits, what it uses of them, and its line."""
 
@@ -39,6 +51,7 @@ class LimitsPublic(Schema):
     concurrency: list[ConcurrencyPublic]
     rate_limits: list[RateLimitPublic]
     websockets_per_key: int
+    quotas: QuotasPublic
     pending: list[PendingPlace] = Field(
         description="Jobs waiting for a slot, first in line first (at most 100)"
     )
@@ -50,4 +63,10 @@ class LimitsUpdate(Schema, StorableText):
     active_jobs: int | None = Field(default=None, description="Active jobs at once, in all")
     by_type: dict[str, int | None] = Field(
         default_factory=dict, description="Active jobs at once per job type"
+    )
+    storage_bytes: int | None = Field(
+        default=None, description="Storage quota: bytes of dataset and document files"
+    )
+    job_history_days: int | None = Field(
+        default=None, description="Days an ended job's history is kept"
     )

@@ -1,13 +1,19 @@
 """Prometheus metrics of one API process, at GET /metrics: HTTP requests by route and
 status with their durations, jobs by type and status (all organizations, counted at
 scrape time), live-feed subscribers, and fair sharing by organization: jobs waiting for a
-concurrency slot and slots held (counted at scrape time), and this process's rate-limit
-rejections by what was limited. No user, key or job appears in a label; an organization
-does only in the fair-sharing families (their number of values is the number of
-organizations, not of jobs)."""
+concurrency slot and slots held (counted at scrape time), how long jobs waited from
+created to started, by organization and type, and this process's rate-limit rejections
+by what was limited. No user, key or job appears in a label; an organization does only
+in the fair-sharing families (their number of values is the number of organizations, not
+of jobs).
+
+The waits are read at scrape time from the jobs' `started` events since the last scrape
+(one range of the events' index), from the process's start on: every API process counts
+every job once, so aggregate them with max(), not sum()."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 
@@ -67,6 +73,24 @@ class Metrics:
             ["organization", "limit"],
             registry=self.registry,
         )
+        self.waits = Histogram(
+            "jobdeck_job_wait_seconds",
+            "Time from a job's creation to its start (pending to running: the queue, its "
+            "dependencies and its wait for a slot), by organization and job type",
+            ["organization", "type"],
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 14400),
+            registry=self.registry,
+        )
+        # The newest job event counted into `waits` (None: not yet known; the app sets it
+        # to the newest event when it starts).
+        self.waits_after: int | None = None
+        self.waits_lock = asyncio.Lock()
+
+    def waited(self, waits: Sequence[tuple[str, str, float]], after: int) -> None:
+        """Count jobs' waits, (organization, type, seconds), read up to event `after`."""
+        for organization_id, job_type, seconds in waits:
+            self.waits.labels(organization_id, job_type).observe(max(0.0, seconds))
+        self.waits_after = after
 
     def refused(self, organization_id: str, limit: str) -> None:
         """Count one request refused by the rate limit `limit` (e.g. creates_per_key)."""

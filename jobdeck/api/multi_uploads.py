@@ -26,6 +26,8 @@ from jobdeck.dataset_files import DatasetStorage, discard
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 
+    from jobdeck.api.quotas import StorageRoom
+
 FILE_FIELDS = ("file", "files")
 
 
@@ -54,9 +56,10 @@ class _Receiver:
     """python-multipart callbacks: data is queued by file number and written off the
     event loop by `receive_files`."""
 
-    def __init__(self, max_bytes: int, max_files: int) -> None:
+    def __init__(self, max_bytes: int, max_files: int, room: StorageRoom | None) -> None:
         self.max_bytes = max_bytes
         self.max_files = max_files
+        self.room = room
         self.headers: dict[bytes, bytes] = {}
         self.header_name = b""
         self.header_value = b""
@@ -95,6 +98,8 @@ class _Receiver:
         self.size += end - start
         if self.size > self.max_bytes:
             raise _too_large(self.max_bytes)
+        if self.room is not None and self.size > self.room.left:
+            raise self.room.refuse(self.size)
         self.pending.append((len(self.filenames) - 1, data[start:end]))
 
     def callbacks(self) -> MultipartCallbacks:
@@ -141,9 +146,15 @@ class _Writer:
 
 
 async def receive_files(
-    request: Request, storage: DatasetStorage, *, max_bytes: int, max_files: int
+    request: Request,
+    storage: DatasetStorage,
+    *,
+    max_bytes: int,
+    max_files: int,
+    room: StorageRoom | None = None,
 ) -> list[ReceivedFile]:
-    """The request's files in scratch files, in the order sent (at least one)."""
+    """The request's files in scratch files, in the order sent (at least one); past the
+    `room` left in the organization's storage quota, a 413 and nothing kept."""
     kind, params = parse_options_header(request.headers.get("content-type", ""))
     if kind != b"multipart/form-data" or b"boundary" not in params:
         raise HTTPException(
@@ -154,7 +165,13 @@ async def receive_files(
     # The body also holds the multipart framing: allow it some room per file.
     if declared.isdigit() and int(declared) > max_bytes + max_files * 1024 + 64 * 1024:
         raise _too_large(max_bytes)
-    receiver = _Receiver(max_bytes, max_files)
+    if (
+        room is not None
+        and declared.isdigit()
+        and int(declared) > room.left + max_files * 1024 + 64 * 1024
+    ):
+        raise room.refuse(int(declared))
+    receiver = _Receiver(max_bytes, max_files, room)
     parser = MultipartParser(params[b"boundary"], receiver.callbacks())
     writer = _Writer(storage)
     try:

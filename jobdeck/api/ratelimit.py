@@ -1,5 +1,6 @@
 """The API's rate limits: token buckets per API key and per organization, kept in the
-database so that every API process draws from the same buckets.
+database (or in Redis, with JOBDECK_REDIS_URL) so that every API process draws from the
+same buckets (jobdeck/fairness/shared.py).
 
 A request that creates something (a job, a retry, a fine-tune or a dataset validation: all
 job creations; an upload) takes one token from each of its buckets before anything is read
@@ -23,7 +24,8 @@ from jobdeck.api.metrics import Metrics
 from jobdeck.api.schemas import Problem
 from jobdeck.clock import utcnow
 from jobdeck.config import Settings
-from jobdeck.fairness.bucket import MILLI, Bucket, refilled
+from jobdeck.fairness.bucket import MILLI, Bucket
+from jobdeck.fairness.shared import Draw, SharedBuckets
 from jobdeck.store import limits as limit_store
 from jobdeck.store.accounts import Principal
 
@@ -86,11 +88,8 @@ async def take(
     found = buckets(runtime.settings, principal, action)
     if not found:
         return
-
-    async def work(session: AsyncSession) -> tuple[Bucket, float] | None:
-        return await limit_store.take_tokens(session, buckets=found, now=utcnow())
-
-    refused = await runtime.db.transact(work)
+    shared: SharedBuckets = runtime.buckets
+    refused = await shared.take([Draw(b) for b in found])
     if refused is not None:
         bucket, wait_s = refused
         retry = max(1, math.ceil(wait_s))
@@ -104,12 +103,10 @@ async def take(
             ),
             headers={"Retry-After": str(retry), **_headers(bucket, 0, wait_s)},
         )
-    # The tightest bucket's state after this request (refills are not counted here).
-    async with runtime.db.read() as session:
-        levels = await limit_store.bucket_levels(session, keys=[b.key for b in found])
-    tightest = min(found, key=lambda b: levels[b.key].milli_tokens if b.key in levels else 0)
-    level = levels[tightest.key].milli_tokens if tightest.key in levels else 0
-    response.headers.update(_headers(tightest, level, 0))
+    # The tightest bucket's state after this request.
+    levels = await shared.levels(found)
+    tightest = min(found, key=lambda b: levels[b.key])
+    response.headers.update(_headers(tightest, levels[tightest.key], 0))
 
 
 async def limit_creations(
@@ -137,29 +134,20 @@ RATE_LIMITED: dict[int | str, dict[str, Any]] = {
 
 
 async def bucket_report(
-    session: AsyncSession, settings: Settings, principal: Principal
+    shared: SharedBuckets, settings: Settings, principal: Principal
 ) -> list[dict[str, Any]]:
     """Every bucket of the caller, with what it allows right now (for GET /api/limits)."""
     found = [b for action in (CREATE, UPLOAD) for b in buckets(settings, principal, action)]
-    levels = await limit_store.bucket_levels(session, keys=[b.key for b in found])
-    now = utcnow()
-    report = []
-    for b in found:
-        row = levels.get(b.key)
-        level = (
-            refilled(row.milli_tokens, b, (now - row.updated_at).total_seconds())
-            if row is not None
-            else b.capacity
-        )
-        report.append(
-            {
-                "name": b.name,
-                "per_minute": b.per_minute,
-                "burst": b.capacity // MILLI,
-                "remaining": level // MILLI,
-            }
-        )
-    return report
+    levels = await shared.levels(found)
+    return [
+        {
+            "name": b.name,
+            "per_minute": b.per_minute,
+            "burst": b.capacity // MILLI,
+            "remaining": max(0, levels[b.key] // MILLI),
+        }
+        for b in found
+    ]
 
 
 # --- live-feed sockets per API key ---------------------------------------------------

@@ -27,6 +27,8 @@ from jobdeck.dataset_files import DatasetStorage, discard
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 
+    from jobdeck.api.quotas import StorageRoom
+
 MAX_FIELD_BYTES = 1024  # the text fields (name, format) are short
 MAX_FIELDS = 20  # text fields beside the file: the API reads two
 MAX_FIELDS_BYTES = 8 * 1024  # all text fields together
@@ -71,8 +73,9 @@ class _Receiver:
     """python-multipart callbacks: file data is queued (and written off the event loop by
     `receive_upload`), text fields are collected."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, room: StorageRoom | None = None) -> None:
         self.max_bytes = max_bytes
+        self.room = room
         self.part = _Part()
         self.header_name = b""
         self.header_value = b""
@@ -126,6 +129,8 @@ class _Receiver:
         self.size += end - start
         if self.size > self.max_bytes:
             raise too_large(self.max_bytes)
+        if self.room is not None and self.size > self.room.left:
+            raise self.room.refuse(self.size)
         self.pending.append(data[start:end])
 
     def on_part_end(self) -> None:
@@ -139,7 +144,11 @@ def _write(handle: IO[bytes], chunks: list[bytes], digest: hashlib._Hash) -> Non
         handle.write(chunk)
 
 
-async def receive_upload(request: Request, storage: DatasetStorage, max_bytes: int) -> Upload:
+async def receive_upload(
+    request: Request, storage: DatasetStorage, max_bytes: int, room: StorageRoom | None = None
+) -> Upload:
+    """The upload in a scratch file; past `max_bytes`, or the `room` left in the
+    organization's storage quota, a 413 and nothing kept."""
     content_type = request.headers.get("content-type", "")
     kind, params = parse_options_header(content_type)
     if kind != b"multipart/form-data" or b"boundary" not in params:
@@ -151,7 +160,9 @@ async def receive_upload(request: Request, storage: DatasetStorage, max_bytes: i
     # The body also holds the multipart framing: allow it a little room.
     if declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
         raise too_large(max_bytes)
-    receiver = _Receiver(max_bytes)
+    if room is not None and declared.isdigit() and int(declared) > room.left + 64 * 1024:
+        raise room.refuse(int(declared))
+    receiver = _Receiver(max_bytes, room)
     parser = MultipartParser(params[b"boundary"], _callbacks(receiver))
     scratch = storage.scratch()
     digest = hashlib.sha256()

@@ -7,10 +7,13 @@ tokens with its model's own tokenizer, which the chunker uses to size chunks.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from jobdeck.config import Settings
 from jobdeck.documents.errors import EmbeddingError
+
+if TYPE_CHECKING:
+    from jobdeck.providers.budgets import ProviderBudgets
 
 PROVIDERS: tuple[str, ...] = ("local", "openai", "ollama")
 DEFAULT_LOCAL_MODEL = "all-MiniLM-L6-v2"
@@ -34,8 +37,11 @@ class Embedder(Protocol):
     async def aclose(self) -> None: ...
 
 
-def open_embedder(settings: Settings, provider: str, model: str) -> Embedder:
-    """The embedder for `provider` ("local", "openai", "ollama") and `model`. Raises
+def open_embedder(
+    settings: Settings, provider: str, model: str, *, budgets: ProviderBudgets | None = None
+) -> Embedder:
+    """The embedder for `provider` ("local", "openai", "ollama") and `model`, a remote
+    one's calls spending from `budgets` (the process's provider budgets). Raises
     EmbeddingError (not retryable) for an unknown provider or a missing local model."""
     if provider == "local":
         from jobdeck.documents.local_embedder import open_local
@@ -44,11 +50,11 @@ def open_embedder(settings: Settings, provider: str, model: str) -> Embedder:
     if provider == "openai":
         from jobdeck.documents.remote_embedders import OpenAIEmbedder
 
-        return OpenAIEmbedder(settings, model)
+        return OpenAIEmbedder(settings, model, budgets=budgets)
     if provider == "ollama":
         from jobdeck.documents.remote_embedders import OllamaEmbedder
 
-        return OllamaEmbedder(settings, model)
+        return OllamaEmbedder(settings, model, budgets=budgets)
     raise EmbeddingError(
         f"unknown embedding provider {provider!r}; choose one of {', '.join(PROVIDERS)}",
         retryable=False,

@@ -23,6 +23,8 @@ from tokenizers import Tokenizer
 from jobdeck import tiktokens
 from jobdeck.config import Settings
 from jobdeck.documents.errors import EmbeddingError
+from jobdeck.providers.budgets import ProviderBudgets
+from jobdeck.providers.transport import budgeted_client, openai_client
 
 # Known OpenAI embedding models: vector length and context length (tokens).
 OPENAI_MODELS: dict[str, tuple[int, int]] = {
@@ -60,7 +62,9 @@ def _retry_after(headers: Any) -> float | None:
 class OpenAIEmbedder:
     provider = "openai"
 
-    def __init__(self, settings: Settings, model: str) -> None:
+    def __init__(
+        self, settings: Settings, model: str, *, budgets: ProviderBudgets | None = None
+    ) -> None:
         if settings.openai_api_key is None:
             raise EmbeddingError(
                 "the openai embedding provider needs an API key (JOBDECK_OPENAI_API_KEY)",
@@ -69,13 +73,9 @@ class OpenAIEmbedder:
         self.model = model
         self.dimensions, self.max_tokens = OPENAI_MODELS.get(model, (0, 8191))
         self.max_batch = min(settings.embedding_batch_size, OPENAI_MAX_INPUTS)
-        # The SDK retries 429s and 5xx itself, honouring Retry-After up to two minutes.
-        self._client = openai.AsyncOpenAI(
-            api_key=settings.openai_api_key.get_secret_value(),
-            base_url=settings.openai_base_url,
-            timeout=settings.provider_timeout_s,
-            max_retries=RETRIES,
-        )
+        # The SDK retries 5xx (and a 429 the budget's transport hands on) itself,
+        # honouring Retry-After up to two minutes.
+        self._client = openai_client(budgets, settings, max_retries=RETRIES)
         self._encoding = tiktokens.encoding("cl100k_base")  # text-embedding-3's and ada's
 
     def count_tokens(self, text: str) -> int:
@@ -145,14 +145,22 @@ class OllamaEmbedder:
     provider = "ollama"
 
     def __init__(
-        self, settings: Settings, model: str, *, sleep: Callable[[float], Any] = asyncio.sleep
+        self,
+        settings: Settings,
+        model: str,
+        *,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+        budgets: ProviderBudgets | None = None,
     ) -> None:
         self.model = model
         self.dimensions = 0  # known at the first answer
         self.max_batch = settings.embedding_batch_size
         self.max_tokens = 512
-        self._client = httpx.AsyncClient(
-            base_url=settings.ollama_base_url, timeout=settings.provider_timeout_s
+        self._client = budgeted_client(
+            budgets,
+            "ollama",
+            base_url=settings.ollama_base_url,
+            timeout=settings.provider_timeout_s,
         )
         self._tokenizer = Tokenizer.from_file(str(_BERT_TOKENIZER))
         self._tokenizer.no_truncation()

@@ -30,7 +30,7 @@ async def running_feed(db: Database, settings: Settings) -> AsyncIterator[LiveFe
     tasks = [
         asyncio.create_task(tailer.run(), name="jobdeck-tailer"),
         asyncio.create_task(
-            prune_forever(db, retention_days=settings.event_retention_days),
+            prune_forever(db, settings),
             name="jobdeck-retention",
         ),
     ]

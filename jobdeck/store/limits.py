@@ -1,6 +1,6 @@
 """The only door to the fair-sharing tables: organizations' limit overrides, the line of
-jobs waiting for (and holding) concurrency slots, the API's token buckets and the
-WebSocket leases.
+jobs waiting for (and holding) concurrency slots, and the WebSocket leases (the token
+buckets are store/buckets.py's).
 
 Admission is one pass under a per-organization lock (the organization's row, FOR UPDATE,
 on PostgreSQL; SQLite's writers are serialized by BEGIN IMMEDIATE already): whoever enters
@@ -20,7 +20,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jobdeck.domain import TERMINAL_STATUSES, EventKind, JobStatus, Progress
-from jobdeck.fairness.bucket import Bucket, refilled, wait_for
 from jobdeck.fairness.limits import WAITING_MESSAGE, Limits, waiting_message
 from jobdeck.store import events as event_store
 from jobdeck.store import jobs as job_store
@@ -29,7 +28,6 @@ from jobdeck.store.tables import (
     JobSlot,
     Organization,
     OrganizationLimit,
-    RateBucket,
     SocketLease,
 )
 
@@ -318,46 +316,6 @@ async def slot_counts(session: AsyncSession) -> list[tuple[str, str, int]]:
         )
     )
     return [(org, state, int(count)) for org, state, count in rows]
-
-
-# --- token buckets -------------------------------------------------------------------
-
-
-async def take_tokens(
-    session: AsyncSession, *, buckets: Sequence[Bucket], now: datetime
-) -> tuple[Bucket, float] | None:
-    """Take one token from every bucket, or from none: returns None when taken, else the
-    bucket that is empty and the seconds until it holds a token."""
-    levels: dict[str, int] = {}
-    for bucket in buckets:
-        await session.execute(
-            _insert(session)(RateBucket)
-            .values(key=bucket.key, milli_tokens=bucket.capacity, updated_at=now)
-            .on_conflict_do_nothing(index_elements=["key"])
-        )
-        row = (
-            await session.execute(
-                select(RateBucket).where(RateBucket.key == bucket.key).with_for_update()
-            )
-        ).scalar_one()
-        elapsed = (now - row.updated_at).total_seconds()
-        levels[bucket.key] = refilled(row.milli_tokens, bucket, elapsed)
-    empty = [(b, wait_for(levels[b.key], b)) for b in buckets if wait_for(levels[b.key], b) > 0]
-    for bucket in buckets:
-        level = levels[bucket.key] - (0 if empty else 1000)
-        await session.execute(
-            update(RateBucket)
-            .where(RateBucket.key == bucket.key)
-            .values(milli_tokens=level, updated_at=now)
-        )
-    if empty:
-        return max(empty, key=lambda pair: pair[1])
-    return None
-
-
-async def bucket_levels(session: AsyncSession, *, keys: Sequence[str]) -> dict[str, RateBucket]:
-    rows = await session.execute(select(RateBucket).where(RateBucket.key.in_(keys)))
-    return {row.key: row for row in rows.scalars()}
 
 
 # --- WebSocket leases ----------------------------------------------------------------

@@ -605,13 +605,15 @@ class NotificationAttempt(Base):
 
 class OrganizationLimit(Base):
     """An organization's own value for one limit, set by its admin ("active_jobs",
-    "active_jobs:<job type>"); a limit without a row takes the settings' default."""
+    "active_jobs:<job type>", the quotas "storage_bytes" and "job_history_days"); a limit
+    without a row takes the settings' default."""
 
     __tablename__ = "organization_limits"
 
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
     name: Mapped[str] = mapped_column(String(120), primary_key=True)
-    value: Mapped[int] = mapped_column(Integer)
+    # 64 bits for a storage quota in bytes (migration 0016; SQLite's INTEGER is already).
+    value: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     updated_at: Mapped[datetime]
 
 

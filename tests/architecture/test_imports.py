@@ -49,6 +49,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "jobdeck.documents",
             "jobdeck.notifications",  # channels, signing, announce (issue 15)
             "jobdeck.outbound",  # SSRF-guarded, address-pinned HTTP and sockets
+            "jobdeck.providers",  # provider calls within shared budgets (issue 16)
         ],
     ),
     ("activities", ["jobdeck.activities"]),

@@ -21,6 +21,7 @@ from jobdeck.activities.fine_tuning.provider import FineTuningProvider, model_na
 from jobdeck.activities.progress import ProgressReporter
 from jobdeck.clock import utcnow
 from jobdeck.errors import NotFound
+from jobdeck.providers.transport import budgeted_client
 from jobdeck.redact import Redactor
 from jobdeck.store import fine_tuning as ft_store
 from jobdeck.store.tables import Model
@@ -73,7 +74,9 @@ def few_shot(lines: list[str]) -> tuple[str | None, list[dict[str, str]]]:
 class OllamaActivities(ActivityGroup):
     def __init__(self, runtime: Runtime, jobs: JobActions) -> None:
         super().__init__(runtime, jobs)
-        client = httpx.AsyncClient(
+        client = budgeted_client(
+            runtime.budgets,
+            "ollama",
             base_url=runtime.settings.ollama_base_url,
             timeout=httpx.Timeout(runtime.settings.provider_timeout_s),
         )
@@ -243,7 +246,8 @@ class OllamaActivities(ActivityGroup):
 
 
 async def _status(runtime: Runtime) -> tuple[list[str], str | None]:
-    """The models Ollama has now (its /api/tags), or why it cannot be asked."""
+    """The models Ollama has now (its /api/tags), or why it cannot be asked. Not under
+    the provider budget: a look of at most two seconds for a form, not a job's call."""
     url = runtime.settings.ollama_base_url
     try:
         async with asyncio.timeout(2), httpx.AsyncClient(base_url=url) as client:

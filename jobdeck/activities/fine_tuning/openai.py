@@ -35,16 +35,12 @@ def _open(runtime: Runtime) -> HostedFineTuner:
             type="ProviderNotConfigured",
             non_retryable=True,
         )
-    import openai
-
     from jobdeck.activities.fine_tuning.openai_client import OpenAIFineTuner
+    from jobdeck.providers.transport import openai_client
 
-    client = openai.AsyncOpenAI(
-        api_key=settings.openai_api_key.get_secret_value(),
-        base_url=settings.openai_base_url,
-        max_retries=0,  # Temporal retries, with backoff; one layer only
-        timeout=settings.provider_timeout_s,
-    )
+    # No SDK retries: Temporal retries, with backoff; one layer only (a 429 is waited out
+    # by the provider budget's transport).
+    client = openai_client(runtime.budgets, settings, max_retries=0)
     runtime.closers.append(client.close)
     return OpenAIFineTuner(client)
 

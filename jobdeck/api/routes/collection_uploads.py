@@ -16,6 +16,7 @@ from jobdeck.api.collection_schemas import SkippedFilePublic, UploadPublic
 from jobdeck.api.deps import CurrentUser, RuntimeDep
 from jobdeck.api.filenames import safe_name
 from jobdeck.api.multi_uploads import FILE_FIELDS, receive_files
+from jobdeck.api.quotas import check_storage, hold_storage, storage_room
 from jobdeck.api.routes.collections import _document_public, _refusal
 from jobdeck.api.schemas import Problem
 from jobdeck.clock import utcnow
@@ -25,6 +26,7 @@ from jobdeck.documents.parsing import detect_format
 from jobdeck.documents.types import DocumentError
 from jobdeck.errors import InvalidInput
 from jobdeck.store import collections as collection_store
+from jobdeck.store.accounts import Principal
 
 router = APIRouter()
 
@@ -84,7 +86,12 @@ def _archive_refusal(err: ArchiveError) -> HTTPException:
 
 
 async def _gather(
-    request: Request, runtime: RuntimeDep, candidates: list[_Candidate], skipped: list[Skipped]
+    request: Request,
+    runtime: RuntimeDep,
+    principal: Principal,
+    collection_id: str,
+    candidates: list[_Candidate],
+    skipped: list[Skipped],
 ) -> None:
     """Fill `candidates` with the request's documents and archive members (their scratch
     files the caller's to discard) and `skipped` with what is not stored."""
@@ -95,6 +102,7 @@ async def _gather(
         storage,
         max_bytes=settings.dataset_max_upload_bytes,
         max_files=settings.document_upload_max_files,
+        room=await storage_room(runtime, principal.organization_id, collection_id=collection_id),
     )
     singles = sum(1 for file in received if not is_archive(file.filename))
     try:
@@ -171,7 +179,10 @@ async def _formats(candidates: list[_Candidate], skipped: list[Skipped]) -> list
     openapi_extra={"requestBody": _UPLOAD_BODY},
     responses={
         400: {"model": Problem, "description": "A part that is not a file, or malformed"},
-        413: {"model": Problem, "description": "Too many files or bytes, or a zip bomb"},
+        413: {
+            "model": Problem,
+            "description": "Too many files or bytes, a zip bomb, or past the storage quota",
+        },
         415: {"model": Problem, "description": "Not multipart/form-data, or not a document"},
         422: {"model": Problem, "description": "A bad file, name or archive member"},
     },
@@ -195,7 +206,7 @@ async def upload_documents(
     stored: list[str] = []
     old_keys: list[str] = []
     try:
-        await _gather(request, runtime, candidates, skipped)
+        await _gather(request, runtime, principal, collection_id, candidates, skipped)
         kept = await _formats(candidates, skipped)
         prefix = f"{principal.organization_id}/collections/{collection_id}"
         ids = [str(uuid.uuid4()) for _ in kept]
@@ -205,6 +216,7 @@ async def upload_documents(
             stored.append(key)
         now = utcnow()
         async with runtime.db.write() as session:
+            room = await hold_storage(session, runtime.settings, principal.organization_id)
             documents = []
             for document_id, key, candidate in zip(ids, stored, kept, strict=True):
                 document, old_key = await collection_store.upsert_document(
@@ -222,6 +234,8 @@ async def upload_documents(
                 documents.append(document)
                 if old_key is not None:
                     old_keys.append(old_key)
+            # Archives expand past what streamed in: the quota holds for what is stored.
+            await check_storage(session, room, principal.organization_id)
         stored = []  # committed: they are the documents' files now
     finally:
         for key in stored:

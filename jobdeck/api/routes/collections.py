@@ -27,6 +27,7 @@ from jobdeck.api.collection_schemas import (
 )
 from jobdeck.api.deps import CurrentUser, JobsDep, RuntimeDep
 from jobdeck.api.filenames import safe_name
+from jobdeck.api.quotas import check_storage, hold_storage, storage_room
 from jobdeck.api.schemas import JobPublic, Problem
 from jobdeck.api.uploads import FILE_FIELD, receive_upload
 from jobdeck.api.views import job_public
@@ -43,6 +44,9 @@ from jobdeck.store import items as item_store
 from jobdeck.store import jobs as job_store
 from jobdeck.store.items import ItemStatus
 from jobdeck.store.tables import Collection, Document
+
+# A search waits for the embedding provider's budget no longer than this: a person waits.
+SEARCH_BUDGET_WAIT_S = 10.0
 
 router = APIRouter()
 
@@ -227,7 +231,10 @@ def _refusal(err: DocumentError) -> HTTPException:
     openapi_extra={"requestBody": _UPLOAD_BODY},
     responses={
         400: {"model": Problem, "description": "Not one file in the field `file`, or malformed"},
-        413: {"model": Problem, "description": "The file, or the form fields, too large"},
+        413: {
+            "model": Problem,
+            "description": "The file, or the form fields, too large; or past the storage quota",
+        },
         415: {"model": Problem, "description": "Not multipart/form-data, or not a document"},
         422: {"model": Problem, "description": "Empty, or content that its name belies"},
     },
@@ -246,7 +253,8 @@ async def upload_document(
             session, organization_id=principal.organization_id, collection_id=collection_id
         )
     storage = runtime.files
-    upload = await receive_upload(request, storage, runtime.settings.dataset_max_upload_bytes)
+    room = await storage_room(runtime, principal.organization_id, collection_id=collection_id)
+    upload = await receive_upload(request, storage, runtime.settings.dataset_max_upload_bytes, room)
     old_key: str | None = None
     try:
         filename = safe_name(upload.filename)
@@ -261,6 +269,7 @@ async def upload_document(
         await storage.put(key, upload.path)
         try:
             async with runtime.db.write() as session:
+                room = await hold_storage(session, runtime.settings, principal.organization_id)
                 document, old_key = await collection_store.upsert_document(
                     session,
                     document_id=document_id,
@@ -273,6 +282,7 @@ async def upload_document(
                     format=fmt,
                     now=utcnow(),
                 )
+                await check_storage(session, room, principal.organization_id)
         except BaseException:
             await storage.delete(key)
             raise
@@ -333,11 +343,11 @@ async def ingest(
         data={
             "collectionId": collection.id,
             "documentIds": body.document_ids,
-            "allowedFailureRatio": body.allowed_failure_ratio,
-            "force": body.force,
             "datasetId": body.dataset_id,
             "textColumn": body.text_column,
             "titleColumn": body.title_column,
+            "allowedFailureRatio": body.allowed_failure_ratio,
+            "force": body.force,
         },
     )
     job, _ = await jobs.create(principal, new)
@@ -363,7 +373,10 @@ async def search(
         return SearchResults(data=[])  # nothing embedded yet
     try:
         embedder = open_embedder(
-            runtime.settings, collection.embedding_provider, collection.embedding_model
+            runtime.settings,
+            collection.embedding_provider,
+            collection.embedding_model,
+            budgets=runtime.budgets.waiting_at_most(SEARCH_BUDGET_WAIT_S),
         )
         try:
             [vector] = await embedder.embed([body.query])

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from jobdeck.api.dataset_schemas import DatasetPublic, DatasetsPublic, DatasetValidate
 from jobdeck.api.deps import CurrentUser, JobsDep, RuntimeDep
 from jobdeck.api.filenames import content_disposition, safe_name
+from jobdeck.api.quotas import check_storage, hold_storage, storage_room
 from jobdeck.api.ratelimit import RATE_LIMITED, CreationLimit, UploadLimit
 from jobdeck.api.schemas import JobPublic, Problem
 from jobdeck.api.uploads import FILE_FIELD, Upload, receive_upload
@@ -95,7 +96,10 @@ _UPLOAD_BODY = {
     responses={
         **RATE_LIMITED,
         400: {"model": Problem, "description": "Not one file in the field `file`, or malformed"},
-        413: {"model": Problem, "description": "The file, or the form fields, too large"},
+        413: {
+            "model": Problem,
+            "description": "The file, or the form fields, too large; or past the storage quota",
+        },
         415: {"model": Problem, "description": "Not multipart/form-data, or a format not taken"},
         422: {"description": "Validation Error"},
     },
@@ -106,7 +110,8 @@ async def upload_dataset(
     """Upload a file as multipart/form-data (field `file`; optional `name`, `format`)."""
     settings = runtime.settings
     storage = runtime.files
-    upload = await receive_upload(request, storage, settings.dataset_max_upload_bytes)
+    room = await storage_room(runtime, principal.organization_id)
+    upload = await receive_upload(request, storage, settings.dataset_max_upload_bytes, room)
     try:
         fmt = _format_of(upload, settings)
         # A name, never a path: `../../etc/passwd.csv` is kept as `passwd.csv`.
@@ -121,6 +126,7 @@ async def upload_dataset(
         await storage.put(key, upload.path)
         try:
             async with runtime.db.write() as session:
+                room = await hold_storage(session, settings, principal.organization_id)
                 dataset = await dataset_store.insert_dataset(
                     session,
                     dataset_id=dataset_id,
@@ -133,6 +139,7 @@ async def upload_dataset(
                     storage_key=key,
                     now=utcnow(),
                 )
+                await check_storage(session, room, principal.organization_id)
         except BaseException:
             await storage.delete(key)
             raise

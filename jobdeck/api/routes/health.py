@@ -11,9 +11,10 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from jobdeck.api.deps import RuntimeDep
-from jobdeck.api.metrics import CONTENT_TYPE
+from jobdeck.api.metrics import CONTENT_TYPE, Metrics
 from jobdeck.store import jobs as job_store
 from jobdeck.store import limits as limit_store
+from jobdeck.store import waits as wait_store
 
 router = APIRouter(tags=["health"])
 
@@ -63,11 +64,18 @@ def _operator(request: Request, token: SecretStr | None) -> None:
 @router.get("/metrics", response_class=Response)
 async def metrics(request: Request, runtime: RuntimeDep) -> Response:
     """Prometheus text format: HTTP requests, jobs by type and status, feed subscribers,
-    slots waited for and held and rate-limit rejections by organization (every
-    organization's: for operators; JOBDECK_METRICS_TOKEN guards it)."""
+    slots waited for and held, jobs' waits to start and rate-limit rejections by
+    organization (every organization's: for operators; JOBDECK_METRICS_TOKEN guards it)."""
     _operator(request, runtime.settings.metrics_token)
+    metrics: Metrics = request.app.state.metrics
     async with runtime.db.read() as session:
         counts = await job_store.counts_by_type_and_status(session)
         slots = await limit_store.slot_counts(session)
-    body = request.app.state.metrics.render(counts, request.app.state.feed.hub.subscribers, slots)
+        async with metrics.waits_lock:  # two scrapes at once count each start once
+            if metrics.waits_after is None:
+                metrics.waited([], await wait_store.newest_event(session))
+            else:
+                waits, after = await wait_store.waits_after(session, after=metrics.waits_after)
+                metrics.waited(waits, after)
+    body = metrics.render(counts, request.app.state.feed.hub.subscribers, slots)
     return Response(body, media_type=CONTENT_TYPE)
