@@ -24,7 +24,7 @@ class JobActions(Protocol):
         self, principal: Principal, job_id: str, *, idempotency_key: str | None = None
     ) -> Job: ...
 
-    async def prepare_child(
+    async def prepare_started(
         self,
         principal: Principal,
         *,
@@ -33,24 +33,11 @@ class JobActions(Protocol):
         data: dict[str, Any],
         priority: int,
         job_id: str,
-        parent_id: str,
         created_at: str,
         progress_interval_s: float | None,
-    ) -> tuple[JobSpec, str]: ...
-
-    async def prepare_scheduled(
-        self,
-        principal: Principal,
-        *,
-        type: str,
-        name: str,
-        data: dict[str, Any],
-        description: str | None,
-        priority: int,
-        job_id: str,
-        schedule_id: str,
-        created_at: str,
-        progress_interval_s: float | None,
+        description: str | None = None,
+        parent_id: str | None = None,
+        schedule_id: str | None = None,
     ) -> tuple[JobSpec, str]: ...
 
 

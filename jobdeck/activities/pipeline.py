@@ -313,7 +313,7 @@ class PipelineActivities(ActivityGroup):
             key_id=f"pipeline:{request.run_job_id}",
         )
         try:
-            spec, queue = await self.jobs.prepare_child(
+            spec, queue = await self.jobs.prepare_started(
                 principal,
                 type=request.job_type,
                 name=request.name,

@@ -297,7 +297,7 @@ class MapActivities(PipelineActivities):
                     continue
                 item_data = refs.resolve(sub.data, item_context)
                 name = refs.resolve(sub.job_name, item_context) if sub.job_name else None
-                spec, queue = await self.jobs.prepare_child(
+                spec, queue = await self.jobs.prepare_started(
                     principal,
                     type=sub.job_type,
                     name=str(name or f"{job.name} #{index}")[:200],

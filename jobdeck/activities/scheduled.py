@@ -99,7 +99,7 @@ class ScheduledRuns(ActivityGroup):
         if refused is None:
             principal = await self._principal(run)
             try:
-                spec, queue = await self.jobs.prepare_scheduled(
+                spec, queue = await self.jobs.prepare_started(
                     principal,
                     type=run.job.type,
                     name=run.job.name,

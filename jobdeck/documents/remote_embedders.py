@@ -10,8 +10,6 @@ with `retryable` (and `retry_after`) so the caller's retry policy takes over.
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from jobdeck import tiktokens
 from jobdeck.config import Settings
 from jobdeck.documents.errors import EmbeddingError
 from jobdeck.providers.budgets import ProviderBudgets
+from jobdeck.providers.headers import retry_after_s
 from jobdeck.providers.transport import budgeted_client, openai_client
 
 # Known OpenAI embedding models: vector length and context length (tokens).
@@ -37,26 +36,6 @@ OPENAI_MAX_REQUEST_TOKENS = 300_000
 RETRIES = 3
 _MAX_WAIT = 120.0  # seconds: a longer Retry-After is left to the caller's retry policy
 _BERT_TOKENIZER = Path(__file__).parent / "minilm" / "tokenizer.json"
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds from a Retry-After (or retry-after-ms) header: a number or an HTTP date."""
-    if headers is None:
-        return None
-    milliseconds = headers.get("retry-after-ms")
-    if milliseconds:
-        try:
-            return float(milliseconds) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
 
 
 class OpenAIEmbedder:
@@ -133,7 +112,7 @@ def _openai_error(error: openai.APIStatusError) -> EmbeddingError:
     return EmbeddingError(
         f"OpenAI refused the embedding request ({status}): {error.message}",
         retryable=retryable,
-        retry_after=_retry_after(error.response.headers) if retryable else None,
+        retry_after=retry_after_s(error.response.headers) if retryable else None,
     )
 
 
@@ -227,5 +206,5 @@ def _ollama_error(response: httpx.Response, model: str) -> EmbeddingError:
     return EmbeddingError(
         f"Ollama refused the embedding request ({status}): {message}",
         retryable=retryable,
-        retry_after=_retry_after(response.headers) if retryable else None,
+        retry_after=retry_after_s(response.headers) if retryable else None,
     )

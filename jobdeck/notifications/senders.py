@@ -19,6 +19,7 @@ from jobdeck.notifications import render, signing
 from jobdeck.notifications.addresses import ALLOW_SETTING, check_http_url
 from jobdeck.notifications.events import ChannelKind
 from jobdeck.outbound import Resolver, guarded_client, pinned_socket, system_resolve
+from jobdeck.providers.headers import retry_after_s
 
 EXCERPT_CHARS = 500
 
@@ -52,11 +53,7 @@ def _retry_after(response: httpx.Response) -> float | None:
             return float(value)
     except (ValueError, AttributeError):
         pass
-    header = response.headers.get("retry-after")
-    try:
-        return max(0.0, float(header)) if header is not None else None
-    except ValueError:
-        return None
+    return retry_after_s(response.headers)
 
 
 def _certificate_error(err: BaseException) -> ssl.SSLCertVerificationError | None:

@@ -189,7 +189,7 @@ class JobControl:
             data = await job_type.prepare(self.runtime, principal, data)
         return job_type, data, name
 
-    async def prepare_child(
+    async def prepare_started(
         self,
         principal: Principal,
         *,
@@ -198,45 +198,15 @@ class JobControl:
         data: dict[str, Any],
         priority: int,
         job_id: str,
-        parent_id: str,
         created_at: str,
         progress_interval_s: float | None,
+        description: str | None = None,
+        parent_id: str | None = None,
+        schedule_id: str | None = None,
     ) -> tuple[JobSpec, str]:
-        """The spec and task queue of a job another job's workflow starts as its child
-        (a pipeline's `job` step), checked as `create` checks a job; the child's workflow
-        writes its row on its first step."""
-        new = NewJob(type=type, name=name, data=data, priority=priority)
-        job_type, data, name = await self._checked(principal, new)
-        spec = JobSpec(
-            job_id=job_id,
-            organization_id=principal.organization_id,
-            user_id=principal.user_id,
-            type=job_type.name,
-            name=name,
-            data=data,
-            priority=priority,
-            parent_id=parent_id,
-            created_at=created_at,
-            progress_interval_s=progress_interval_s,
-        )
-        return spec, job_type.task_queue or self.runtime.settings.task_queue
-
-    async def prepare_scheduled(
-        self,
-        principal: Principal,
-        *,
-        type: str,
-        name: str,
-        data: dict[str, Any],
-        description: str | None,
-        priority: int,
-        job_id: str,
-        schedule_id: str,
-        created_at: str,
-        progress_interval_s: float | None,
-    ) -> tuple[JobSpec, str]:
-        """The spec and task queue of a schedule's run, checked as `create` checks a job
-        when the run fires (the scheduled-run workflow starts it as its child)."""
+        """The spec and task queue of a job a workflow starts as its child (a pipeline's
+        `job` step or map item, a schedule's run), checked as `create` checks a job; the
+        child's workflow writes its row on its first step."""
         new = NewJob(type=type, name=name, data=data, description=description, priority=priority)
         job_type, data, name = await self._checked(principal, new)
         spec = JobSpec(
@@ -248,6 +218,7 @@ class JobControl:
             description=description,
             data=data,
             priority=priority,
+            parent_id=parent_id,
             schedule_id=schedule_id,
             created_at=created_at,
             progress_interval_s=progress_interval_s,

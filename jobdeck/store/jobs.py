@@ -107,26 +107,18 @@ async def report_progress(
     unit of work, since a job may report many times a second; two when the reporter
     `derived` them already from the report it wrote before. False when the job is
     missing or has ended (a terminal job never changes)."""
-    if derived:
-        changed = await change_job(
-            session,
-            job_id=job_id,
-            kind=EventKind.PROGRESS,
-            now=now,
-            values={"progress": progress.to_json()},
-        )
-        return changed is not None
-    before = (
-        await session.execute(
-            select(Job.status, Job.progress, Job.updated_at).where(Job.id == job_id)
-        )
-    ).first()
-    if before is None or JobStatus(before.status).is_terminal:
-        return False
     report = progress
-    if progress.rate is None and before.progress:
-        elapsed = (now - before.updated_at).total_seconds()
-        report = with_rate(progress, Progress.from_json(before.progress), elapsed)
+    if not derived:
+        before = (
+            await session.execute(
+                select(Job.status, Job.progress, Job.updated_at).where(Job.id == job_id)
+            )
+        ).first()
+        if before is None or JobStatus(before.status).is_terminal:
+            return False
+        if progress.rate is None and before.progress:
+            elapsed = (now - before.updated_at).total_seconds()
+            report = with_rate(progress, Progress.from_json(before.progress), elapsed)
     changed = await change_job(
         session,
         job_id=job_id,

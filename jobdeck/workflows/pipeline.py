@@ -12,7 +12,7 @@ worker slot and no polling, the child's history is linked to the run's in Tempor
 cancelled run cancels its children through Temporal (ParentClosePolicy.REQUEST_CANCEL,
 and the cancel of the awaiting step), and the child's own lifecycle writes its row on its
 first step, with `parent_id` = the run. The child's spec is checked first by an activity
-with the same rules as POST /api/jobs (JobControl.prepare_child).
+with the same rules as POST /api/jobs (JobControl.prepare_started).
 
 Every step change is recorded (a local activity) in pipeline_run_steps with the run's
 progress and an event carrying the steps' new statuses: the live feed shows them.

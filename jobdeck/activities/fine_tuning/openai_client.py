@@ -15,6 +15,7 @@ from openai.types.fine_tuning import FineTuningJob
 from temporalio.exceptions import ApplicationError
 
 from jobdeck.activities.fine_tuning.provider import CreateRequest, Phase, ProviderEvent, ProviderJob
+from jobdeck.providers.headers import retry_after_s
 
 MAX_EVENTS_PER_POLL = 2000
 KEY_METADATA = "jobdeck_job_id"
@@ -49,11 +50,8 @@ def _job(job: FineTuningJob) -> ProviderJob:
 
 
 def _retry_after(err: openai.APIStatusError) -> timedelta | None:
-    raw = err.response.headers.get("retry-after")
-    try:
-        return timedelta(seconds=float(raw)) if raw else None
-    except ValueError:
-        return None
+    seconds = retry_after_s(err.response.headers)
+    return None if seconds is None else timedelta(seconds=seconds)
 
 
 def provider_error(err: openai.APIError, *, creating: bool = False) -> ApplicationError:

@@ -110,13 +110,14 @@ async function fileBlob(url) {
   return response.blob();
 }
 
-/** POST /api/datasets as multipart, with upload progress (which fetch cannot report). */
-function upload(file, name, onProgress, format = "") {
+/** POST a multipart form with upload progress (which fetch cannot report): the response's
+ * JSON, or an ApiError with the API's `detail`. */
+export function sendForm(path, form, onProgress, size) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/datasets");
+    xhr.open("POST", path);
     xhr.setRequestHeader("Accept", "application/json");
-    xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+    xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : size);
     xhr.onload = () => {
       let body = null;
       try {
@@ -128,12 +129,17 @@ function upload(file, name, onProgress, format = "") {
       else reject(new ApiError(xhr.status, body && typeof body.detail === "string" ? body.detail : null));
     };
     xhr.onerror = () => reject(new ApiError(0, "the API cannot be reached; check your connection"));
-    const form = new FormData();
-    if (name) form.append("name", name);
-    if (format) form.append("format", format);
-    form.append("file", file);
     xhr.send(form);
   });
+}
+
+/** POST /api/datasets: one file, with its name and format if given. */
+function upload(file, name, onProgress, format = "") {
+  const form = new FormData();
+  if (name) form.append("name", name);
+  if (format) form.append("format", format);
+  form.append("file", file);
+  return sendForm("/api/datasets", form, onProgress, file.size);
 }
 
 /** Sign in: trade the key for the session cookie (POST /api/session); answers /api/me's body. */

@@ -8,7 +8,7 @@
 // progress after each chunk of documents, its end) refetches the page of documents shown,
 // at most a few times a second, so it also follows a job started from the CLI or the API.
 
-import { ApiError } from "./api.js";
+import { sendForm } from "./api.js";
 import { chunkingText, collectionPath, embeddingText } from "./collections.js";
 import { append, clear, h, setText } from "./dom.js";
 import { bytes, fullTime, number } from "./format.js";
@@ -33,30 +33,12 @@ function jobLink(id, label) {
   return h("a", { href: `/jobs/${encodeURIComponent(id)}`, dataset: { nav: "" } }, label);
 }
 
-/** POST files to the collection as multipart (field `file`, repeated), with upload
- * progress, which fetch cannot report. */
+/** POST files to the collection as multipart (field `file`, repeated), with progress. */
 function sendFiles(id, files, onProgress) {
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", collectionPath(id, "/uploads"));
-    xhr.setRequestHeader("Accept", "application/json");
-    const total = files.reduce((sum, f) => sum + f.size, 0);
-    xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : total);
-    xhr.onload = () => {
-      let body = null;
-      try {
-        body = JSON.parse(xhr.responseText);
-      } catch {
-        body = null;
-      }
-      if (xhr.status >= 200 && xhr.status < 300) resolve(body);
-      else reject(new ApiError(xhr.status, body && typeof body.detail === "string" ? body.detail : null));
-    };
-    xhr.onerror = () => reject(new ApiError(0, "the API cannot be reached; check your connection"));
-    const form = new FormData();
-    for (const file of files) form.append("file", file);
-    xhr.send(form);
-  });
+  const form = new FormData();
+  for (const file of files) form.append("file", file);
+  const total = files.reduce((sum, f) => sum + f.size, 0);
+  return sendForm(collectionPath(id, "/uploads"), form, onProgress, total);
 }
 
 /** One row of the documents table, created once and patched in place. */
