@@ -49,7 +49,7 @@ async def test_an_admin_sees_the_line_and_raises_the_limit(
         await expect(line.locator("tbody tr").nth(1)).to_contain_text("1 ahead")
         await expect(first.get_by_role("link")).to_have_attribute("href", f"/jobs/{jobs[1]['id']}")
 
-        form = panel.get_by_role("form", name="Change the concurrency limits")
+        form = panel.get_by_role("form", name="Change the limits")
         field = form.get_by_label("All jobs at once")
         await expect(field).to_have_value("1")
         await field.fill("0")
@@ -72,6 +72,20 @@ async def test_an_admin_sees_the_line_and_raises_the_limit(
         await expect(all_jobs.locator("td")).to_have_text(["3", "3", "0"], timeout=20_000)
         await expect(panel.get_by_text("No job waits for a slot.")).to_be_visible()
         assert (await tenant.api.get("/api/limits")).json()["concurrency"][0]["limit"] == 3
+
+        # The quotas: none by default; an admin sets them in the same form.
+        quotas = panel.get_by_role("table", name="Quotas")
+        stored = quotas.get_by_role("row", name=re.compile("^Stored files"))
+        await expect(stored.locator("td").first).to_have_text("none")
+        await form.get_by_label("Storage quota (bytes)").fill("5000000")
+        await form.get_by_label("Days an ended job is kept").fill("30")
+        await form.get_by_role("button", name="Save limits").click()
+        await expect(form.get_by_role("status")).to_have_text("Saved: the new limits apply now.")
+        await expect(stored.locator("td").first).not_to_have_text("none")
+        history = quotas.get_by_role("row", name=re.compile("^Job history"))
+        await expect(history.locator("td").first).to_have_text("30 days")
+        saved = (await tenant.api.get("/api/limits")).json()["quotas"]
+        assert saved["storage"]["limit"] == 5_000_000 and saved["jobHistoryDays"] == 30
     finally:
         for job in jobs:
             await tenant.api.patch(f"/api/jobs/{job['id']}/cancel")

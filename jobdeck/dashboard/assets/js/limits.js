@@ -1,14 +1,19 @@
 // The organization's limits (GET /api/limits), a panel of the Operations page: the
 // concurrency limits in force with the jobs holding and waiting for slots, the API's rate
-// limits with what each allows right now, and each pending job's place in line. An admin
-// changes the concurrency limits here (PUT /api/limits); the API's 422 message is shown
+// limits with what each allows right now, the quotas (storage, job history) with the
+// storage used, and each pending job's place in line. An admin changes the concurrency
+// limits and the quotas here (PUT /api/limits); the API's 422 message is shown
 // next to the field it names. Refreshed every few seconds while shown (the form is not).
 
 import { h, setText } from "./dom.js";
-import { number } from "./format.js";
+import { bytes, number } from "./format.js";
 
 const REFRESH_MS = 5000;
 const ALL = "activeJobs";
+const QUOTAS = [
+  ["storageBytes", "Storage quota (bytes)"],
+  ["jobHistoryDays", "Days an ended job is kept"],
+];
 
 /** The field a 422's detail names ("activeJobs must be…", "byType.fine-tuning: …"). */
 function fieldOf(detail, names) {
@@ -24,6 +29,7 @@ export class LimitsPanel {
     this.note = h("p.muted.limits-note", { "aria-live": "polite" });
     this.concurrency = h("tbody");
     this.rates = h("tbody");
+    this.quotas = h("tbody");
     this.pending = h("tbody");
     this.noPending = h("p.muted", { hidden: true }, "No job waits for a slot.");
     this.fields = h("div.limits-fields");
@@ -33,8 +39,8 @@ export class LimitsPanel {
     this.form = h(
       "form.limits-form",
       { "aria-labelledby": "limits-form-heading", noValidate: true, onsubmit: (e) => this.save(e) },
-      h("h3", { id: "limits-form-heading" }, "Change the concurrency limits"),
-      h("p.muted", null, "Jobs at once, at least 1. Empty a field to go back to the server's default. A change applies at once: waiting jobs a raised limit lets through start now."),
+      h("h3", { id: "limits-form-heading" }, "Change the limits"),
+      h("p.muted", null, "Jobs at once, at least 1; a storage quota in bytes and a history in days, at least 1. Empty a field to go back to the server's default. A change applies at once: waiting jobs a raised limit lets through start now."),
       this.fields,
       this.formError,
       h("div.limits-actions", null, h("button.btn.btn-primary", { type: "submit" }, "Save limits"), this.saved),
@@ -66,6 +72,17 @@ export class LimitsPanel {
           h("caption", null, "API rate limits"),
           h("thead", null, h("tr", null, ["What", "Per minute", "Burst", "Allowed now"].map((t, i) => h(i ? "th.num" : "th", { scope: "col" }, t)))),
           this.rates,
+        ),
+      ),
+      h(
+        "div.table-wrap",
+        null,
+        h(
+          "table.limits-table",
+          null,
+          h("caption", null, "Quotas"),
+          h("thead", null, h("tr", null, ["Quota", "Limit", "Used"].map((t, i) => h(i ? "th.num" : "th", { scope: "col" }, t)))),
+          this.quotas,
         ),
       ),
       h(
@@ -132,6 +149,11 @@ export class LimitsPanel {
         h("tr", null, h("th", { scope: "row" }, r.name), h("td.num", null, number(r.perMinute)), h("td.num", null, number(r.burst)), h("td.num", null, number(r.remaining))),
       ),
     );
+    const { storage, jobHistoryDays } = report.quotas;
+    this.quotas.replaceChildren(
+      h("tr", { dataset: { quota: "storage" } }, h("th", { scope: "row" }, "Stored files"), h("td.num", null, storage.limit == null ? "none" : bytes(storage.limit)), h("td.num", null, bytes(storage.used))),
+      h("tr", { dataset: { quota: "history" } }, h("th", { scope: "row" }, "Job history"), h("td.num", null, jobHistoryDays == null ? "kept for ever" : `${number(jobHistoryDays)} days`), h("td.num", null, "–")),
+    );
     this.noPending.hidden = report.pending.length > 0;
     this.pending.replaceChildren(
       ...report.pending.map((p) =>
@@ -150,7 +172,9 @@ export class LimitsPanel {
   /** The form's fields, with the limits in force (an empty per-type field: no own limit). */
   fill(report) {
     const limitOf = new Map(report.concurrency.map((c) => [c.type ? `byType.${c.type}` : ALL, c.limit]));
-    const fields = [[ALL, "All jobs at once"], ...this.typeNames.map((t) => [`byType.${t}`, `${t} at once`])];
+    limitOf.set("storageBytes", report.quotas.storage.limit);
+    limitOf.set("jobHistoryDays", report.quotas.jobHistoryDays);
+    const fields = [[ALL, "All jobs at once"], ...this.typeNames.map((t) => [`byType.${t}`, `${t} at once`]), ...QUOTAS];
     this.inputs.clear();
     this.fields.replaceChildren(
       ...fields.map(([name, text]) => {
@@ -181,7 +205,7 @@ export class LimitsPanel {
       const raw = input.value.trim();
       if (raw === loaded) continue;
       const value = raw === "" ? null : Number(raw);
-      if (name === ALL) body.activeJobs = value;
+      if (name === ALL || QUOTAS.some(([quota]) => quota === name)) body[name] = value;
       else (body.byType ||= {})[name.slice("byType.".length)] = value;
     }
     return body;
