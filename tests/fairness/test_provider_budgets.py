@@ -155,8 +155,12 @@ async def test_the_providers_headers_slow_calls_down_before_a_429(
         started = time.monotonic()
         outcomes = await _chat_calls(settings, await _workers(settings, open_buckets, 1), 124)
         elapsed = time.monotonic() - started
-    assert outcomes == ["ok"] * 124
-    assert limiter.refused == 0
+    assert outcomes == ["ok"] * 124  # no 429 reached a caller
+    # The headers are read as each answer comes back, and four calls are in flight: one
+    # sent before the answer that said "none left" may meet a 429 (seen once in a CI run
+    # on a loaded machine, Redis variant), which is then waited out. Without the headers
+    # every call past the 120th would.
+    assert limiter.refused <= 3
     assert elapsed >= (124 - 120) / 2 * 0.9  # past the 120, two a second
 
 

@@ -23,6 +23,7 @@ from jobdeck.api.dataset_schemas import DatasetPublic
 from jobdeck.api.deps import CurrentUser, RuntimeDep
 from jobdeck.api.filenames import content_disposition, safe_name
 from jobdeck.api.schemas import Problem, Schema
+from jobdeck.api.text import StorableText
 from jobdeck.api.views import dataset_public
 from jobdeck.clock import utcnow
 from jobdeck.dataformats import DatasetFormat
@@ -140,7 +141,7 @@ async def export_chunks(
     )
 
 
-class ChunksDatasetCreate(Schema):
+class ChunksDatasetCreate(Schema, StorableText):
     name: str | None = Field(
         default=None,
         min_length=1,
