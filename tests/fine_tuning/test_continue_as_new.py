@@ -99,6 +99,9 @@ async def test_a_long_poll_continues_as_new_and_resumes_the_provider_job(
             openai.finish(provider_job.id)
             job: dict[str, Any] = await wait_for_job(api, job_id, within=60)
             assert job["status"] == "completed", job
+            # The row is written in the workflow's last task, just before the run completes:
+            # wait for the run itself before reading its history.
+            await client.get_workflow_handle(job_id).result()
             runs = await _run_ids(client, job_id)
             first = await client.get_workflow_handle(job_id, run_id=runs[0]).fetch_history()
             last = await client.get_workflow_handle(job_id, run_id=runs[-1]).fetch_history()

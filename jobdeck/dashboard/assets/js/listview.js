@@ -165,6 +165,11 @@ export class ListView {
     } finally {
       if (this.request === controller) this.request = null;
     }
+    // No body to read (the page is closing, the connection dropped mid-answer): nothing to show.
+    if (!answer) {
+      this.el.removeAttribute("aria-busy");
+      return;
+    }
     this.error.hidden = true;
     for (const record of answer.data) this.store.put(record);
     let ids = answer.data.map((job) => job.id);

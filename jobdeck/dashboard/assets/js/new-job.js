@@ -54,6 +54,8 @@ export class NewJobView {
       ),
     );
     this.type.addEventListener("change", () => this.showType(this.type.value));
+    // Shown once the type's form is built: JSON typed before would be replaced by it.
+    this.jsonBox.hidden = true;
   }
 
   async start() {
@@ -67,6 +69,7 @@ export class NewJobView {
       this.type.value = initial;
       this.showType(initial);
       if (from) this.prefill(from);
+      this.jsonBox.hidden = false;
     } catch (err) {
       this.fail(err.status === 404 ? `The job ${this.fromId} was not found.` : `Could not load the job types: ${err.message}`);
     }
