@@ -20,6 +20,8 @@ import { PipelineRunPanel } from "./pipeline-run.js";
 import { ProgressView, statusBadge, typeChip } from "./table.js";
 
 const MAX_TIMELINE = 300;
+// A job's last log lines may be stored just after it ends: one more look this much later.
+const LOG_SETTLE_MS = 1500;
 
 function pretty(value) {
   return JSON.stringify(value, null, 2);
@@ -51,6 +53,7 @@ export class DetailView {
     this.lastLogId = 0;
     this.logsLoading = false;
     this.logsDone = false;
+    this.logsAgain = false;
     this.logTicker = setInterval(() => this.pollLogs(), 1500);
   }
 
@@ -94,14 +97,22 @@ export class DetailView {
 
   /** While the job runs (and once more after it ends): its new log lines. */
   pollLogs() {
-    if (!this.logList || this.logsDone || this.logsLoading) return;
+    if (!this.logList || this.logsDone) return;
     const job = this.store.get(this.id);
-    if (job && TERMINAL.has(job.status)) this.logsDone = true; // this fetch is the last
+    if (job && TERMINAL.has(job.status)) {
+      this.logsDone = true;
+      // Lines the job logged just before it ended may be stored a moment after its end.
+      setTimeout(() => this.loadLogs(), LOG_SETTLE_MS);
+    }
     this.loadLogs();
   }
 
   async loadLogs() {
-    if (!this.logList || this.logsLoading) return;
+    if (!this.logList) return;
+    if (this.logsLoading) {
+      this.logsAgain = true; // asked for while a fetch runs: one more after it
+      return;
+    }
     this.logsLoading = true;
     try {
       for (;;) {
@@ -115,6 +126,10 @@ export class DetailView {
       setText(this.logNote, `Could not load the logs: ${err.message}`);
     } finally {
       this.logsLoading = false;
+      if (this.logsAgain) {
+        this.logsAgain = false;
+        this.loadLogs();
+      }
     }
   }
 
