@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from jobdeck.domain import EventKind, JobErrorInfo, JobSpec, JobStatus, Progress
+from jobdeck.domain import JobErrorInfo, JobSpec, JobStatus
 from jobdeck.store import dependencies as dependency_store
 from jobdeck.store import jobs as job_store
 from jobdeck.store.events import order_events
@@ -94,20 +94,8 @@ async def check(
 async def _show(session: AsyncSession, *, job_id: str, message: str | None, now: datetime) -> None:
     """Say in the pending job's progress what it waits for (None: nothing any more, so
     the waiting message goes)."""
-    job = await job_store.job_state(session, job_id=job_id)
-    if job is None or job.status != JobStatus.PENDING:
-        return
-    current = Progress.from_json(job.progress).message
-    if current == message or (message is None and not (current or "").startswith(WAITING_MESSAGE)):
-        return
-    progress = Progress(stage="waiting", message=message) if message else Progress()
-    await job_store.change_job(
-        session,
-        job_id=job_id,
-        kind=EventKind.PROGRESS,
-        now=now,
-        values={"progress": progress.to_json()},
-        from_statuses=[JobStatus.PENDING],
+    await job_store.show_waiting(
+        session, job_id=job_id, stage="waiting", message=message, clears=WAITING_MESSAGE, now=now
     )
 
 

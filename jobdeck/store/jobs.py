@@ -187,6 +187,35 @@ async def job_state(session: AsyncSession, *, job_id: str) -> Row[Any] | None:
     return (await session.execute(select(*_PUBLIC_STATE).where(Job.id == job_id))).first()
 
 
+async def show_waiting(
+    session: AsyncSession,
+    *,
+    job_id: str,
+    stage: str,
+    message: str | None,
+    clears: str,
+    now: datetime,
+) -> None:
+    """Say in a pending job's progress what it waits for (a slot, the jobs it depends on);
+    None clears a message that starts with `clears` (the wait is over). Writes only when
+    the message changes, and only while the job is pending."""
+    job = await job_state(session, job_id=job_id)
+    if job is None or job.status != JobStatus.PENDING:
+        return
+    current = Progress.from_json(job.progress).message
+    if current == message or (message is None and not (current or "").startswith(clears)):
+        return
+    progress = Progress(stage=stage, message=message) if message else Progress()
+    await change_job(
+        session,
+        job_id=job_id,
+        kind=EventKind.PROGRESS,
+        now=now,
+        values={"progress": progress.to_json()},
+        from_statuses=[JobStatus.PENDING],
+    )
+
+
 async def find_job(session: AsyncSession, *, job_id: str) -> Job | None:
     return await session.get(Job, job_id, populate_existing=True)
 

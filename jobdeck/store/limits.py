@@ -19,7 +19,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jobdeck.domain import TERMINAL_STATUSES, EventKind, JobStatus, Progress
+from jobdeck.domain import TERMINAL_STATUSES
 from jobdeck.fairness.limits import WAITING_MESSAGE, Limits, waiting_message
 from jobdeck.store import events as event_store
 from jobdeck.store import jobs as job_store
@@ -269,26 +269,9 @@ async def show_place(
 ) -> None:
     """Say in the pending job's progress where it waits (None: it got its slot, so the
     waiting message goes); writes only when the message changes."""
-    job = await job_store.find_job(session, job_id=job_id)
-    if job is None or job.status != JobStatus.PENDING:
-        return
-    current = Progress.from_json(job.progress)
-    if ahead is None:
-        if not (current.message or "").startswith(WAITING_MESSAGE):
-            return
-        progress = Progress()
-    else:
-        message = waiting_message(ahead)
-        if current.message == message:
-            return
-        progress = Progress(stage="queued", message=message)
-    await job_store.change_job(
-        session,
-        job_id=job_id,
-        kind=EventKind.PROGRESS,
-        now=now,
-        values={"progress": progress.to_json()},
-        from_statuses=[JobStatus.PENDING],
+    message = None if ahead is None else waiting_message(ahead)
+    await job_store.show_waiting(
+        session, job_id=job_id, stage="queued", message=message, clears=WAITING_MESSAGE, now=now
     )
 
 
