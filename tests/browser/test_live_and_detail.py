@@ -111,6 +111,21 @@ async def test_a_running_jobs_detail_is_live(page: Page, tenant: Tenant) -> None
     await expect(
         page.get_by_role("region", name="Timeline").get_by_text("Completed")
     ).to_be_visible()
+    # No missing part shows as the text "null" (a native append writes null as text).
+    stray = await page.evaluate(
+        """() => {
+          const main = document.querySelector('main');
+          const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT);
+          const found = [];
+          while (walker.nextNode()) {
+            const text = walker.currentNode.nodeValue.trim();
+            const where = walker.currentNode.parentElement.className;
+            if (text === 'null' || text === 'undefined') found.push(where);
+          }
+          return found;
+        }"""
+    )
+    assert stray == [], stray
 
 
 async def test_pages_follow_the_cursor(

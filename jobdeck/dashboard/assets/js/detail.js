@@ -199,7 +199,7 @@ export class DetailView {
         this.message,
         h("dl.facts.facts-inline", null, fact("Stage", this.stage), fact("Done", this.count), fact("Rate", this.rate), fact("ETA", this.eta)),
       ),
-      this.runPanel ? this.runPanel.el : null,
+      ...(this.runPanel ? [this.runPanel.el] : []), // native append would write a null as text
       this.errorBox,
       h(
         "div.detail-grid",

@@ -23,10 +23,12 @@ export class NewJobView {
     this.priority.value = "3";
     this.formSlot = h("div.schema-slot");
     this.json = h("textarea.json-input", { id: "nj-json", rows: 12, spellcheck: false, "aria-label": "Input as JSON", "aria-describedby": "nj-json-hint" });
+    // The click, not the toggle event: toggle is fired a task later, and text typed in
+    // between (the box is open and editable at once) would be replaced by the form's value.
     this.jsonBox = h(
       "details.json-box",
-      { ontoggle: () => this.toggledJson() },
-      h("summary", null, "Edit as JSON"),
+      { ontoggle: () => (this.formSlot.hidden = this.jsonBox.open) },
+      h("summary", { onclick: () => this.togglingJson(!this.jsonBox.open) }, "Edit as JSON"),
       h("p.muted", { id: "nj-json-hint" }, "The input as sent; while open, this text is what is sent."),
       this.json,
     );
@@ -115,8 +117,8 @@ export class NewJobView {
     }
   }
 
-  toggledJson() {
-    if (this.jsonBox.open) {
+  togglingJson(opening) {
+    if (opening) {
       this.json.value = JSON.stringify(this.safeValue(), null, 2);
       this.formSlot.hidden = true;
     } else {
