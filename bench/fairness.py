@@ -34,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -47,6 +48,7 @@ def _p(values: list[float], q: float) -> float:
 
 
 async def main(flood: int, samples: int, slots: int) -> None:
+    from temporalio.api.enums.v1 import EventType
     from temporalio.testing import WorkflowEnvironment
 
     from jobdeck.admin import create_account
@@ -101,18 +103,50 @@ async def main(flood: int, samples: int, slots: int) -> None:
                 return (job.started_at - job.created_at).total_seconds()
             await asyncio.sleep(0.02)
 
-    async def b_waits() -> list[float]:
-        waits = []
+    async def stages_of(job_id: str) -> dict[str, float]:
+        """Where one job's wait went, from its workflow's history and its row."""
+        async with db.read() as session:
+            job = await job_store.find_job(session, job_id=job_id)
+        assert job is not None and job.started_at is not None
+        history = await env.client.get_workflow_handle(job_id).fetch_history()
+        times: dict[str, datetime] = {}
+        for event in history.events:
+            name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+            times.setdefault(name, event.event_time.ToDatetime(tzinfo=UTC))
+        marks = [
+            ("API: row to workflow started", job.created_at, times["WORKFLOW_EXECUTION_STARTED"]),
+            (
+                "first workflow task waits",
+                times["WORKFLOW_EXECUTION_STARTED"],
+                times["WORKFLOW_TASK_STARTED"],
+            ),
+            (
+                "workflow task to step scheduled",
+                times["WORKFLOW_TASK_STARTED"],
+                times["ACTIVITY_TASK_SCHEDULED"],
+            ),
+            (
+                "step waits for a slot",
+                times["ACTIVITY_TASK_SCHEDULED"],
+                times["ACTIVITY_TASK_STARTED"],
+            ),
+            ("slot taken to row started", times["ACTIVITY_TASK_STARTED"], job.started_at),
+        ]
+        return {name: (end - start).total_seconds() for name, start, end in marks}
+
+    async def b_waits() -> tuple[list[float], list[dict[str, float]]]:
+        waits, ids = [], []
         for i in range(samples):
             job, _ = await control.create(b, NewJob("test-steps", f"b {i}", STEP))
             waits.append(await wait_to_start(job.id))
-        return waits
+            ids.append(job.id)
+        return waits, [await stages_of(job_id) for job_id in ids]
 
     try:
         workers = build_workers(runtime, registry)
         for worker in workers:
             await worker.__aenter__()
-        idle = await b_waits()
+        idle, idle_stages = await b_waits()
         gate = asyncio.Semaphore(8)
 
         async def one(i: int) -> None:
@@ -120,7 +154,7 @@ async def main(flood: int, samples: int, slots: int) -> None:
                 await control.create(a, NewJob("test-steps", f"a {i}", STEP))
 
         await asyncio.gather(*(one(i) for i in range(flood)))
-        busy = await b_waits()
+        busy, busy_stages = await b_waits()
         async with db.read() as session:
             stats = await job_store.job_stats(session, organization_id=a.organization_id)
         for worker in workers:
@@ -137,6 +171,14 @@ async def main(flood: int, samples: int, slots: int) -> None:
             f"p95 {_p(waits, 0.95):.3f} s"
         )
     print(f"p95 ratio flooding/idle: {_p(busy, 0.95) / _p(idle, 0.95):.2f} (goal < 2)")  # noqa: T201
+    print("where B's wait goes (p50 / p95 ms, idle -> A flooding):")  # noqa: T201
+    for stage in idle_stages[0]:
+        quiet = [s[stage] * 1000 for s in idle_stages]
+        loaded = [s[stage] * 1000 for s in busy_stages]
+        print(  # noqa: T201
+            f"  {stage:<34} {statistics.median(quiet):6.1f} / {_p(quiet, 0.95):6.1f}"
+            f"  ->  {statistics.median(loaded):6.1f} / {_p(loaded, 0.95):6.1f}"
+        )
 
 
 if __name__ == "__main__":
