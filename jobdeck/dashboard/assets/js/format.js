@@ -118,7 +118,7 @@ const TYPE_HUES = {
   "fine-tuning": 265,
   "model-training": 310,
 };
-const SPARE_HUES = [235, 345, 120, 285, 75, 190, 5, 160, 330, 40, 250, 220];
+const SPARE_HUES = [235, 120, 285, 75, 190, 5, 160, 330, 40, 250, 220];
 
 export function typeHue(type) {
   if (Object.hasOwn(TYPE_HUES, type)) return TYPE_HUES[type];
