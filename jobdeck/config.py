@@ -221,8 +221,8 @@ class Settings(BaseSettings):
     # to its job step, whose retry policy takes over.
     provider_budget_max_wait_s: float = Field(default=300.0, gt=0)
     # Quotas per organization, which an admin may override (PUT /api/limits): bytes of
-    # dataset and document files stored (0: no quota), and days an ended job's history
-    # is kept (0: for ever).
+    # dataset and document files and large pipeline step outputs stored (0: no quota),
+    # and days an ended job's history is kept (0: for ever).
     quota_storage_bytes: int = Field(default=0, ge=0)
     quota_job_history_days: int = Field(default=0, ge=0)
 

@@ -3,7 +3,9 @@ state (the run's progress and its live events), run the steps that do I/O (trans
 http, llm), read large outputs from file storage, and prepare child jobs.
 
 Large step outputs go to file storage and travel as a blob marker (see
-pipelines/refs.py), so the workflow's history holds only small values.
+pipelines/refs.py), so the workflow's history holds only small values. Their bytes count
+toward the organization's storage quota (store/pipeline_blobs.py): an output that would
+pass it fails its step, QuotaExceeded, with nothing stored.
 """
 
 from __future__ import annotations
@@ -23,15 +25,18 @@ from jobdeck.activities.base import ActivityGroup
 from jobdeck.activities.pipeline_http import call_http
 from jobdeck.activities.pipeline_llm import chat
 from jobdeck.clock import utcnow
+from jobdeck.dataset_files import discard
 from jobdeck.domain import EventKind, JobSpec
-from jobdeck.errors import InvalidInput, NotFound, Unavailable
+from jobdeck.errors import InvalidInput, NotFound, QuotaExceeded, Unavailable
 from jobdeck.fairness.limits import fairness_weight
 from jobdeck.pipelines import refs
 from jobdeck.pipelines.runs import TERMINAL_STEP_STATUSES, StepStatus
 from jobdeck.pipelines.spec import PipelineSpec
 from jobdeck.pipelines.validate import dependencies, upstream
 from jobdeck.store import jobs as job_store
+from jobdeck.store import pipeline_blobs as blob_store
 from jobdeck.store import pipelines as pipeline_store
+from jobdeck.store import quotas as quota_store
 from jobdeck.store.accounts import Principal, Role
 
 logger = logging.getLogger(__name__)
@@ -119,6 +124,17 @@ def _fail(message: str, kind: str, details: Any = None) -> ApplicationError:
     return ApplicationError(message, details, type=kind, non_retryable=True)
 
 
+def _blob_keys(value: Any) -> set[str]:
+    """The file storage keys of the blob markers in a step's output."""
+    if refs.is_blob(value):
+        return {value[refs.BLOB]}
+    if isinstance(value, dict):
+        return {key for item in value.values() for key in _blob_keys(item)}
+    if isinstance(value, list):
+        return {key for item in value for key in _blob_keys(item)}
+    return set()
+
+
 class PipelineActivities(ActivityGroup):
     @activity.defn(name="pipeline.load")
     async def load(self, request: LoadInput) -> LoadedRun:
@@ -181,10 +197,22 @@ class PipelineActivities(ActivityGroup):
                 change["status"] = StepStatus.PENDING.value
             changes.append(change)
 
+        taken_over = {key for was in reused.values() for key in _blob_keys(was["output"])}
+
         async def work(session: AsyncSession) -> None:
             await pipeline_store.save_steps(
                 session, job_id=request.job_id, changes=changes, now=now
             )
+            if request.rerun_of:
+                # The earlier run's stored outputs now serve this run too: they stay
+                # while either run does (counted once).
+                await blob_store.share(
+                    session,
+                    from_job_id=request.rerun_of,
+                    to_job_id=request.job_id,
+                    keys=taken_over,
+                    now=now,
+                )
 
         await self.db.transact(work)
         return LoadedRun(spec=version.spec, reused=reused)
@@ -244,15 +272,40 @@ class PipelineActivities(ActivityGroup):
         return value
 
     async def _keep(self, organization_id: str, job_id: str, name: str, value: Any) -> Any:
-        """A step's output as it travels: itself when small, else a blob marker."""
-        text = json.dumps(value)
-        size = len(text.encode())
+        """A step's output as it travels: itself when small, else a blob marker. A stored
+        output is charged to the organization's storage quota in the transaction that
+        stores it; one that would pass the quota fails the step with nothing stored."""
+        data = json.dumps(value).encode()
+        size = len(data)
         if size <= self.settings.pipeline_inline_output_bytes:
             return value
         key = f"pipelines/{organization_id}/{job_id}/{name}.json"
         scratch = self.files.scratch(".json")
-        scratch.write_text(text, encoding="utf-8")
-        await self.files.put(key, scratch)
+        scratch.write_bytes(data)
+
+        async def store(session: AsyncSession) -> None:
+            room = await quota_store.hold_storage(session, self.settings, organization_id)
+            await blob_store.hold(
+                session,
+                job_id=job_id,
+                key=key,
+                organization_id=organization_id,
+                size_bytes=size,
+                now=utcnow(),
+            )
+            await quota_store.check_storage(
+                session, room, organization_id, what=f"the output of step {name}"
+            )
+            # Under the storage lock, last: a refused or failed write rolls the row back
+            # and leaves the stored files as they were.
+            await self.files.put(key, scratch)
+
+        try:
+            await self.db.transact(store)
+        except QuotaExceeded as err:
+            raise _fail(f"step {name}: {err}", "QuotaExceeded", err.body) from None
+        finally:
+            discard(scratch)  # gone already once stored
         return {refs.BLOB: key, "bytes": size}
 
     @activity.defn(name="pipeline.evaluate")

@@ -30,7 +30,10 @@ class RateLimitPublic(Schema):
 
 
 class StorageQuotaPublic(Schema):
-    limit: int | None = Field(description="Bytes of dataset and document files; null: none")
+    limit: int | None = Field(
+        description="Bytes of dataset and document files and of pipeline step outputs kept "
+        "in file storage; null: none"
+    )
     used: int = Field(description="Bytes stored now")
 
 
@@ -65,7 +68,9 @@ class LimitsUpdate(Schema, StorableText):
         default_factory=dict, description="Active jobs at once per job type"
     )
     storage_bytes: int | None = Field(
-        default=None, description="Storage quota: bytes of dataset and document files"
+        default=None,
+        description="Storage quota: bytes of dataset and document files and of pipeline "
+        "step outputs kept in file storage",
     )
     job_history_days: int | None = Field(
         default=None, description="Days an ended job's history is kept"

@@ -1,7 +1,9 @@
 """Pruning of old job events and job log lines, by JOBDECK_EVENT_RETENTION_DAYS, and of
 ended jobs whole (their rows and all their history) past their organization's job
-history retention (JOBDECK_QUOTA_JOB_HISTORY_DAYS, or its admin's own; none by default).
-Any API process may run it: deleting what another already deleted is a no-op."""
+history retention (JOBDECK_QUOTA_JOB_HISTORY_DAYS, or its admin's own; none by default),
+with the files of their pipeline runs' stored step outputs that no run holds any more
+(which then no longer count toward the storage quota). Any API process may run it:
+deleting what another already deleted is a no-op."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from jobdeck.config import Settings
+from jobdeck.dataset_files import open_storage
 from jobdeck.fairness.quotas import JOB_HISTORY_DAYS
 from jobdeck.store import events as event_store
 from jobdeck.store import logs as log_store
@@ -57,14 +60,27 @@ async def prune_job_history(
         expiring = await quota_store.retention_days(
             session, name=JOB_HISTORY_DAYS, default=settings.quota_job_history_days
         )
+    files = open_storage(settings)
     total = 0
     for organization_id, days in expiring:
         before = (now or datetime.now(UTC)) - timedelta(days=days)
         while True:
+            released: list[str] = []
             async with db.write() as session:
                 deleted = await quota_store.prune_job_history(
-                    session, organization_id=organization_id, before=before, limit=HISTORY_BATCH
+                    session,
+                    organization_id=organization_id,
+                    before=before,
+                    limit=HISTORY_BATCH,
+                    released=released,
                 )
+            # Once the rows are gone (committed): a file whose deletion fails is only
+            # left over, no longer counted and read by no run.
+            for key in released:
+                try:
+                    await files.delete(key)
+                except OSError:
+                    logger.warning("could not delete a stored step output", extra={"key": key})
             total += deleted
             if deleted < HISTORY_BATCH:
                 break

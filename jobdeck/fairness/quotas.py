@@ -1,6 +1,7 @@
-"""An organization's quotas: the bytes of dataset and document files it may store, and the
-days its ended jobs' history is kept. Settings give the defaults (0: none); an admin's
-overrides, stored with its concurrency limits, replace them."""
+"""An organization's quotas: the bytes of files it may store (datasets, documents, and
+pipeline step outputs large enough to be kept in file storage), and the days its ended
+jobs' history is kept. Settings give the defaults (0: none); an admin's overrides, stored
+with its concurrency limits, replace them."""
 
 from __future__ import annotations
 
@@ -44,9 +45,9 @@ def check_quota(name: str, value: int, *, unit: str, most: int) -> int:
     return value
 
 
-def storage_refusal(*, quota: int, usage: int, adding: int) -> str:
+def storage_refusal(*, quota: int, usage: int, adding: int, what: str = "this upload") -> str:
     return (
         f"the organization's storage quota of {quota:,} bytes would be exceeded: "
-        f"{usage:,} bytes are stored and this upload adds {adding:,}; delete datasets or "
-        "documents, or ask an admin for a larger quota"
+        f"{usage:,} bytes are stored and {what} adds {adding:,}; delete datasets, "
+        "documents or old pipeline runs, or ask an admin for a larger quota"
     )

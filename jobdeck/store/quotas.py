@@ -1,17 +1,24 @@
 """The store's side of quotas: the bytes an organization stores (its datasets' and its
-documents' files), a lock that makes a check and the write after it one step, and the
-ended jobs whose history has outlived their organization's retention."""
+documents' files, and its pipeline runs' large step outputs), a lock that makes a check
+and the write after it one step, the room a writer has under the quota, and the ended
+jobs whose history has outlived their organization's retention."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, delete, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from jobdeck.config import Settings
 from jobdeck.domain import TERMINAL_STATUSES
+from jobdeck.errors import QuotaExceeded
+from jobdeck.fairness.quotas import STORAGE_BYTES, Quotas, storage_refusal
+from jobdeck.store import limits as limit_store
+from jobdeck.store import pipeline_blobs as blob_store
 from jobdeck.store.tables import (
     Collection,
     Dataset,
@@ -41,7 +48,8 @@ async def lock_storage(session: AsyncSession, *, organization_id: str) -> None:
 
 
 async def storage_used(session: AsyncSession, *, organization_id: str) -> int:
-    """Bytes of the organization's dataset and document files."""
+    """Bytes of the organization's dataset and document files and of its pipeline runs'
+    stored step outputs."""
     datasets = select(func.coalesce(func.sum(Dataset.size_bytes), 0)).where(
         Dataset.organization_id == organization_id
     )
@@ -50,8 +58,72 @@ async def storage_used(session: AsyncSession, *, organization_id: str) -> int:
     documents = select(func.coalesce(func.sum(Document.size_bytes), 0)).where(
         Document.collection_id.in_(collections)
     )
-    total = select(datasets.scalar_subquery() + documents.scalar_subquery())
+    total = select(
+        datasets.scalar_subquery()
+        + documents.scalar_subquery()
+        + blob_store.bytes_used(organization_id)
+    )
     return int((await session.execute(total)).scalar_one())
+
+
+@dataclass(frozen=True)
+class StorageRoom:
+    """An organization's storage quota and what it had used when this was read."""
+
+    quota: int
+    usage: int
+    # Bytes an upload may replace rather than add (a collection's documents of the same
+    # names): while streaming, the room is as large as if they were gone.
+    replaceable: int = 0
+
+    @property
+    def left(self) -> int:
+        return max(0, self.quota - self.usage + self.replaceable)
+
+    def refuse(self, adding: int, *, what: str = "this upload") -> QuotaExceeded:
+        return QuotaExceeded(
+            storage_refusal(quota=self.quota, usage=self.usage, adding=adding, what=what),
+            quota=STORAGE_BYTES,
+            limit=self.quota,
+            usage=self.usage,
+            adding=adding,
+        )
+
+
+async def read_room(
+    session: AsyncSession, settings: Settings, organization_id: str
+) -> StorageRoom | None:
+    """The organization's storage quota and usage now (None: no quota)."""
+    overrides = await limit_store.overrides(session, organization_id=organization_id)
+    quota = Quotas.of(settings, overrides).storage_bytes
+    if quota is None:
+        return None
+    used = await storage_used(session, organization_id=organization_id)
+    return StorageRoom(quota, used)
+
+
+async def hold_storage(
+    session: AsyncSession, settings: Settings, organization_id: str
+) -> StorageRoom | None:
+    """In the transaction that will record files: lock the organization's storage and
+    read its room (pass it to `check_storage` once the rows are written)."""
+    await lock_storage(session, organization_id=organization_id)
+    return await read_room(session, settings, organization_id)
+
+
+async def check_storage(
+    session: AsyncSession,
+    room: StorageRoom | None,
+    organization_id: str,
+    *,
+    what: str = "this upload",
+) -> None:
+    """After the rows are written, before commit: over the quota, refuse (roll back)."""
+    if room is None:
+        return
+    after = await storage_used(session, organization_id=organization_id)
+    if after > room.quota:
+        raise room.refuse(after - room.usage, what=what)
 
 
 async def collection_bytes(session: AsyncSession, *, collection_id: str) -> int:
@@ -99,11 +171,18 @@ def _expired(organization_id: str, before: datetime):  # type: ignore[no-untyped
 
 
 async def prune_job_history(
-    session: AsyncSession, *, organization_id: str, before: datetime, limit: int = 1000
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    before: datetime,
+    limit: int = 1000,
+    released: list[str] | None = None,
 ) -> int:
     """Delete up to `limit` of the organization's jobs that ended before `before`, with
     their events, log lines, items, steps and fine-tuning records; returns how many jobs.
-    What they made (datasets, models, documents) stays, its lineage ids kept."""
+    What they made (datasets, models, documents) stays, its lineage ids kept. A run's
+    stored step outputs no longer count; the keys no run holds any more are added to
+    `released`, for the caller to delete their files once this commits."""
     ids: Sequence[str] = (
         (
             await session.execute(
@@ -118,6 +197,9 @@ async def prune_job_history(
     )
     if not ids:
         return 0
+    freed = await blob_store.release(session, job_ids=ids)
+    if released is not None:
+        released.extend(freed)
     for table, column in (
         (JobEvent, JobEvent.job_id),
         (JobLog, JobLog.job_id),

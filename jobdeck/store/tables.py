@@ -450,6 +450,22 @@ class PipelineRunStep(Base):
     updated_at: Mapped[datetime]
 
 
+class PipelineBlob(Base):
+    """A large step output kept in file storage (pipelines/refs.py) and a run that holds
+    it: the run that wrote it, and each rerun that took the step over. Its bytes count
+    once toward the organization's storage quota however many runs hold it
+    (store/pipeline_blobs.py); the file goes with the last of them (migration 0017)."""
+
+    __tablename__ = "pipeline_blobs"
+    __table_args__ = (Index("ix_pipeline_blobs_org_key", "organization_id", "key"),)
+
+    job_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
 # Schedules (issue 15; migration 0008).
 
 
