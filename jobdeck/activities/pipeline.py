@@ -58,6 +58,10 @@ class LoadedRun:
     spec: dict[str, Any]
     # Steps a rerun takes over from the earlier run: id -> {status, output, error}.
     reused: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The largest step output (bytes of JSON) kept inline rather than in file storage,
+    # so the workflow can evaluate a transform itself as run_step would (None: runs
+    # loaded before this field existed).
+    inline_output_bytes: int | None = None
 
 
 @dataclass
@@ -215,14 +219,20 @@ class PipelineActivities(ActivityGroup):
                 )
 
         await self.db.transact(work)
-        return LoadedRun(spec=version.spec, reused=reused)
+        return LoadedRun(
+            spec=version.spec,
+            reused=reused,
+            inline_output_bytes=self.settings.pipeline_inline_output_bytes,
+        )
 
     @activity.defn(name="pipeline.record")
     async def record(self, request: RecordInput) -> None:
         """Step changes and the run's progress, in one transaction with their event: the
-        feed carries each step's new status."""
+        feed carries each step's new status. A batch may change a step more than once
+        (running, then completed): its row is written once, with the changes merged in
+        order; the event lists every change."""
         now = utcnow()
-        changes = []
+        rows: dict[str, dict[str, Any]] = {}
         for change in request.changes:
             row = dict(change)
             if "output" in row:
@@ -232,7 +242,8 @@ class PipelineActivities(ActivityGroup):
                 row.setdefault("started_at", now)
             if status in TERMINAL_STEP_STATUSES:
                 row.setdefault("finished_at", now)
-            changes.append(row)
+            rows.setdefault(row["step_id"], {}).update(row)
+        changes = list(rows.values())
         public = [
             {
                 "stepId": c["step_id"],

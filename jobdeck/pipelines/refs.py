@@ -117,6 +117,17 @@ def is_blob(value: Any) -> bool:
     return isinstance(value, dict) and isinstance(value.get(BLOB), str)
 
 
+def holds_blob(value: Any) -> bool:
+    """Whether a blob marker is anywhere in `value` (an activity must read it)."""
+    if is_blob(value):
+        return True
+    if isinstance(value, dict):
+        return any(holds_blob(v) for v in value.values())
+    if isinstance(value, list):
+        return any(holds_blob(v) for v in value)
+    return False
+
+
 def _walk(value: Any, path: tuple[str | int, ...]) -> Any:
     for part in path:
         if is_blob(value):

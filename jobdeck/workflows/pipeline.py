@@ -17,6 +17,14 @@ with the same rules as POST /api/jobs (JobControl.prepare_started).
 Every step change is recorded (a local activity) in pipeline_run_steps with the run's
 progress and an event carrying the steps' new statuses: the live feed shows them.
 
+A run begun on this code (patch INLINE_STEPS) does two things cheaper. A transform step
+is evaluated in the workflow itself (JMESPath is deterministic) when its context holds no
+large output and its own output is small enough to stay inline; otherwise, and for any
+surprise, it is the `run_step` activity as before. And step changes are buffered and
+recorded together by one flusher: a chain of inline transforms costs one `record`, and an
+activity step's "completed" goes out with the next step's "running". Each change is still
+its own entry, in order, in the event the feed carries.
+
 Queries: `progress` (JobWorkflow), `steps` (each step's status, reason, error, child job).
 Updates: `decide` (approve or reject an approval step that is waiting).
 """
@@ -24,6 +32,7 @@ Updates: `decide` (approve or reject an approval step that is waiting).
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +46,7 @@ from jobdeck.workflows.lifecycle import JobWorkflow, failure_info, record
 
 with workflow.unsafe.imports_passed_through():
     import jmespath
+    from jmespath.exceptions import JMESPathError
 
     from jobdeck.activities.pipeline import (
         ChildJobInput,
@@ -64,6 +74,9 @@ SHORT_RETRY = RetryPolicy(
 SHORT_TIMEOUT = timedelta(seconds=60)
 # Child workflows started with a fairness key (runs begun before it start them without).
 CHILD_FAIRNESS = "pipeline-child-fairness"
+# Inline transforms and coalesced step records (runs begun before record each change and
+# run every transform as an activity, and replay so).
+INLINE_STEPS = "pipeline-inline-steps"
 
 
 @dataclass
@@ -87,6 +100,15 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
         self.decisions: dict[str, Decision] = {}
         self.context: dict[str, Any] = {"inputs": {}, "steps": {}}
         self.deps: dict[str, list[str]] = {}
+        # INLINE_STEPS: the largest transform output kept inline (None: no inline
+        # transforms), the changes not yet recorded, and whether a record is under way.
+        self.coalesce = False
+        self.inline_bytes: int | None = None
+        self.pending: list[dict[str, Any]] = []
+        self.flushing = False
+        # The step tasks _run_all waits on: while one of them is done, the run moves on
+        # within this workflow task, so the flusher waits for what it adds.
+        self.waiting_on: list[asyncio.Task[None]] = []
 
     @workflow.run
     async def run(self, spec: JobSpec) -> dict[str, Any] | None:
@@ -114,6 +136,8 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
             )
 
     async def execute(self, spec: JobSpec, data: WorkflowExecutionData) -> dict[str, Any] | None:
+        # Asked once, first: the whole run takes one path (a replay learns it here).
+        self.coalesce = workflow.patched(INLINE_STEPS)
         loaded = await workflow.execute_activity_method(
             PipelineActivities.load,
             LoadInput(
@@ -128,6 +152,8 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
             retry_policy=SHORT_RETRY,
         )
         pipeline = PipelineSpec.model_validate(loaded.spec)
+        if self.coalesce:
+            self.inline_bytes = loaded.inline_output_bytes
         self.deps = dependencies(pipeline)
         self.context = {"inputs": dict(data.inputs), "steps": {}}
         for step in pipeline.steps:
@@ -140,6 +166,21 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
                 "error": was["error"],
             }
         self.state.progress = self._progress()
+        if not self.coalesce:
+            return await self._run_and_resolve(pipeline)
+        flusher = asyncio.create_task(self._flusher())
+        try:
+            return await self._run_and_resolve(pipeline)
+        finally:
+            # The run's last changes are recorded before it ends, whichever way it ends
+            # (run_job's ending record comes after this).
+            try:
+                await self._flushed()
+            finally:
+                flusher.cancel()
+
+    async def _run_and_resolve(self, pipeline: PipelineSpec) -> dict[str, Any]:
+        spec = self.spec
         await self._run_all(pipeline)
         try:
             return dict(refs.resolve(pipeline.outputs, self.context, whole_blobs=True))
@@ -168,8 +209,11 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
                     raise failed.exception()  # type: ignore[misc]
                 if not running:
                     return
+                self.waiting_on = running
                 await workflow.wait_condition(lambda: any(t.done() for t in running))  # noqa: B023
+                self.waiting_on = []  # (a failure's _stop below must not hold the flusher)
         except BaseException as err:
+            self.waiting_on = []
             if is_cancelled_exception(err):
                 await self._stop(tasks, pipeline, "the run was cancelled")
             raise
@@ -223,10 +267,49 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
                 state["childJobId"] = change["child_job_id"]
         progress = self._progress()
         self.state.progress = progress
+        if self.coalesce:
+            self.pending.extend(changes)  # the flusher records them
+            return
         await record(
             PipelineActivities.record,
             RecordInput(self.spec.job_id, changes, progress.to_json()),
         )
+
+    def _may_flush(self) -> bool:
+        """Changes wait, no record is under way, and the run cannot move on in this
+        workflow task (conditions are checked once every ready task has run: a step task
+        that went on is done or waits on the world)."""
+        return (
+            bool(self.pending) and not self.flushing and not any(t.done() for t in self.waiting_on)
+        )
+
+    async def _flusher(self) -> None:
+        """Records the buffered changes, one `record` at a time (so a step's changes land
+        in order), each with the run's progress as it is then."""
+        while True:
+            await workflow.wait_condition(self._may_flush)
+            changes, self.pending = self.pending, []
+            self.flushing = True
+            try:
+                await record(
+                    PipelineActivities.record,
+                    RecordInput(self.spec.job_id, changes, self.state.progress.to_json()),
+                )
+            finally:
+                self.flushing = False
+
+    async def _flushed(self) -> None:
+        """Waits until every change is recorded. A cancel that arrives meanwhile does not
+        cut it short (it is raised once they are)."""
+
+        def done() -> bool:
+            return not self.pending and not self.flushing
+
+        try:
+            await workflow.wait_condition(done)
+        except asyncio.CancelledError:
+            await workflow.wait_condition(done)
+            raise
 
     def _context_of(self, step_id: str) -> dict[str, Any]:
         """What a step may read: the inputs and the steps it depends on."""
@@ -322,6 +405,10 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
     async def _run_kind(self, step: Any) -> tuple[Any, dict[str, Any] | None]:
         kind = step.kind
         timeout = seconds_of(step.timeout) if step.timeout is not None else None
+        if kind == "transform" and self.inline_bytes is not None:
+            inline, output = self._transform_inline(step, self.inline_bytes)
+            if inline:
+                return output, None
         if kind in ("transform", "http", "llm"):
             attempts = step.retry.max_attempts if step.retry else DEFAULT_ATTEMPTS[kind]
             backoff = seconds_of(step.retry.backoff) if step.retry else 1.0
@@ -362,6 +449,28 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
         if kind == "map":
             return await self._map(step, timeout)
         raise ApplicationError(f"unknown step kind {kind!r}", type="StepKind", non_retryable=True)
+
+    def _transform_inline(self, step: Any, limit_bytes: int) -> tuple[bool, Any]:
+        """(True, output) for a transform evaluated here, as the activity would: its
+        context holds no large output (the workflow cannot read one) and its output's JSON
+        is at most `limit_bytes` (the size the activity keeps inline). (False, None): the
+        activity runs it (a larger output goes to file storage; any other surprise gets
+        the activity's handling, retries included). A bad expression fails the step as
+        the activity's does: non-retryable InvalidExpression naming the step."""
+        context = self._context_of(step.id)
+        if refs.holds_blob(context):
+            return False, None
+        try:
+            data = context if step.input is None else refs.resolve(step.input, context)
+            output = jmespath.search(step.expression, data)
+            size = len(json.dumps(output).encode())
+        except (JMESPathError, refs.ReferenceProblem) as err:
+            raise ApplicationError(
+                f"step {step.id}: {err}", type="InvalidExpression", non_retryable=True
+            ) from None
+        except Exception:
+            return False, None
+        return (True, output) if size <= limit_bytes else (False, None)
 
     async def _approval(self, step: Any, limit_s: float | None) -> dict[str, Any]:
         try:
