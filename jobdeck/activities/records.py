@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Row
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -298,12 +298,12 @@ class JobRecords:
         """Store a progress report, deriving rate and ETA from the one before it (unless
         `derived`: the caller did, from the report it wrote before)."""
 
-        async def work(session: AsyncSession) -> None:
+        async def work(conn: AsyncConnection) -> None:
             await job_store.report_progress(
-                session, job_id=job_id, progress=progress, now=utcnow(), derived=derived
+                conn, job_id=job_id, progress=progress, now=utcnow(), derived=derived
             )
 
-        await self.db.transact(work)
+        await self.db.transact_core(work)
 
     async def note_message(
         self, job_id: str, text: str, *, source: str, level: str | None = None

@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, delete, func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from jobdeck.domain import EventKind
 from jobdeck.store.tables import Job, JobEvent
@@ -20,6 +20,20 @@ from jobdeck.store.tables import Job, JobEvent
 NOTIFY_CHANNEL = "jobdeck_events"
 _EVENT_ORDER_LOCK = 0x6A6F6264  # any constant; only jobdeck takes it
 _ORDERED = "jobdeck_events_ordered"
+
+# The hot paths' statements, built once: building a statement per call (coercing its
+# columns and values) cost more CPU than running it, and a prebuilt one's cache key and
+# compiled form are found at once.
+_INSERT_EVENT = insert(cast(Table, JobEvent.__table__)).values(
+    job_id=bindparam("job_id"),
+    organization_id=bindparam("organization_id"),
+    kind=bindparam("kind"),
+    data=bindparam("data"),
+    created_at=bindparam("created_at"),
+)
+_ORDER_EVENTS = text("SELECT pg_advisory_xact_lock(:lock), pg_notify(:channel, '')").bindparams(
+    lock=_EVENT_ORDER_LOCK, channel=NOTIFY_CHANNEL
+)
 
 
 def public_state(job: Job | Row[Any]) -> dict[str, Any]:
@@ -73,15 +87,32 @@ async def insert_event(
     """`append_event` as one Core insert, for a job's state read as a row (its columns as
     `public_state` names them): the hot paths' way, with no ORM unit of work."""
     await order_events(session)
-    await session.execute(
-        insert(cast(Table, JobEvent.__table__)).values(
-            job_id=state.id,
-            organization_id=state.organization_id,
-            kind=kind.value,
-            data={**(data or {}), "job": public_state(state)},
-            created_at=now,
-        )
-    )
+    await session.execute(_INSERT_EVENT, _event_values(state, kind, now, data))
+
+
+async def insert_event_core(
+    conn: AsyncConnection,
+    *,
+    state: Row[Any],
+    kind: EventKind,
+    now: datetime,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """`insert_event` on a Core connection, whose transaction called
+    `order_events_core` before its first row lock."""
+    await conn.execute(_INSERT_EVENT, _event_values(state, kind, now, data))
+
+
+def _event_values(
+    state: Row[Any], kind: EventKind, now: datetime, data: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {
+        "job_id": state.id,
+        "organization_id": state.organization_id,
+        "kind": kind.value,
+        "data": {**(data or {}), "job": public_state(state)},
+        "created_at": now,
+    }
 
 
 async def order_events(session: AsyncSession) -> None:
@@ -95,11 +126,15 @@ async def order_events(session: AsyncSession) -> None:
     rows."""
     if session.get_bind().dialect.name != "postgresql" or session.info.get(_ORDERED):
         return
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(:lock), pg_notify(:channel, '')"),
-        {"lock": _EVENT_ORDER_LOCK, "channel": NOTIFY_CHANNEL},
-    )
+    await session.execute(_ORDER_EVENTS)
     session.info[_ORDERED] = True
+
+
+async def order_events_core(conn: AsyncConnection) -> None:
+    """`order_events` on a Core connection: its caller calls it once, first in the
+    transaction (a connection has no per-transaction place to remember it did)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(_ORDER_EVENTS)
 
 
 async def list_events(

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Row, Select, Table, cast, func, or_, select, update
+from sqlalchemy import BigInteger, Row, Select, Table, bindparam, cast, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from jobdeck.domain import (
     TERMINAL_STATUSES,
@@ -22,7 +22,13 @@ from jobdeck.domain import (
 )
 from jobdeck.errors import InvalidInput, NotFound
 from jobdeck.store import dependencies, pages, rollups
-from jobdeck.store.events import append_event, insert_event, order_events
+from jobdeck.store.events import (
+    append_event,
+    insert_event,
+    insert_event_core,
+    order_events,
+    order_events_core,
+)
 from jobdeck.store.tables import JOB_DURATION_MS, JOB_SEARCH_TEXTS, Job, JobEvent
 
 MAX_PAGE = pages.MAX_PAGE  # the routes' bound on ?limit=
@@ -94,8 +100,21 @@ _PUBLIC_STATE = (
 )
 
 
+# A progress report's statements, built once (see report_progress), on the table's own
+# columns: an ORM attribute anywhere in a statement sends it through the ORM's execution.
+_READ_PROGRESS = select(_JOBS.c.status, _JOBS.c.progress, _JOBS.c.updated_at).where(
+    _JOBS.c.id == bindparam("job_id")
+)
+_WRITE_PROGRESS = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("job_id"), _JOBS.c.status.not_in(_TERMINAL))
+    .values(progress=bindparam("progress"), updated_at=bindparam("now"))
+    .returning(*(_JOBS.c[column.key] for column in _PUBLIC_STATE))
+)
+
+
 async def report_progress(
-    session: AsyncSession,
+    conn: AsyncConnection,
     *,
     job_id: str,
     progress: Progress,
@@ -103,30 +122,26 @@ async def report_progress(
     derived: bool = False,
 ) -> bool:
     """A running job's progress report, with its rate and ETA derived from the report
-    before it: three Core statements (read, update, event) and no ORM identity map or
-    unit of work, since a job may report many times a second; two when the reporter
-    `derived` them already from the report it wrote before. False when the job is
-    missing or has ended (a terminal job never changes)."""
+    before it: three prebuilt Core statements (read, update, event) on a Core connection
+    (Database.transact_core), with no ORM session, since a job may report many times a
+    second; two when the reporter `derived` them already from the report it wrote
+    before. It guards as `change_job` does: False when the job is missing or has ended
+    (a terminal job never changes)."""
+    await order_events_core(conn)  # before the row's lock (see order_events)
     report = progress
     if not derived:
-        before = (
-            await session.execute(
-                select(Job.status, Job.progress, Job.updated_at).where(Job.id == job_id)
-            )
-        ).first()
+        before = (await conn.execute(_READ_PROGRESS, {"job_id": job_id})).first()
         if before is None or JobStatus(before.status).is_terminal:
             return False
         if progress.rate is None and before.progress:
             elapsed = (now - before.updated_at).total_seconds()
             report = with_rate(progress, Progress.from_json(before.progress), elapsed)
-    changed = await change_job(
-        session,
-        job_id=job_id,
-        kind=EventKind.PROGRESS,
-        now=now,
-        values={"progress": report.to_json()},
-    )
-    return changed is not None
+    values = {"job_id": job_id, "progress": report.to_json(), "now": now}
+    state = (await conn.execute(_WRITE_PROGRESS, values)).first()
+    if state is None:
+        return False
+    await insert_event_core(conn, state=state, kind=EventKind.PROGRESS, now=now)
+    return True
 
 
 async def change_job(
