@@ -24,46 +24,36 @@ class _Refused(Exception):
     pass
 
 
-def _collection_id(client: httpx.Client, wanted: str) -> str:
-    """The id of the collection with this id or name."""
+def _listed(client: httpx.Client, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every item of a paged list, page after page (a refusal is shown, then _Refused)."""
     cursor: str | None = None
     while True:
-        params: dict[str, Any] = {"limit": 200}
-        if cursor:
-            params["cursor"] = cursor
-        response = client.get("/api/collections", params=params)
+        response = client.get(path, params={**params, **({"cursor": cursor} if cursor else {})})
         if response.is_error:
             _show(response)
             raise _Refused
         body = response.json()
-        for collection in body["data"]:
-            if wanted in (collection["id"], collection["name"]):
-                return str(collection["id"])
+        yield from body["data"]
         cursor = body.get("nextCursor")
         if not cursor:
-            print(f"error: no collection with the id or name {wanted!r}", file=sys.stderr)
-            raise _Refused
+            return
+
+
+def _collection_id(client: httpx.Client, wanted: str) -> str:
+    """The id of the collection with this id or name."""
+    for collection in _listed(client, "/api/collections", {"limit": 200}):
+        if wanted in (collection["id"], collection["name"]):
+            return str(collection["id"])
+    print(f"error: no collection with the id or name {wanted!r}", file=sys.stderr)
+    raise _Refused
 
 
 def _dataset_id(client: httpx.Client, wanted: str) -> str:
     """The id of the dataset with this name (the newest of that name: a re-upload under the
     same name is the newer version) or this id."""
-    cursor: str | None = None
-    while True:
-        params: dict[str, Any] = {"q": wanted, "limit": 200}
-        if cursor:
-            params["cursor"] = cursor
-        response = client.get("/api/datasets", params=params)
-        if response.is_error:
-            _show(response)
-            raise _Refused
-        body = response.json()
-        for dataset in body["data"]:  # newest first
-            if dataset["name"] == wanted:
-                return str(dataset["id"])
-        cursor = body.get("nextCursor")
-        if not cursor:
-            break
+    for dataset in _listed(client, "/api/datasets", {"q": wanted, "limit": 200}):  # newest first
+        if dataset["name"] == wanted:
+            return str(dataset["id"])
     by_id = client.get(f"/api/datasets/{quote(wanted, safe='')}")
     if by_id.status_code == 404:
         print(f"error: no dataset with the id or name {wanted!r}", file=sys.stderr)
