@@ -7,23 +7,29 @@ collection, and the dataset and its columns, are the caller's organization's. An
 organization's collection or dataset is refused exactly like a missing one.
 
 `DatasetDocuments` is the seed's import: rows become documents page by page (a file in
-storage and a row in `documents` each, upserted by name, so importing the same dataset
-again changes only what changed and an unchanged row's processing is skipped). Files are
-named by the row's document id and content hash: rewriting one (a retried seed) writes
-the same bytes, and a changed row gets a new file, its old one deleted once the new one is
-committed. A row with no text is listed as a skipped item, with the reason.
+storage and a row in `documents` each). A row's document is found by its id, derived from
+the collection, dataset and row, so importing the same dataset again (with another title
+column, too) updates each row's document in place: its name follows the title, and only a
+changed text is processed again (the title is not embedded). A newer upload of a
+same-named dataset takes over the documents of the same names. Files are named by the
+row's document id and content hash: rewriting one (a retried seed) writes the same bytes,
+and a changed row gets a new file, its old one deleted once the new one is committed. A
+row with no text is listed as a skipped item, with the reason; a row whose name another
+document of the collection has is listed as a failed item, saying which.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.exceptions import ApplicationError
 
@@ -39,6 +45,7 @@ from jobdeck.errors import InvalidInput, NotFound
 from jobdeck.inputs import DocumentProcessingData
 from jobdeck.store import collections as collection_store
 from jobdeck.store import datasets as dataset_store
+from jobdeck.store.engine import is_outage
 from jobdeck.store.items import NewItem
 from jobdeck.store.tables import Collection, Dataset
 
@@ -47,6 +54,9 @@ if TYPE_CHECKING:
     from jobdeck.store.accounts import Principal
 
 PAGE = 500  # rows stored as documents, and listed as items, per transaction
+# Tries of one page's transaction that the database refuses (a unique key): the first
+# refusal is a concurrent write between look-up and insert, which a second look sees.
+STORE_TRIES = 2
 # A row's document id is derived from the collection, dataset and row: the same on a retry.
 _ROW_NAMESPACE = uuid.UUID("6c2b0f5e-8d41-4f0a-a0b7-3e9d2c7f1a64")
 
@@ -122,6 +132,16 @@ class _RowFile:
     sha256: str
     format: str
     key: str = ""
+
+
+@dataclass
+class _Stored:
+    """What a page's transaction did: each stored row's document id, the rows it could not
+    store (why), and the files no document holds any more (deleted once it commits)."""
+
+    ids: dict[int, str] = dataclasses.field(default_factory=dict)
+    failed: dict[int, str] = dataclasses.field(default_factory=dict)
+    stale: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclass
@@ -226,37 +246,70 @@ class DatasetDocuments:
             for f in files:
                 discard(f.path)  # put consumed it; this is for those not reached
 
-        async def upsert(session: AsyncSession) -> tuple[dict[int, str], list[str]]:
-            ids: dict[int, str] = {}
-            stale: list[str] = []
+        async def upsert(session: AsyncSession) -> _Stored:
+            stored = _Stored()
             now = utcnow()
             for f in files:
-                document, old_key = await collection_store.upsert_document(
-                    session,
-                    document_id=f.document_id,
-                    collection_id=self.collection.id,
-                    organization_id=self.run.organization_id,
-                    filename=f.name,
-                    storage_key=f.key,
-                    size_bytes=f.size,
-                    sha256=f.sha256,
-                    format=f.format,
-                    now=now,
-                )
-                ids[f.row.number] = document.id
+                try:
+                    document, old_key = await collection_store.upsert_row_document(
+                        session,
+                        document_id=f.document_id,
+                        collection_id=self.collection.id,
+                        organization_id=self.run.organization_id,
+                        filename=f.name,
+                        storage_key=f.key,
+                        size_bytes=f.size,
+                        sha256=f.sha256,
+                        format=f.format,
+                        now=now,
+                    )
+                except collection_store.NameTaken as err:
+                    stored.failed[f.row.number] = f"row {f.row.number}: {err}"
+                    if f.key != err.kept_key:
+                        stored.stale.append(f.key)  # stored above for nothing
+                    continue
+                stored.ids[f.row.number] = document.id
                 if old_key is not None and old_key != f.key:
-                    stale.append(old_key)
-            return ids, stale
+                    stored.stale.append(old_key)
+            return stored
 
-        ids, stale = await self.runtime.db.transact(upsert)
-        for key in stale:
+        stored = await self._transact(dataset, rows, upsert)
+        for key in stored.stale:
             await storage.delete(key)
         items = []
         for w in written:
             details: dict[str, Any] = {"filename": w.name, "row": w.row.number}
+            number = w.row.number
+            if isinstance(w, _RowFile) and number in stored.ids:
+                items.append(NewItem(stored.ids[number], details))
+                continue
             if isinstance(w, _RowFile):
-                items.append(NewItem(ids[w.row.number], details))
+                details["fail"] = stored.failed[number]
             else:
                 details["skip"] = w.reason
-                items.append(NewItem(f"{dataset.id}:{w.row.number}", details))
+            items.append(NewItem(f"{dataset.id}:{number}", details))
         return items
+
+    async def _transact(
+        self, dataset: Dataset, rows: list[Row], work: Callable[[AsyncSession], Awaitable[_Stored]]
+    ) -> _Stored:
+        """Run a page's transaction. A unique key the database still refuses after a second
+        look is no fault that passes: the job fails with it, instead of its seed being
+        retried for ever. An outage goes up as it is (retried until the database is back)."""
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return await self.runtime.db.transact(work)
+            except IntegrityError as err:
+                if is_outage(err):
+                    raise
+                if tries < STORE_TRIES:
+                    continue
+                reason = str(err.orig).splitlines()[0][:500]
+                raise ApplicationError(
+                    f"rows {rows[0].number} to {rows[-1].number} of dataset {dataset.name!r} "
+                    f"could not be stored as documents: {reason}",
+                    type="DocumentNotStored",
+                    non_retryable=True,
+                ) from None

@@ -98,6 +98,8 @@ class DocumentHandler(HandlerBase):
             details = item.details or {}
             if details.get("skip"):  # a dataset row that made no document
                 outcome = Outcome(item.seq, ItemStatus.SKIPPED, error=str(details["skip"]))
+            elif details.get("fail"):  # a dataset row whose document could not be stored
+                outcome = Outcome(item.seq, ItemStatus.FAILED, error=str(details["fail"]))
             else:
                 outcome = await self._one(item)
             if "row" in details:  # a dataset row's document: say which row

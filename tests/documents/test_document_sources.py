@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy import text as sql_text
 
 from jobdeck.documents.vectors import open_vector_store
 from tests.conftest import Stack, Tenant, new_tenant
@@ -234,3 +235,151 @@ async def test_a_dataset_source_is_checked_before_the_job_starts(
         assert message in via_route.json()["detail"], (data, via_route.json())
     assert (await tenant.api.get("/api/jobs")).json()["data"] == []
     assert (await tenant.api.get(f"/api/collections/{cid}/documents")).json()["data"] == []
+
+
+TITLED_CSV = (
+    "id,title,alias,text\n"
+    "1,Danube,Donau,The Danube flows through ten countries on its way to the Black Sea.\n"
+    "2,Nile,,The Nile is the longest river of Africa and flows north into the sea.\n"
+    "3,Rhine,Rhein,The Rhine rises in the Swiss Alps and flows into the North Sea.\n"
+)
+
+
+async def _ingest(api: httpx.AsyncClient, cid: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = await api.post(f"/api/collections/{cid}/ingest", json=body)
+    assert response.status_code == 201, response.text
+    # A hung seed (a refused insert retried for ever) never ends: this wait fails.
+    return await wait_for_job(api, response.json()["id"], within=120)
+
+
+async def _documents(api: httpx.AsyncClient, cid: str) -> dict[str, str]:
+    docs = (await api.get(f"/api/collections/{cid}/documents")).json()["data"]
+    return {d["id"]: d["filename"] for d in docs}
+
+
+async def test_ingesting_a_dataset_again_with_another_title_column_renames_its_documents(
+    stack: Stack, tenant: Tenant
+) -> None:
+    cid = await _collection(tenant.api)
+    dataset = await _dataset(tenant.api, "rivers.csv", TITLED_CSV)
+    source = {"datasetId": dataset["id"], "textColumn": "text"}
+    first = await _ingest(tenant.api, cid, {**source, "titleColumn": "title"})
+    assert first["status"] == "completed", first
+    assert (first["result"]["succeeded"], first["result"]["chunks"]) == (3, 3)
+    before = await _documents(tenant.api, cid)
+    assert sorted(before.values()) == [
+        "Danube (rivers.csv row 1)",
+        "Nile (rivers.csv row 2)",
+        "Rhine (rivers.csv row 3)",
+    ]
+    store = open_vector_store(stack.settings)
+    try:
+        assert await store.count(cid) == 3
+    finally:
+        await store.aclose()
+
+    # The same rows under another title column: the same documents, renamed in place.
+    # The title is not embedded, so the unchanged texts are not embedded again.
+    second = await _ingest(tenant.api, cid, {**source, "titleColumn": "alias"})
+    assert second["status"] == "completed", second
+    assert (second["result"]["skipped"], second["result"]["chunks"]) == (3, 0)
+    after = await _documents(tenant.api, cid)
+    assert set(after) == set(before)  # the same ids, no new document
+    assert sorted(after.values()) == [
+        "Donau (rivers.csv row 1)",
+        "Rhein (rivers.csv row 3)",
+        "rivers.csv row 2",  # no alias: the row number names it
+    ]
+    items = await _items(tenant.api, second["id"])
+    assert {i["key"] for i in items} == set(before)
+    assert all(i["error"] == "unchanged since it was last processed" for i in items)
+    store = open_vector_store(stack.settings)
+    try:
+        assert await store.count(cid) == 3
+    finally:
+        await store.aclose()
+    # A search hit names its document as it is now, not as it was embedded.
+    found = await tenant.api.post(
+        f"/api/collections/{cid}/search", json={"query": "the Swiss Alps and the North Sea"}
+    )
+    assert found.status_code == 200, found.text
+    assert found.json()["data"][0]["filename"] == "Rhein (rivers.csv row 3)"
+
+    # A row whose new name another document has: that row fails, saying why; the others
+    # are renamed, and the job ends (it no longer retries a refused insert for ever).
+    upload = await tenant.api.post(
+        f"/api/collections/{cid}/documents",
+        files={"file": ("Danube (rivers.csv row 1)", b"An uploaded note on the Danube.")},
+    )
+    assert upload.status_code == 201, upload.text
+    uploaded = upload.json()["id"]
+    third = await _ingest(
+        tenant.api, cid, {**source, "titleColumn": "title", "allowedFailureRatio": 0.5}
+    )
+    assert third["status"] == "completed", third
+    assert (third["result"]["failed"], third["result"]["skipped"]) == (1, 2)
+    items = await _items(tenant.api, third["id"])
+    row_one = next(i for i in items if i["details"]["row"] == 1)
+    donau = next(i for i, name in after.items() if name.startswith("Donau"))
+    assert row_one["status"] == "failed"
+    assert row_one["error"] == (
+        f"row 1: its document {donau} cannot be renamed to 'Danube (rivers.csv row 1)': "
+        f"another document of the collection ({uploaded}) has that name; rename or delete "
+        "that one and ingest the dataset again"
+    )
+    now = await _documents(tenant.api, cid)
+    assert now == {
+        **after,
+        uploaded: "Danube (rivers.csv row 1)",
+        next(i for i, name in after.items() if name.startswith("Rhein")): (
+            "Rhine (rivers.csv row 3)"
+        ),
+        next(i for i, name in after.items() if name.endswith("row 2")): ("Nile (rivers.csv row 2)"),
+    }
+    stored = stack.settings.dataset_root / "objects" / tenant.account.organization_id
+    assert len(list((stored / "collections" / cid).iterdir())) == 4  # no file left over
+
+
+async def test_a_row_the_database_refuses_fails_the_job_with_the_reason_not_a_hang(
+    stack: Stack, tenant: Tenant
+) -> None:
+    """A refusal no look-up foresees (here a trigger refusing the name, as a unique key
+    would): the seed tries the page again once, then the job fails naming it."""
+    cid = await _collection(tenant.api)
+    dataset = await _dataset(tenant.api, "refusable.csv", "text\nSome text to refuse.\n")
+    if stack.db.is_sqlite:
+        setup = [
+            "CREATE TRIGGER refuse_row_document BEFORE INSERT ON documents "
+            "WHEN NEW.filename = 'refusable.csv row 1' "
+            "BEGIN SELECT RAISE(ABORT, 'refused: refusable.csv row 1'); END",
+        ]
+        teardown = ["DROP TRIGGER refuse_row_document"]
+    else:
+        setup = [
+            "CREATE FUNCTION refuse_row_document() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN IF NEW.filename = 'refusable.csv row 1' THEN RAISE EXCEPTION "
+            "'refused: refusable.csv row 1' USING ERRCODE = 'unique_violation'; END IF; "
+            "RETURN NEW; END $$",
+            "CREATE TRIGGER refuse_row_document BEFORE INSERT ON documents "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_row_document()",
+        ]
+        teardown = [
+            "DROP TRIGGER refuse_row_document ON documents",
+            "DROP FUNCTION refuse_row_document()",
+        ]
+    async with stack.db.write() as session:
+        for statement in setup:
+            await session.execute(sql_text(statement))
+    try:
+        done = await _ingest(tenant.api, cid, {"datasetId": dataset["id"], "textColumn": "text"})
+    finally:
+        async with stack.db.write() as session:
+            for statement in teardown:
+                await session.execute(sql_text(statement))
+    assert done["status"] == "failed", done
+    assert done["error"]["type"] == "DocumentNotStored", done
+    assert done["error"]["message"] == (
+        "rows 1 to 1 of dataset 'refusable.csv' could not be stored as documents: "
+        "refused: refusable.csv row 1"
+    ), done
+    assert await _documents(tenant.api, cid) == {}

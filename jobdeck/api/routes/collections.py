@@ -389,12 +389,18 @@ async def search(
         hits = await store.search(collection.id, vector, body.k, body.document_ids)
     finally:
         await store.aclose()
+    # A hit's vector keeps the name it was embedded under; a dataset row's document is
+    # renamed, not embedded again, when its title changes: the name is the document's own.
+    async with runtime.db.read() as session:
+        names = await collection_store.document_names(
+            session, collection_id=collection.id, document_ids=[h.document_id for h in hits]
+        )
     return SearchResults(
         data=[
             SearchHit(
                 chunk_id=h.chunk_id,
                 document_id=h.document_id,
-                filename=h.metadata.get("filename"),
+                filename=names.get(h.document_id, h.metadata.get("filename")),
                 page=h.page,
                 start=h.start,
                 end=h.end,
