@@ -165,6 +165,8 @@ class ScheduledRuns(ActivityGroup):
             partial(
                 schedule_store.record_refusal,
                 schedule_id=run.schedule_id,
+                # Temporal's recent runs name the firing by it: its run is shown refused.
+                job_id=request.job_id,
                 reason=reason,
                 now=utcnow(),
             )

@@ -159,11 +159,26 @@ class ScheduledPipelinePublic(Schema):
 
 
 class ScheduleRunPublic(Schema):
-    job_id: str
+    job_id: str | None = Field(
+        default=None, description="The run's job; null: the run was refused and started none"
+    )
     scheduled_at: datetime | None = None
     started_at: datetime | None = None
-    status: str | None = Field(default=None, description="The job's status; null: not recorded yet")
-    job: str = Field(description="The job's URL")
+    status: str | None = Field(
+        default=None,
+        description="The job's status, or `refused`: the run fired but its checks (those "
+        "of POST /api/jobs) refused it, so it started no job (see reason); null: not "
+        "recorded yet (its checks have not answered)",
+    )
+    reason: str | None = Field(
+        default=None,
+        description="Why the run was refused: organization_gone, owner_gone, owner_revoked "
+        "or job_refused, as in `missed`; null unless refused",
+    )
+    message: str | None = Field(
+        default=None, description="The refusal in words, as in `missed`; null unless refused"
+    )
+    job: str | None = Field(default=None, description="The job's URL; null: refused, no job")
 
 
 class ScheduleMissPublic(Schema):

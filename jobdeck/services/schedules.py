@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.api.workflowservice.v1 import ListScheduleMatchingTimesRequest
 from temporalio.client import (
     Client,
@@ -90,6 +91,8 @@ class ScheduleView:
     state: str  # active | paused | missing (Temporal does not know it) | unknown
     jobs: dict[str, Job] = field(default_factory=dict)
     misses: list[ScheduleMiss] = field(default_factory=list)
+    # Temporal's recent runs refused when they fired, by the id their job would have had.
+    refusals: dict[str, ScheduleMiss] = field(default_factory=dict)
 
     @property
     def definition(self) -> ScheduleDefinition:
@@ -359,13 +362,7 @@ class ScheduleService:
         async with self.runtime.db.read() as session:
             recent = await store.recent_jobs(session, schedule_id=row.id)
             view.jobs = {job.id: job for job in recent}
-            if view.description is not None:
-                ids = [
-                    job_id
-                    for a in view.description.info.recent_actions
-                    for job_id in run_job_ids(a.action)
-                ]
-                view.jobs.update(await store.jobs_by_id(session, job_ids=ids))
+            await _recent_runs(session, [view])
             view.misses = await store.list_misses(session, schedule_id=row.id)
         return view
 
@@ -378,8 +375,10 @@ class ScheduleService:
             rows, next_cursor = await store.list_schedules(
                 session, organization_id=principal.organization_id, limit=limit, cursor=cursor
             )
-        views = await asyncio.gather(*(self._view(row, strict=False) for row in rows))
-        return list(views), next_cursor
+        views = list(await asyncio.gather(*(self._view(row, strict=False) for row in rows)))
+        async with self.runtime.db.read() as session:
+            await _recent_runs(session, views)
+        return views, next_cursor
 
     async def matching_times(
         self, row: ScheduleRow, start: datetime, end: datetime
@@ -491,6 +490,28 @@ def run_job_ids(action: ScheduleActionExecution) -> list[str]:
     if not isinstance(action, ScheduleActionExecutionStartWorkflow):
         return []
     return [action.first_execution_run_id, action.workflow_id]
+
+
+async def _recent_runs(session: AsyncSession, views: list[ScheduleView]) -> None:
+    """Fill in the jobs and the refusals of Temporal's recent runs of each schedule (one
+    query each for all the views), so a run is shown with its job's status, or refused,
+    and unrecorded only while its check has not answered yet."""
+    ids_of = {
+        view.row.id: {
+            job_id for a in view.description.info.recent_actions for job_id in run_job_ids(a.action)
+        }
+        for view in views
+        if view.description is not None
+    }
+    ids = sorted({job_id for own in ids_of.values() for job_id in own})
+    if not ids:
+        return
+    jobs = await store.jobs_by_id(session, job_ids=ids)
+    refusals = await store.refused_runs(session, schedule_ids=list(ids_of), job_ids=ids)
+    for view in views:
+        own = ids_of.get(view.row.id, set())
+        view.jobs.update({i: job for i, job in jobs.items() if i in own})
+        view.refusals = {i: miss for i, miss in refusals.items() if miss.schedule_id == view.row.id}
 
 
 def _note(note: str | None) -> str | None:

@@ -116,22 +116,46 @@ async def record_miss(
 
 
 async def record_refusal(
-    session: AsyncSession, *, schedule_id: str, reason: str, now: datetime
+    session: AsyncSession, *, schedule_id: str, job_id: str, reason: str, now: datetime
 ) -> ScheduleMiss | None:
-    """A run that fired but started no job (the checks of a new job refused it)."""
+    """A run that fired but started no job (the checks of a new job refused it), named by
+    the id its job would have had; recorded once however often its check is retried."""
     row = await session.get(Schedule, schedule_id)
     if row is None:
         return None
+    stmt = select(ScheduleMiss).where(
+        ScheduleMiss.schedule_id == schedule_id, ScheduleMiss.job_id == job_id
+    )
+    recorded = (await session.execute(stmt)).scalars().first()
+    if recorded is not None:
+        return recorded
     miss = ScheduleMiss(
         schedule_id=schedule_id,
         organization_id=row.organization_id,
         reason=reason,
         count=1,
         detected_at=now,
+        job_id=job_id,
     )
     session.add(miss)
     await session.flush()
     return miss
+
+
+async def refused_runs(
+    session: AsyncSession, *, schedule_ids: list[str], job_ids: list[str]
+) -> dict[str, ScheduleMiss]:
+    """The refusals of the given firings (by the id each one's job would have had)."""
+    if not schedule_ids or not job_ids:
+        return {}
+    stmt = select(ScheduleMiss).where(
+        ScheduleMiss.schedule_id.in_(schedule_ids), ScheduleMiss.job_id.in_(job_ids)
+    )
+    return {
+        miss.job_id: miss
+        for miss in (await session.execute(stmt)).scalars()
+        if miss.job_id is not None
+    }
 
 
 async def list_misses(

@@ -500,6 +500,8 @@ class ScheduleMiss(Base):
     __tablename__ = "schedule_misses"
     __table_args__ = (
         Index("ix_schedule_misses_schedule", "schedule_id", "id"),
+        # One row per refused firing: a retried check finds it rather than adding another.
+        Index("uq_schedule_misses_run", "schedule_id", "job_id", unique=True),
         {"sqlite_autoincrement": True},
     )
 
@@ -510,6 +512,10 @@ class ScheduleMiss(Base):
     reason: Mapped[str] = mapped_column(String(32))
     count: Mapped[int] = mapped_column(Integer)
     detected_at: Mapped[datetime]
+    # A refused firing: the id its job would have had (the scheduled-run workflow's first
+    # run id, which Temporal's recent runs carry), so its run is shown refused, not
+    # pending. Null for Temporal's counted misses, and refusals recorded before 0018.
+    job_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class StuckJob(Base):

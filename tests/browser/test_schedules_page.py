@@ -1,6 +1,6 @@
 """The schedules page: create a schedule with the cron read out in words as it is typed,
 see its next run, pause and resume it, trigger a run, edit and delete it; one that runs a
-saved pipeline."""
+saved pipeline; a run refused when it fired, shown with why and no job link."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import Server
-from tests.conftest import Tenant
+from tests.conftest import Stack, Tenant
 from tests.pipelines.helpers import save
 from tests.schedules.test_pipeline_schedules import COUNT
-from tests.schedules.test_schedules_api import wait_for_runs
+from tests.schedules.test_scheduled_checks import handle_of
+from tests.schedules.test_schedules_api import create, new_member, wait_for_miss, wait_for_runs
 
 pytestmark = pytest.mark.browser
 
@@ -99,3 +100,23 @@ async def test_a_schedule_runs_a_saved_pipeline(
     await inputs.fill("{}")
     await page.get_by_role("button", name="Save schedule").click()
     await expect(page.get_by_role("alert")).to_contain_text("inputs.rows: required input")
+
+
+async def test_a_refused_run_says_why_and_links_no_job(
+    page: Page, stack: Stack, tenant: Tenant, server: Server
+) -> None:
+    # A member's schedule fires after their only key is revoked: refused, no job.
+    member = await new_member(stack, tenant)
+    async with stack.client(member.key) as api:
+        schedule = await create(api, name="refused nightly", paused=True)
+    revoked = await tenant.api.delete(f"/api/keys/{member.key_id}")
+    assert revoked.status_code == 200, revoked.text
+    await handle_of(stack, tenant, schedule).trigger()
+    (miss,) = (await wait_for_miss(tenant.api, schedule["id"]))["missed"]
+
+    nav = page.get_by_role("navigation", name="Sections")
+    await nav.get_by_role("link", name="Schedules").click()
+    row = page.get_by_role("row").filter(has_text="refused nightly")
+    last = row.locator("td").nth(4)  # the "Last run" column
+    await expect(last).to_contain_text(f"Refused: {miss['message']}")
+    await expect(last.get_by_role("link")).to_have_count(0)

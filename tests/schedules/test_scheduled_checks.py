@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from functools import partial
 from typing import Any
 
 import pytest
@@ -25,10 +26,12 @@ from jobdeck.activities.scheduled import (
     OWNER_REVOKED,
     SCHEDULED_RUN_WORKFLOW,
 )
+from jobdeck.clock import utcnow
 from jobdeck.domain import JobSpec
 from jobdeck.schedules.definition import ScheduleDefinition
 from jobdeck.services.schedule_temporal import scheduled_run_action, temporal_id
 from jobdeck.services.schedules import upgrade_actions
+from jobdeck.store import schedules as schedule_store
 from jobdeck.store.tables import Schedule
 from tests.conftest import Stack, Tenant, new_tenant, open_stack
 from tests.helpers import create_job, wait_for_job
@@ -72,6 +75,14 @@ async def test_a_run_whose_owner_has_no_key_left_is_refused(stack: Stack, tenant
     (miss,) = shown["missed"]
     assert miss["reason"] == OWNER_REVOKED and miss["count"] == 1
     assert "revoked" in miss["message"]
+    # The run is listed as refused, with the same words, and links to no job: it has none.
+    (refused,) = shown["lastRuns"]
+    assert refused["status"] == "refused" and refused["reason"] == OWNER_REVOKED
+    assert refused["message"] == miss["message"]
+    assert refused["jobId"] is None and refused["job"] is None
+    assert refused["scheduledAt"] is not None
+    (listed,) = (await tenant.api.get("/api/schedules")).json()["data"]
+    assert listed["lastRuns"] == [refused]  # the list says so too (the schedules page)
     # Temporal fired it; no job started, and the run says why.
     (action,) = (await handle.describe()).info.recent_actions
     run = stack.runtime.temporal.get_workflow_handle(
@@ -90,6 +101,40 @@ async def test_a_run_whose_owner_has_no_key_left_is_refused(stack: Stack, tenant
     (job,) = await wait_for_runs(tenant.api, schedule["id"], 1)
     assert job["owner"]["userId"] == member.user_id
     assert (await wait_for_job(tenant.api, job["id"]))["status"] == "completed"
+    # The accepted run links its job; the refused one stays refused, and one miss.
+    shown = (await tenant.api.get(f"/api/schedules/{schedule['id']}")).json()
+    assert [(r["status"], r["jobId"], r["job"]) for r in shown["lastRuns"]] == [
+        ("completed", job["id"], f"/api/jobs/{job['id']}"),
+        ("refused", None, None),
+    ]
+    assert [r["reason"] for r in shown["lastRuns"]] == [None, OWNER_REVOKED]
+    assert [m["reason"] for m in shown["missed"]] == [OWNER_REVOKED]
+
+
+async def test_a_refused_run_is_recorded_once_however_often_its_check_is_retried(
+    stack: Stack, tenant: Tenant
+) -> None:
+    # The check is an activity: an attempt that recorded the refusal and then died is
+    # retried, and records the same firing (the same would-be job id) again.
+    schedule = await create(tenant.api, paused=True)
+    firings = ["run-a", "run-a", "run-b"]
+    for job_id in firings:
+        record = partial(
+            schedule_store.record_refusal,
+            schedule_id=schedule["id"],
+            job_id=job_id,
+            reason=OWNER_REVOKED,
+            now=utcnow(),
+        )
+        miss = await stack.db.transact(record)
+        assert miss is not None and miss.job_id == job_id
+    async with stack.db.read() as session:
+        misses = await schedule_store.list_misses(session, schedule_id=schedule["id"])
+        refused = await schedule_store.refused_runs(
+            session, schedule_ids=[schedule["id"]], job_ids=["run-a", "run-b", "run-c"]
+        )
+    assert sorted(m.job_id or "" for m in misses) == ["run-a", "run-b"]
+    assert sorted(refused) == ["run-a", "run-b"]
 
 
 @pytest.mark.parametrize(
@@ -117,6 +162,9 @@ async def test_a_run_whose_owner_or_organization_is_gone_is_refused(
     shown = await wait_for_miss(tenant.api, schedule["id"])
     assert [m["reason"] for m in shown["missed"]] == [reason]
     assert "no job was started" in shown["missed"][0]["message"]
+    assert [(r["status"], r["reason"], r["job"]) for r in shown["lastRuns"]] == [
+        ("refused", reason, None)
+    ]
     assert await runs_of(tenant.api, schedule["id"]) == []
 
 

@@ -47,6 +47,8 @@ from jobdeck.store import pages
 
 router = APIRouter(prefix="/api/schedules", tags=["schedules"])
 
+REFUSED = "refused"  # a run's status when its checks refused it: it started no job
+
 MISS_REASONS = {
     "catchup_window": "Temporal could not fire it within the catch-up window (it was down "
     "or overloaded); it was skipped, not fired late",
@@ -84,7 +86,18 @@ def schedule_public(view: ScheduleView, settings: Settings) -> SchedulePublic:
         ids = run_job_ids(action.action)
         if not ids:
             continue
-        # Not recorded yet (or refused): named by the id its job would have.
+        refusal = next((view.refusals[i] for i in ids if i in view.refusals), None)
+        if refusal is not None and not any(i in view.jobs for i in ids):
+            # Refused when it fired: no job, so no link to one.
+            last_runs[ids[0]] = ScheduleRunPublic(
+                scheduled_at=action.scheduled_at,
+                started_at=action.started_at,
+                status=REFUSED,
+                reason=refusal.reason,
+                message=MISS_REASONS.get(refusal.reason, refusal.reason),
+            )
+            continue
+        # Not recorded yet: named by the id its job will have.
         job_id = next((i for i in ids if i in view.jobs), ids[0] if current else ids[-1])
         job = view.jobs.get(job_id)
         last_runs[job_id] = ScheduleRunPublic(

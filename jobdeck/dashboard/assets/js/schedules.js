@@ -146,7 +146,7 @@ export class SchedulesView {
           h("td", null, s.pipeline ? `Pipeline: ${this.pipelines.get(s.pipeline.id) || s.pipeline.id} (v${s.pipeline.version})` : s.job.type),
           h("td", null, rule),
           h("td", null, paused ? "paused" : when(s.nextRuns[0])),
-          h("td", null, last ? h("a", { href: `/jobs/${encodeURIComponent(last.jobId)}`, onclick: (e) => this.follow(e, last.jobId) }, when(last.scheduledAt || last.startedAt)) : "–"),
+          h("td", null, this.lastRun(last)),
           h("td", null, h(`span.chip.chip-${paused ? "cancelled" : "active"}`, { title: s.note || "" }, s.state), s.note ? h("span.sc-note", null, ` ${s.note}`) : null),
           h(
             "td.sc-actions",
@@ -160,6 +160,18 @@ export class SchedulesView {
       );
     }
     this.empty.hidden = schedules.length > 0;
+  }
+
+  // A schedule's last run: a link to its job, or, for a run refused when it fired (its
+  // owner's keys revoked, its job no longer valid...), why, and no link: it has no job.
+  lastRun(last) {
+    if (!last) return "–";
+    const at = when(last.scheduledAt || last.startedAt);
+    if (last.status === "refused") {
+      return h("span.sc-refused", { title: last.reason || "" }, at, ` Refused: ${last.message || last.reason}`);
+    }
+    if (!last.jobId) return at;
+    return h("a", { href: `/jobs/${encodeURIComponent(last.jobId)}`, onclick: (e) => this.follow(e, last.jobId) }, at);
   }
 
   schedulePreview() {
