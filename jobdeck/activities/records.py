@@ -29,6 +29,7 @@ from jobdeck.store import datasets as dataset_store
 from jobdeck.store import dependencies as dependency_store
 from jobdeck.store import jobs as job_store
 from jobdeck.store.engine import Database, is_outage
+from jobdeck.store.events import Executor, as_session
 from jobdeck.store.tables import Dataset, Job
 
 logger = logging.getLogger(__name__)
@@ -42,13 +43,14 @@ def _ended(job: Job | Row[Any] | None) -> tuple[str, str] | None:
     return job.organization_id, job.status
 
 
-async def _dependants(session: AsyncSession, job_id: str, changed: Row[Any] | None) -> list[str]:
+async def _dependants(db: Executor, job_id: str, changed: Row[Any] | None) -> list[str]:
     """The pending jobs waiting for a job that has just ended. Its ending update said
-    whether any job waits for it at all (HAS_DEPENDANTS), so the usual job costs no read;
-    a re-run of the ending (the job ended already, `changed` is None) looks."""
+    whether any job waits for it at all (JOB_HAS_DEPENDANTS), so the usual job costs no
+    read; a re-run of the ending (the job ended already, `changed` is None) looks."""
     if changed is not None and not changed.has_dependants:
         return []
-    return await dependency_store.waiting_dependants(session, job_id=job_id)
+    async with as_session(db) as session:
+        return await dependency_store.waiting_dependants(session, job_id=job_id)
 
 
 @dataclass
@@ -79,6 +81,17 @@ class JobRef:
     job_id: str
     # Why a job is cancelled when no one asked (a job it depends on failed): its error.
     error: dict[str, Any] | None = None
+
+
+def _unrecordable(err: DBAPIError) -> ApplicationError:
+    """What a transaction writing a job's row raises when the database refuses a value
+    (not an outage): the job cannot exist, so its workflow ends now, failed with the
+    reason, instead of running on with no row that could show or cancel it."""
+    return ApplicationError(
+        f"the job could not be recorded: {str(err.orig).splitlines()[0][:500]}",
+        type="JobNotRecordable",
+        non_retryable=True,
+    )
 
 
 # What a job's ending transaction hands on: (organization, status) if it has ended, the
@@ -122,15 +135,16 @@ class JobRecords:
         concurrency slot, or its place in line (see activities/slots.py). A child job runs
         in its parent's slot and takes none."""
 
-        async def work(session: AsyncSession) -> tuple[SlotAnswer, list[str]]:
-            if await job_store.job_state(session, job_id=spec.job_id) is None:
-                await job_store.insert_job(session, spec=spec, now=utcnow())
+        # On a Core connection with prebuilt statements: every job passes here.
+        async def work(conn: AsyncConnection) -> tuple[SlotAnswer, list[str]]:
+            if await job_store.job_state(conn, job_id=spec.job_id) is None:
+                await job_store.insert_job_row(conn, spec=spec, now=utcnow())
             if spec.parent_id is not None:
                 return SlotAnswer(granted=True, recheck_s=self.settings.slot_recheck_s), []
             request = SlotRequest(spec.job_id, spec.organization_id, spec.type, spec.priority)
-            return await take_slot(session, self.settings, request)
+            return await take_slot(conn, self.settings, request)
 
-        answer, granted = await self._recording(work)
+        answer, granted = await self._recording_core(work)
         await self._wake(granted)
         return answer
 
@@ -148,29 +162,31 @@ class JobRecords:
 
     async def _recording(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run a transaction that may write the job's row: a value the database refuses
-        ends the job (see below); an outage is retried."""
+        ends the job (see _unrecordable); an outage is retried."""
         try:
             return await self.db.transact(work)
         except DBAPIError as err:
             if is_outage(err):
                 raise  # retried until the database is back
-            # The database refuses this row (a value it cannot store): the job cannot
-            # exist, so its workflow ends now, failed with the reason, instead of running on
-            # with no row that could show or cancel it.
-            raise ApplicationError(
-                f"the job could not be recorded: {str(err.orig).splitlines()[0][:500]}",
-                type="JobNotRecordable",
-                non_retryable=True,
-            ) from None
+            raise _unrecordable(err) from None
+
+    async def _recording_core(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """`_recording` on a Core connection (Database.transact_core)."""
+        try:
+            return await self.db.transact_core(work)
+        except DBAPIError as err:
+            if is_outage(err):
+                raise  # retried until the database is back
+            raise _unrecordable(err) from None
 
     async def start_pending(self, job_id: str) -> bool:
         """pending → active, when a worker slot picks up the job's first step; False when
         the job was not pending (already started, or ended)."""
 
-        async def work(session: AsyncSession) -> bool:
+        async def work(conn: AsyncConnection) -> bool:
             now = utcnow()
             changed = await job_store.change_job(
-                session,
+                conn,
                 job_id=job_id,
                 kind=EventKind.STARTED,
                 now=now,
@@ -179,7 +195,7 @@ class JobRecords:
             )
             return changed is not None
 
-        started: bool = await self.db.transact(work)
+        started: bool = await self.db.transact_core(work)
         return started
 
     @activity.defn(name="jobs.mark_started")
@@ -211,9 +227,9 @@ class JobRecords:
 
     @activity.defn(name="jobs.mark_completed")
     async def mark_completed(self, completion: Completion) -> None:
-        async def work(session: AsyncSession) -> _Ending:
+        async def work(conn: AsyncConnection) -> _Ending:
             now = utcnow()
-            job = await job_store.job_state(session, job_id=completion.job_id)
+            job = await job_store.job_state(conn, job_id=completion.job_id)
             values = {
                 "status": JobStatus.COMPLETED.value,
                 "finished_at": now,
@@ -224,18 +240,18 @@ class JobRecords:
                 done.current, done.eta = done.total or done.current, 0
                 values["progress"] = done.to_json()
             changed = await job_store.change_job(
-                session,
+                conn,
                 job_id=completion.job_id,
                 kind=EventKind.COMPLETED,
                 now=now,
                 values=values,
-                returning=[dependency_store.HAS_DEPENDANTS],
+                returning=[job_store.JOB_HAS_DEPENDANTS],
             )
-            freed = await free_slot(session, self.settings, completion.job_id)
-            waiting = await _dependants(session, completion.job_id, changed)
+            freed = await free_slot(conn, self.settings, completion.job_id)
+            waiting = await _dependants(conn, completion.job_id, changed)
             return _ended(changed or job), freed, waiting
 
-        await self._ended(completion.job_id, *await self.db.transact(work))
+        await self._ended(completion.job_id, *await self.db.transact_core(work))
 
     @activity.defn(name="jobs.mark_failed")
     async def mark_failed(self, failure: Failure) -> None:
@@ -251,21 +267,21 @@ class JobRecords:
     async def _finish(
         self, job_id: str, status: JobStatus, kind: EventKind, values: dict[str, Any]
     ) -> None:
-        async def work(session: AsyncSession) -> _Ending:
+        async def work(conn: AsyncConnection) -> _Ending:
             now = utcnow()
             changed = await job_store.change_job(
-                session,
+                conn,
                 job_id=job_id,
                 kind=kind,
                 now=now,
                 values={"status": status.value, "finished_at": now, **values},
-                returning=[dependency_store.HAS_DEPENDANTS],
+                returning=[job_store.JOB_HAS_DEPENDANTS],
             )
-            ended = _ended(changed or await job_store.find_job(session, job_id=job_id))
-            freed = await free_slot(session, self.settings, job_id)
-            return ended, freed, await _dependants(session, job_id, changed)
+            ended = _ended(changed or await job_store.job_state(conn, job_id=job_id))
+            freed = await free_slot(conn, self.settings, job_id)
+            return ended, freed, await _dependants(conn, job_id, changed)
 
-        await self._ended(job_id, *await self.db.transact(work))
+        await self._ended(job_id, *await self.db.transact_core(work))
 
     async def _wake(self, granted: list[str]) -> None:
         if granted and activity.in_activity():

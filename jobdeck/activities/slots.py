@@ -24,6 +24,7 @@ from jobdeck.config import Settings
 from jobdeck.fairness.limits import Limits
 from jobdeck.runtime import Runtime
 from jobdeck.store import limits as limit_store
+from jobdeck.store.events import Executor, as_session
 
 logger = logging.getLogger(__name__)
 
@@ -48,66 +49,73 @@ class SlotAnswer:
     recheck_s: float = 30.0
 
 
-async def limits_of(session: AsyncSession, settings: Settings, organization_id: str) -> Limits:
+async def limits_of(session: Executor, settings: Settings, organization_id: str) -> Limits:
     found = await limit_store.overrides(session, organization_id=organization_id)
     return Limits.of(settings, found)
 
 
 async def take_slot(
-    session: AsyncSession, settings: Settings, request: SlotRequest
+    db: Executor, settings: Settings, request: SlotRequest
 ) -> tuple[SlotAnswer, list[str]]:
     """Within the caller's transaction: the job's slot if its turn has come, else its place
-    in line; with the other jobs this pass let through (to be woken once it commits)."""
+    in line; with the other jobs this pass let through (to be woken once it commits).
+
+    The usual case (no slot yet and room at once, or a slot held already) runs prebuilt
+    statements on `db`, a Core connection on the hot path; the line runs on the ORM (see
+    events.as_session), in the same transaction."""
     now = utcnow()
     recheck = settings.slot_recheck_s
-    slot = await limit_store.find_slot(session, job_id=request.job_id)
-    if slot is not None and slot.state == limit_store.HELD:
+    state = await limit_store.slot_state(db, job_id=request.job_id)
+    if state == limit_store.HELD:
         # Held already: a continued-as-new run of the job, or this step run again.
-        await limit_store.show_place(session, job_id=request.job_id, ahead=None, now=now)
+        await limit_store.show_place(db, job_id=request.job_id, ahead=None, now=now)
         return SlotAnswer(granted=True, recheck_s=recheck), []
-    limits = await limits_of(session, settings, request.organization_id)
-    if slot is None:
-        if await limit_store.hold_at_once(
-            session,
-            job_id=request.job_id,
-            organization_id=request.organization_id,
-            job_type=request.job_type,
-            priority=request.priority,
-            limits=limits,
-            now=now,
-        ):
-            return SlotAnswer(granted=True, recheck_s=recheck), []
-        await limit_store.enter_line(
-            session,
-            job_id=request.job_id,
-            organization_id=request.organization_id,
-            job_type=request.job_type,
-            priority=request.priority,
-            now=now,
+    limits = await limits_of(db, settings, request.organization_id)
+    if state is None and await limit_store.hold_at_once(
+        db,
+        job_id=request.job_id,
+        organization_id=request.organization_id,
+        job_type=request.job_type,
+        priority=request.priority,
+        limits=limits,
+        now=now,
+    ):
+        return SlotAnswer(granted=True, recheck_s=recheck), []
+    async with as_session(db) as session:
+        if state is None:
+            await limit_store.enter_line(
+                session,
+                job_id=request.job_id,
+                organization_id=request.organization_id,
+                job_type=request.job_type,
+                priority=request.priority,
+                now=now,
+            )
+        granted = await limit_store.admit(
+            session, organization_id=request.organization_id, limits=limits, now=now
         )
-    granted = await limit_store.admit(
-        session, organization_id=request.organization_id, limits=limits, now=now
-    )
-    others = [job for job in granted if job != request.job_id]
-    slot = await limit_store.find_slot(session, job_id=request.job_id)
-    assert slot is not None
-    if slot.state == limit_store.HELD:
-        await limit_store.show_place(session, job_id=request.job_id, ahead=None, now=now)
-        return SlotAnswer(granted=True, recheck_s=recheck), others
-    ahead = await limit_store.ahead_of(session, slot=slot)
-    await limit_store.show_place(session, job_id=request.job_id, ahead=ahead, now=now)
-    return SlotAnswer(granted=False, ahead=ahead, recheck_s=recheck), others
+        others = [job for job in granted if job != request.job_id]
+        slot = await limit_store.find_slot(session, job_id=request.job_id)
+        assert slot is not None
+        if slot.state == limit_store.HELD:
+            await limit_store.show_place(session, job_id=request.job_id, ahead=None, now=now)
+            return SlotAnswer(granted=True, recheck_s=recheck), others
+        ahead = await limit_store.ahead_of(session, slot=slot)
+        await limit_store.show_place(session, job_id=request.job_id, ahead=ahead, now=now)
+        return SlotAnswer(granted=False, ahead=ahead, recheck_s=recheck), others
 
 
-async def free_slot(session: AsyncSession, settings: Settings, job_id: str) -> list[str]:
+async def free_slot(db: Executor, settings: Settings, job_id: str) -> list[str]:
     """Within the caller's transaction: free the job's slot (or its place in line), if it
-    has one, and let the next jobs through; returns them (to be woken once it commits)."""
-    organization_id = await limit_store.free(session, job_id=job_id)
+    has one, and let the next jobs through; returns them (to be woken once it commits).
+    Prebuilt statements on `db` (a Core connection on the hot path) unless jobs wait."""
+    organization_id = await limit_store.free(db, job_id=job_id)
     if organization_id is None or not await limit_store.someone_waits(
-        session, organization_id=organization_id
+        db, organization_id=organization_id
     ):
         return []
-    return await _let_through(session, settings, organization_id, show_line=True)
+    async with as_session(db) as session:
+        return await _let_through(session, settings, organization_id, show_line=True)
 
 
 async def _let_through(

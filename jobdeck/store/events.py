@@ -8,6 +8,8 @@ its commit, so ids are assigned and committed in the same order."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, cast
 
@@ -20,6 +22,10 @@ from jobdeck.store.tables import Job, JobEvent
 NOTIFY_CHANNEL = "jobdeck_events"
 _EVENT_ORDER_LOCK = 0x6A6F6264  # any constant; only jobdeck takes it
 _ORDERED = "jobdeck_events_ordered"
+
+# What the hot paths write through: an ORM session, or a Core connection in a transaction
+# (Database.transact_core), which runs prebuilt Core statements for less CPU.
+Executor = AsyncSession | AsyncConnection
 
 # The hot paths' statements, built once: building a statement per call (coercing its
 # columns and values) cost more CPU than running it, and a prebuilt one's cache key and
@@ -77,7 +83,7 @@ async def append_event(
 
 
 async def insert_event(
-    session: AsyncSession,
+    session: Executor,
     *,
     state: Row[Any],
     kind: EventKind,
@@ -85,8 +91,9 @@ async def insert_event(
     data: dict[str, Any] | None = None,
 ) -> None:
     """`append_event` as one Core insert, for a job's state read as a row (its columns as
-    `public_state` names them): the hot paths' way, with no ORM unit of work."""
-    await order_events(session)
+    `public_state` names them): the hot paths' way, with no ORM unit of work. On a Core
+    connection too (see Executor)."""
+    await order(session)
     await session.execute(_INSERT_EVENT, _event_values(state, kind, now, data))
 
 
@@ -131,10 +138,47 @@ async def order_events(session: AsyncSession) -> None:
 
 
 async def order_events_core(conn: AsyncConnection) -> None:
-    """`order_events` on a Core connection: its caller calls it once, first in the
-    transaction (a connection has no per-transaction place to remember it did)."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(_ORDER_EVENTS)
+    """`order_events` on a Core connection: the lock is taken once per transaction (the
+    connection's info remembers the transaction that took it)."""
+    if conn.dialect.name != "postgresql" or _is_ordered(conn):
+        return
+    await conn.execute(_ORDER_EVENTS)
+    conn.info[_ORDERED] = conn.sync_connection and conn.sync_connection.get_transaction()
+
+
+def _is_ordered(conn: AsyncConnection) -> bool:
+    # conn.info outlives the transaction (it is the pooled connection's), so it holds the
+    # transaction object itself, which no later transaction can be.
+    ordered = conn.info.get(_ORDERED)
+    return ordered is not None and ordered is conn.sync_connection.get_transaction()  # type: ignore[union-attr]
+
+
+async def order(db: Executor) -> None:
+    """`order_events` or `order_events_core`, whichever `db` is."""
+    if isinstance(db, AsyncConnection):
+        await order_events_core(db)
+    else:
+        await order_events(db)
+
+
+@asynccontextmanager
+async def as_session(db: Executor) -> AsyncIterator[AsyncSession]:
+    """An ORM session in `db`'s transaction: `db` itself, or, for a Core connection, a
+    session joined to its transaction (for the rarer paths, written with the ORM), which
+    neither commits nor closes it; what the session wrote is flushed before it goes. The
+    event lock taken on one side counts for the other."""
+    if isinstance(db, AsyncSession):
+        yield db
+        return
+    session = AsyncSession(bind=db, expire_on_commit=False, autoflush=True)
+    session.info[_ORDERED] = db.dialect.name == "postgresql" and _is_ordered(db)
+    try:
+        yield session
+        await session.flush()
+        if session.info.get(_ORDERED) and db.dialect.name == "postgresql":
+            db.info[_ORDERED] = db.sync_connection and db.sync_connection.get_transaction()
+    finally:
+        await session.close()
 
 
 async def list_events(

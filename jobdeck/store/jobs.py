@@ -7,7 +7,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Row, Select, Table, bindparam, cast, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    cast,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -23,13 +36,16 @@ from jobdeck.domain import (
 from jobdeck.errors import InvalidInput, NotFound
 from jobdeck.store import dependencies, pages, rollups
 from jobdeck.store.events import (
+    Executor,
     append_event,
+    as_session,
     insert_event,
     insert_event_core,
+    order,
     order_events,
     order_events_core,
 )
-from jobdeck.store.tables import JOB_DURATION_MS, JOB_SEARCH_TEXTS, Job, JobEvent
+from jobdeck.store.tables import JOB_DURATION_MS, JOB_SEARCH_TEXTS, Job, JobDependency, JobEvent
 
 MAX_PAGE = pages.MAX_PAGE  # the routes' bound on ?limit=
 _TERMINAL = [s.value for s in TERMINAL_STATUSES]
@@ -47,6 +63,23 @@ async def insert_job(
 
     Both the API and the workflow's first step call this, so whichever runs first after a
     crash creates the row and the other leaves it alone."""
+    created_at, values = _new_row(spec, now, status)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(Job).values(**values).on_conflict_do_nothing().returning(Job)
+    await order_events(session)  # before the row's lock (see order_events)
+    job = (await session.execute(stmt)).scalar_one_or_none()
+    if job is not None:
+        if spec.depends_on:
+            await dependencies.add(session, job_id=job.id, depends_on=spec.depends_on)
+        await append_event(session, job=job, kind=EventKind.CREATED, now=now)
+        if created_at < now - rollups.SEAL_LAG:  # written late: its chart buckets change
+            await rollups.forget(session, organization_id=spec.organization_id, when=created_at)
+    return job
+
+
+def _new_row(spec: JobSpec, now: datetime, status: JobStatus) -> tuple[datetime, dict[str, Any]]:
+    """A new job's creation time and its row's values."""
     created_at = datetime.fromisoformat(spec.created_at) if spec.created_at else now
     values = {
         "id": spec.job_id,
@@ -67,18 +100,7 @@ async def insert_job(
         "created_at": created_at,
         "updated_at": now,
     }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Job).values(**values).on_conflict_do_nothing().returning(Job)
-    await order_events(session)  # before the row's lock (see order_events)
-    job = (await session.execute(stmt)).scalar_one_or_none()
-    if job is not None:
-        if spec.depends_on:
-            await dependencies.add(session, job_id=job.id, depends_on=spec.depends_on)
-        await append_event(session, job=job, kind=EventKind.CREATED, now=now)
-        if created_at < now - rollups.SEAL_LAG:  # written late: its chart buckets change
-            await rollups.forget(session, organization_id=spec.organization_id, when=created_at)
-    return job
+    return created_at, values
 
 
 _JOBS: Table = Job.__table__  # type: ignore[assignment]  # the Core table, for hot paths
@@ -113,6 +135,64 @@ _WRITE_PROGRESS = (
 )
 
 
+_PUBLIC_COLUMNS = tuple(_JOBS.c[column.key] for column in _PUBLIC_STATE)
+_DEPENDENCIES: Table = JobDependency.__table__  # type: ignore[assignment]
+# dependencies.HAS_DEPENDANTS on the tables' own columns, for change_job's `returning` on
+# the hot paths (an ORM attribute would send the update through the ORM's execution).
+JOB_HAS_DEPENDANTS = (
+    exists()
+    .where(_DEPENDENCIES.c.depends_on_id == _JOBS.c.id)
+    .correlate(_JOBS)
+    .label("has_dependants")
+)
+_JOB_STATE = select(*_PUBLIC_COLUMNS).where(_JOBS.c.id == bindparam("job_id"))
+# insert_job_row's statement per dialect, built once: every column a bind parameter.
+_NEW_ROW_COLUMNS = (
+    "id organization_id user_id type name description status priority data attempts "
+    "retry_of parent_id schedule_id idempotency_key depends_on created_at updated_at"
+).split()
+_INSERT_ROW = {
+    name: dialect_insert(_JOBS)
+    .values({column: bindparam(f"v_{column}") for column in _NEW_ROW_COLUMNS})
+    .on_conflict_do_nothing()
+    .returning(*_PUBLIC_COLUMNS)
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_INSERT_DEPENDENCY = insert(_DEPENDENCIES).values(
+    job_id=bindparam("v_job_id"), depends_on_id=bindparam("v_depends_on_id")
+)
+
+
+async def insert_job_row(
+    conn: AsyncConnection,
+    *,
+    spec: JobSpec,
+    now: datetime,
+    status: JobStatus = JobStatus.PENDING,
+) -> Row[Any] | None:
+    """`insert_job` on a Core connection with prebuilt statements (the workflow's first
+    step, when it runs before the API wrote the row): the same row, dependencies, event
+    and rollup change; returns the new job's state (`_PUBLIC_STATE`) or None when a row
+    with its id (or idempotency key) exists."""
+    created_at, values = _new_row(spec, now, status)
+    await order_events_core(conn)  # before the row's lock (see order_events)
+    params = {f"v_{column}": value for column, value in values.items()}
+    state = (await conn.execute(_INSERT_ROW[conn.dialect.name], params)).first()
+    if state is None:
+        return None
+    if spec.depends_on:
+        rows = [
+            {"v_job_id": spec.job_id, "v_depends_on_id": other}
+            for other in dict.fromkeys(spec.depends_on)
+        ]
+        await conn.execute(_INSERT_DEPENDENCY, rows)
+    await insert_event_core(conn, state=state, kind=EventKind.CREATED, now=now)
+    if created_at < now - rollups.SEAL_LAG:  # written late: its chart buckets change
+        async with as_session(conn) as session:
+            await rollups.forget(session, organization_id=spec.organization_id, when=created_at)
+    return state
+
+
 async def report_progress(
     conn: AsyncConnection,
     *,
@@ -145,7 +225,7 @@ async def report_progress(
 
 
 async def change_job(
-    session: AsyncSession,
+    session: Executor,
     *,
     job_id: str,
     kind: EventKind,
@@ -160,25 +240,47 @@ async def change_job(
     carries, `_PUBLIC_STATE`, and the labelled expressions of `returning`), or None when
     the guard refused the change.
 
-    Two Core statements and no ORM unit of work: every step of every job passes here. An
+    Two Core statements and no ORM unit of work: every step of every job passes here, on
+    a session or (cheaper: the hot paths) a Core connection. Each shape of change (the
+    columns set, the guard, what it returns) is built once (see _change_statement). An
     ORM `Job` this session loaded before is not refreshed (`find_job` reloads)."""
-    guard = (
-        Job.status.in_([s.value for s in from_statuses])
-        if from_statuses is not None
-        else Job.status.not_in(_TERMINAL)
-    )
-    stmt = (
-        update(_JOBS)
-        .where(Job.id == job_id, guard)
-        .values(**(values or {}), updated_at=now)
-        .returning(*_PUBLIC_STATE, *returning)
-    )
-    await order_events(session)  # before the row's lock (see order_events)
-    state = (await session.execute(stmt)).first()
+    values = values or {}
+    guard = tuple(s.value for s in from_statuses) if from_statuses is not None else None
+    stmt = _change_statement(tuple(values), guard, tuple(returning))
+    params = {f"v_{column}": value for column, value in values.items()}
+    params["job_id"], params["v_updated_at"] = job_id, now
+    await order(session)  # before the row's lock (see order_events)
+    state = (await session.execute(stmt, params)).first()
     if state is None:
         return None
     await insert_event(session, state=state, kind=kind, now=now, data=event_data)
     return state
+
+
+# change_job's statements by (columns set, guard, ids of `returning`); the returning
+# expressions are kept with them, so their ids stay theirs. A handful of shapes in all.
+_CHANGES: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
+
+
+def _change_statement(
+    columns: tuple[str, ...], guard: tuple[str, ...] | None, returning: tuple[Any, ...]
+) -> Any:
+    key = (columns, guard, tuple(id(expression) for expression in returning))
+    found = _CHANGES.get(key)
+    if found is not None:
+        return found[0]
+    status = _JOBS.c.status
+    stmt = (
+        update(_JOBS)
+        .where(
+            _JOBS.c.id == bindparam("job_id"),
+            status.not_in(_TERMINAL) if guard is None else status.in_(guard),
+        )
+        .values({column: bindparam(f"v_{column}") for column in (*columns, "updated_at")})
+        .returning(*_PUBLIC_COLUMNS, *returning)
+    )
+    _CHANGES[key] = (stmt, returning)
+    return stmt
 
 
 async def note_event(
@@ -196,14 +298,14 @@ async def note_event(
     return await append_event(session, job=job, kind=kind, now=now, data=data)
 
 
-async def job_state(session: AsyncSession, *, job_id: str) -> Row[Any] | None:
-    """The job's state as its events carry it (`_PUBLIC_STATE`), read by one Core select:
-    for the hot paths that only look (find_job loads the whole ORM object)."""
-    return (await session.execute(select(*_PUBLIC_STATE).where(Job.id == job_id))).first()
+async def job_state(session: Executor, *, job_id: str) -> Row[Any] | None:
+    """The job's state as its events carry it (`_PUBLIC_STATE`), read by one prebuilt
+    Core select: for the hot paths that only look (find_job loads the whole ORM object)."""
+    return (await session.execute(_JOB_STATE, {"job_id": job_id})).first()
 
 
 async def show_waiting(
-    session: AsyncSession,
+    session: Executor,
     *,
     job_id: str,
     stage: str,

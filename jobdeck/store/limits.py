@@ -15,14 +15,15 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from jobdeck.domain import TERMINAL_STATUSES
 from jobdeck.fairness.limits import WAITING_MESSAGE, Limits, waiting_message
 from jobdeck.store import events as event_store
 from jobdeck.store import jobs as job_store
+from jobdeck.store.events import Executor
 from jobdeck.store.tables import (
     Job,
     JobSlot,
@@ -40,15 +41,59 @@ def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
+def _dialect(db: Executor) -> str:
+    return db.dialect.name if isinstance(db, AsyncConnection) else db.get_bind().dialect.name
+
+
+# The statements every job's start and end run (hold_at_once, free, ...), built once on
+# the tables' own columns: no per-call building or cache-key generation, and no ORM
+# execution path, on a session or a Core connection alike.
+_SLOTS: Table = JobSlot.__table__  # type: ignore[assignment]
+_LIMITS: Table = OrganizationLimit.__table__  # type: ignore[assignment]
+_ORGANIZATIONS: Table = Organization.__table__  # type: ignore[assignment]
+_OVERRIDES = select(_LIMITS.c.name, _LIMITS.c.value).where(
+    _LIMITS.c.organization_id == bindparam("organization_id")
+)
+_LOCK_ORGANIZATION = (
+    select(_ORGANIZATIONS.c.id)
+    .where(_ORGANIZATIONS.c.id == bindparam("organization_id"))
+    .with_for_update()
+)
+_SLOT_STATE = select(_SLOTS.c.state).where(_SLOTS.c.job_id == bindparam("job_id"))
+_SLOTS_IN_USE = (
+    select(_SLOTS.c.state, _SLOTS.c.job_type, func.count())
+    .where(_SLOTS.c.organization_id == bindparam("organization_id"))
+    .group_by(_SLOTS.c.state, _SLOTS.c.job_type)
+)
+_HOLD = {
+    name: dialect_insert(_SLOTS)
+    .values(
+        job_id=bindparam("v_job_id"),
+        organization_id=bindparam("v_organization_id"),
+        job_type=bindparam("v_job_type"),
+        priority=bindparam("v_priority"),
+        state=HELD,
+        requested_at=bindparam("v_now"),
+        granted_at=bindparam("v_now"),
+    )
+    .on_conflict_do_nothing(index_elements=["job_id"])
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_FREE = (
+    delete(_SLOTS).where(_SLOTS.c.job_id == bindparam("job_id")).returning(_SLOTS.c.organization_id)
+)
+_SOMEONE_WAITS = (
+    select(_SLOTS.c.seq)
+    .where(_SLOTS.c.organization_id == bindparam("organization_id"), _SLOTS.c.state == WAITING)
+    .limit(1)
+)
+
+
 # --- overrides -----------------------------------------------------------------------
 
 
-async def overrides(session: AsyncSession, *, organization_id: str) -> dict[str, int]:
-    rows = await session.execute(
-        select(OrganizationLimit.name, OrganizationLimit.value).where(
-            OrganizationLimit.organization_id == organization_id
-        )
-    )
+async def overrides(session: Executor, *, organization_id: str) -> dict[str, int]:
+    rows = await session.execute(_OVERRIDES, {"organization_id": organization_id})
     return {name: value for name, value in rows}
 
 
@@ -79,12 +124,10 @@ async def set_overrides(
 # --- concurrency slots ---------------------------------------------------------------
 
 
-async def _lock_organization(session: AsyncSession, organization_id: str) -> None:
+async def _lock_organization(session: Executor, organization_id: str) -> None:
     # A pass may write jobs' events (show_place): the event lock comes first.
-    await event_store.order_events(session)
-    await session.execute(
-        select(Organization.id).where(Organization.id == organization_id).with_for_update()
-    )
+    await event_store.order(session)
+    await session.execute(_LOCK_ORGANIZATION, {"organization_id": organization_id})
 
 
 async def enter_line(
@@ -118,29 +161,28 @@ async def find_slot(session: AsyncSession, *, job_id: str) -> JobSlot | None:
     ).scalar_one_or_none()
 
 
-async def free(session: AsyncSession, *, job_id: str) -> str | None:
+async def slot_state(db: Executor, *, job_id: str) -> str | None:
+    """The job's slot's state (WAITING, HELD), None when it has none: what `find_slot`
+    tells of it, by a prebuilt statement."""
+    state: str | None = (await db.execute(_SLOT_STATE, {"job_id": job_id})).scalar()
+    return state
+
+
+async def free(session: Executor, *, job_id: str) -> str | None:
     """Free the job's slot (or its place in line), in one statement; returns its
     organization, if it had one."""
-    freed = await session.execute(
-        delete(JobSlot)
-        .where(JobSlot.job_id == job_id)
-        .returning(JobSlot.organization_id)
-        .execution_options(synchronize_session=False)
-    )
-    return freed.scalar_one_or_none()
+    freed = await session.execute(_FREE, {"job_id": job_id})
+    organization_id: str | None = freed.scalar_one_or_none()
+    return organization_id
 
 
-async def someone_waits(session: AsyncSession, *, organization_id: str) -> bool:
-    found = await session.execute(
-        select(JobSlot.seq)
-        .where(JobSlot.organization_id == organization_id, JobSlot.state == WAITING)
-        .limit(1)
-    )
+async def someone_waits(session: Executor, *, organization_id: str) -> bool:
+    found = await session.execute(_SOMEONE_WAITS, {"organization_id": organization_id})
     return found.first() is not None
 
 
 async def hold_at_once(
-    session: AsyncSession,
+    session: Executor,
     *,
     job_id: str,
     organization_id: str,
@@ -153,11 +195,7 @@ async def hold_at_once(
     its limits leave room, so the job takes a slot without entering the line. False (and
     nothing written) otherwise: the caller then queues it (`enter_line`, `admit`)."""
     await _lock_organization(session, organization_id)
-    rows = await session.execute(
-        select(JobSlot.state, JobSlot.job_type, func.count())
-        .where(JobSlot.organization_id == organization_id)
-        .group_by(JobSlot.state, JobSlot.job_type)
-    )
+    rows = await session.execute(_SLOTS_IN_USE, {"organization_id": organization_id})
     held: Counter[str] = Counter()
     for state, held_type, count in rows:
         if state != HELD:
@@ -166,19 +204,14 @@ async def hold_at_once(
     cap = limits.for_type(job_type)
     if sum(held.values()) >= limits.active_jobs or (cap is not None and held[job_type] >= cap):
         return False
-    await session.execute(
-        _insert(session)(JobSlot)
-        .values(
-            job_id=job_id,
-            organization_id=organization_id,
-            job_type=job_type,
-            priority=priority,
-            state=HELD,
-            requested_at=now,
-            granted_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["job_id"])
-    )
+    values = {
+        "v_job_id": job_id,
+        "v_organization_id": organization_id,
+        "v_job_type": job_type,
+        "v_priority": priority,
+        "v_now": now,
+    }
+    await session.execute(_HOLD[_dialect(session)], values)
     return True
 
 
@@ -264,9 +297,7 @@ async def line(session: AsyncSession, *, organization_id: str, limit: int) -> li
     return list((await session.execute(_line(organization_id).limit(limit))).scalars())
 
 
-async def show_place(
-    session: AsyncSession, *, job_id: str, ahead: int | None, now: datetime
-) -> None:
+async def show_place(session: Executor, *, job_id: str, ahead: int | None, now: datetime) -> None:
     """Say in the pending job's progress where it waits (None: it got its slot, so the
     waiting message goes); writes only when the message changes."""
     message = None if ahead is None else waiting_message(ahead)
