@@ -74,6 +74,13 @@ def temporal_spec(definition: ScheduleDefinition, now: datetime) -> ScheduleSpec
     )
 
 
+# The version of the action `scheduled_run_action` builds, recorded on each schedule's row
+# (schedules.action_version; 0 on rows made before 0019: not known). Bump it when the
+# action changes so that schedules made before must be moved to it: a worker's start moves
+# the rows behind (services/schedules.upgrade_actions), once each.
+ACTION_VERSION = 1
+
+
 def scheduled_run_action(
     settings: Settings,
     row_id: str,

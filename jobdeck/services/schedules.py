@@ -6,13 +6,17 @@ checks the job as POST /api/jobs would and starts it as its child, under a job i
 own (the run's first run id): each run is its own job, cancelled and retried like any,
 and a run the checks refuse is recorded as missed, with the reason. (A schedule created
 before this action started the job's workflow itself, whose id, the schedule id and the
-second it fired in, was the job id; `upgrade_actions` moves it to the current action.)
+second it fired in, was the job id; `upgrade_actions` moves it to the current action,
+once: the row records the action version it has.)
 
 "Trigger now" does not go through Temporal: Temporal names a run by the second it fires
 in and makes one run of the triggers of one second, so two callers triggering at once
 would get one job between them. A trigger creates the job here, as POST /api/jobs does,
-linked to the schedule: one job per trigger, started at once whatever the overlap policy
-(which governs the schedule's own firings and backfills).
+linked to the schedule, and honours the overlap policy against the schedule's own jobs
+still running (pending or active): skip, bufferOne and bufferAll refuse it (409; a
+trigger is never buffered to run later), cancelOther and terminateOther cancel those jobs
+as a user's cancel would and start it, allowAll starts it. Triggers of one schedule are
+taken one at a time in this process, so two at once see each other's job.
 
 Order of a create: the row is committed, then the Temporal Schedule created; if Temporal
 refuses or cannot be reached, the row is removed again. A process that dies in between
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,6 +66,7 @@ from jobdeck.schedules.definition import (
 from jobdeck.services.jobs import PRIORITY_HIGHEST, PRIORITY_LOWEST, JobControl, NewJob
 from jobdeck.services.pipelines import RUN_TYPE
 from jobdeck.services.schedule_temporal import (
+    ACTION_VERSION,
     OVERLAPS,
     is_current_action,
     scheduled_run_action,
@@ -79,6 +85,12 @@ logger = logging.getLogger(__name__)
 MAX_BACKFILL_RUNS = 500  # Temporal lists 1,000 matching times at most
 NEXT_RUNS = 5
 MAX_NOTE = 1000
+# The policies under which a trigger does not start while a job of the schedule runs
+# (the buffering ones included: a trigger is answered now, never queued for later).
+REFUSE_WHILE_RUNNING = frozenset({Overlap.SKIP, Overlap.BUFFER_ONE, Overlap.BUFFER_ALL})
+CANCEL_WHILE_RUNNING = frozenset({Overlap.CANCEL_OTHER, Overlap.TERMINATE_OTHER})
+# One lock per schedule being triggered in this process (dropped once nobody holds it).
+_trigger_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
 
 @dataclass
@@ -210,6 +222,7 @@ class ScheduleService:
                 name=name.strip(),
                 temporal_id=temporal_id(org, schedule_id),
                 definition=definition.to_json(),
+                action_version=ACTION_VERSION,  # it is created with the current action
                 now=utcnow(),
             )
         state = ScheduleState(
@@ -278,7 +291,12 @@ class ScheduleService:
                 session, organization_id=principal.organization_id, schedule_id=schedule_id
             )
             await store.update_schedule(
-                session, row=fresh, name=name.strip(), definition=definition.to_json(), now=utcnow()
+                session,
+                row=fresh,
+                name=name.strip(),
+                definition=definition.to_json(),
+                action_version=ACTION_VERSION,  # the update wrote the current action
+                now=utcnow(),
             )
         return await self.get(principal, schedule_id)
 
@@ -298,9 +316,12 @@ class ScheduleService:
 
     async def trigger(self, principal: Principal, schedule_id: str) -> Job:
         """Start one run now (also while paused): a job of the schedule's definition,
-        created and checked as POST /api/jobs creates one, linked to the schedule."""
+        created and checked as POST /api/jobs creates one, linked to the schedule, under
+        the schedule's overlap policy as to its jobs still running (see the module's doc):
+        Conflict when the policy refuses it."""
         row = await self._row(principal, schedule_id)
-        job = ScheduleDefinition.from_json(row.definition).job
+        definition = ScheduleDefinition.from_json(row.definition)
+        job = definition.job
         new = NewJob(
             type=job.type,
             name=job.name,
@@ -308,11 +329,42 @@ class ScheduleService:
             description=job.description,
             priority=job.priority,
         )
-        created, _ = await JobControl(self.runtime, self.registry).create(
-            principal, new, schedule_id=row.id
-        )
+        control = JobControl(self.runtime, self.registry)
+        lock = _trigger_locks.setdefault(row.id, asyncio.Lock())
+        async with lock:
+            async with self.runtime.db.read() as session:
+                running = await store.running_jobs(session, schedule_id=row.id)
+            if running and definition.overlap in REFUSE_WHILE_RUNNING:
+                raise Conflict(_refusal(row, definition.overlap, running))
+            # Created before the others are cancelled: a trigger its checks refuse cancels
+            # nothing. Their cancel frees their concurrency slots for it.
+            created, _ = await control.create(principal, new, schedule_id=row.id)
+            if definition.overlap in CANCEL_WHILE_RUNNING:
+                await self._cancel_running(principal, row, running, created)
         logger.info("schedule triggered", extra={"schedule_id": row.id, "job_id": created.id})
         return created
+
+    async def _cancel_running(
+        self, principal: Principal, row: ScheduleRow, running: list[Job], created: Job
+    ) -> None:
+        """Cancel the schedule's jobs that ran when `created` was triggered, as a user's
+        cancel would (a terminated run's job is cancelled too, like a firing's)."""
+        control = JobControl(self.runtime, self.registry)
+        for other in running:
+            try:
+                await control.cancel(principal, other.id)
+            except Conflict:
+                pass  # it ended meanwhile
+            except Unavailable as err:
+                raise Unavailable(
+                    f"job {created.id} was triggered, but job {other.id} that still runs could "
+                    "not be cancelled (the job engine, Temporal, is unreachable); cancel it, "
+                    "or trigger again"
+                ) from err
+            logger.info(
+                "schedule trigger cancelled a running job",
+                extra={"schedule_id": row.id, "job_id": other.id, "by_job_id": created.id},
+            )
 
     async def backfill(
         self,
@@ -440,23 +492,49 @@ class ScheduleService:
             raise Unavailable("the job engine (Temporal) is unreachable; try again") from err
 
 
-async def upgrade_actions(runtime: Runtime) -> int:
+@dataclass
+class ActionUpgrades:
+    """What `upgrade_actions` did: the schedules it asked Temporal about (those whose row
+    was behind), how many of them it moved, how many Temporal could not answer for."""
+
+    asked: int = 0
+    moved: int = 0
+    failed: int = 0
+
+
+async def upgrade_actions(runtime: Runtime) -> ActionUpgrades:
     """Move each schedule whose Temporal Schedule still starts its job's workflow itself
-    (created before the scheduled-run workflow) to the current action; returns how many
-    moved. The worker runs it as it starts; a schedule Temporal cannot answer for now
-    keeps its action until the next start."""
+    (created before the scheduled-run workflow) to the current action, and mark its row
+    with the version it then has. The worker runs it as it starts: only the rows not
+    marked yet are asked about, so once every schedule is marked a start makes no Temporal
+    call. A schedule Temporal cannot answer for now (unreachable, or not known to it: a
+    worker on the wrong namespace must not mark them all) stays unmarked, asked again at
+    the next start."""
     async with runtime.db.read() as session:
-        rows = await store.all_schedules(session)
-    moved = 0
+        rows = await store.schedules_behind(session, action_version=ACTION_VERSION)
+    done = ActionUpgrades()
     for row in rows:
+        done.asked += 1
         try:
-            moved += await _upgrade_action(runtime.settings, runtime.temporal, row)
+            done.moved += await _upgrade_action(runtime.settings, runtime.temporal, row)
         except RPCError as err:
+            done.failed += 1
             logger.warning(
                 "cannot upgrade the schedule's action",
                 extra={"schedule_id": row.id, "error": str(err)},
             )
-    return moved
+            continue
+        # Marked only once Temporal has the action: dying before this asks again, no harm.
+        async with runtime.db.write() as session:
+            await store.mark_action_version(
+                session, schedule_id=row.id, action_version=ACTION_VERSION
+            )
+    if done.asked:
+        logger.info(
+            "schedule actions upgraded",
+            extra={"asked": done.asked, "moved": done.moved, "failed": done.failed},
+        )
+    return done
 
 
 async def _upgrade_action(settings: Settings, temporal: Client, row: ScheduleRow) -> bool:
@@ -512,6 +590,20 @@ async def _recent_runs(session: AsyncSession, views: list[ScheduleView]) -> None
         own = ids_of.get(view.row.id, set())
         view.jobs.update({i: job for i, job in jobs.items() if i in own})
         view.refusals = {i: miss for i, miss in refusals.items() if miss.schedule_id == view.row.id}
+
+
+def _refusal(row: ScheduleRow, overlap: Overlap, running: list[Job]) -> str:
+    """Why a trigger did not start: the job that runs, and the policy that says so."""
+    newest = running[0]
+    others = len(running) - 1
+    more = f" (and {others} other job{'s' if others > 1 else ''} of it)" if others else ""
+    return (
+        f"schedule {row.name!r} was not triggered: its job {newest.id} ({newest.name}) is "
+        f"still {newest.status}{more}, and its overlap policy {overlap.value!r} starts no run "
+        "while one is running. A trigger is not buffered to run later (bufferOne and "
+        "bufferAll buffer the schedule's own firings only): trigger again once that job "
+        "has ended, or cancel it first"
+    )
 
 
 def _note(note: str | None) -> str | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jobdeck.domain import JobStatus
 from jobdeck.errors import NotFound
 from jobdeck.store import pages
 from jobdeck.store.tables import Job, Schedule, ScheduleMiss, StuckJob
@@ -22,6 +23,7 @@ async def insert_schedule(
     name: str,
     temporal_id: str,
     definition: dict[str, Any],
+    action_version: int,
     now: datetime,
 ) -> Schedule:
     row = Schedule(
@@ -33,6 +35,7 @@ async def insert_schedule(
         definition=definition,
         missed_seen=0,
         skipped_seen=0,
+        action_version=action_version,
         created_at=now,
         updated_at=now,
     )
@@ -71,11 +74,38 @@ async def all_schedules(session: AsyncSession) -> list[Schedule]:
     return list((await session.execute(select(Schedule))).scalars())
 
 
+async def schedules_behind(session: AsyncSession, *, action_version: int) -> list[Schedule]:
+    """The schedules whose Temporal Schedule may have an action older than this version."""
+    stmt = select(Schedule).where(Schedule.action_version < action_version)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def mark_action_version(
+    session: AsyncSession, *, schedule_id: str, action_version: int
+) -> None:
+    """Record that the schedule's Temporal Schedule has this action version (never lower
+    it: a worker of an older release starting beside a newer one leaves it as it is)."""
+    await session.execute(
+        update(Schedule)
+        .where(Schedule.id == schedule_id, Schedule.action_version < action_version)
+        .values(action_version=action_version)
+    )
+
+
 async def update_schedule(
-    session: AsyncSession, *, row: Schedule, name: str, definition: dict[str, Any], now: datetime
+    session: AsyncSession,
+    *,
+    row: Schedule,
+    name: str,
+    definition: dict[str, Any],
+    action_version: int,
+    now: datetime,
 ) -> Schedule:
+    """The row of a schedule whose Temporal Schedule was just replaced (with the action of
+    `action_version`)."""
     row.name = name
     row.definition = definition
+    row.action_version = max(row.action_version, action_version)
     row.updated_at = now
     await session.flush()
     return row
@@ -176,6 +206,19 @@ async def recent_jobs(session: AsyncSession, *, schedule_id: str, limit: int = 1
         .where(Job.schedule_id == schedule_id)
         .order_by(Job.created_at.desc(), Job.id.desc())
         .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def running_jobs(session: AsyncSession, *, schedule_id: str) -> list[Job]:
+    """The schedule's jobs not ended yet (pending or active), newest first."""
+    stmt = (
+        select(Job)
+        .where(
+            Job.schedule_id == schedule_id,
+            Job.status.in_([JobStatus.PENDING.value, JobStatus.ACTIVE.value]),
+        )
+        .order_by(Job.created_at.desc(), Job.id.desc())
     )
     return list((await session.execute(stmt)).scalars())
 

@@ -489,6 +489,10 @@ class Schedule(Base):
     # seen: a rise is a miss to record and announce.
     missed_seen: Mapped[int] = mapped_column(Integer, default=0)
     skipped_seen: Mapped[int] = mapped_column(Integer, default=0)
+    # The version of the action its Temporal Schedule has (schedule_temporal.ACTION_VERSION):
+    # a worker's start moves only the rows behind to the current action (0019: rows made
+    # before it have 0, not known), so it asks Temporal about each schedule once.
+    action_version: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

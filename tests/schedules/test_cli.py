@@ -76,3 +76,27 @@ async def test_a_schedule_of_a_saved_pipeline(
         capsys, "schedules", "create", "bad", "--pipeline", "x", "--inputs", "{", "--cron", "@daily"
     )
     assert code == 2 and "--inputs is not JSON" in err
+
+
+async def test_a_refused_trigger_is_printed_with_why(
+    cli_env: None,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = await _cli(
+        capsys,
+        "schedules", "create", "slow", "test-steps", "--cron", "@daily",
+        "--data", '{"steps": 300, "step_seconds": 0.1}', "--paused",
+    )  # fmt: skip
+    assert code == 0, err
+    schedule_id = json.loads(out)["id"]
+    code, _, err = await _cli(capsys, "schedules", "trigger", schedule_id)
+    assert code == 0, err
+    # Its job still runs and the policy is skip (the default): refused, saying which job.
+    code, _, err = await _cli(capsys, "schedules", "trigger", schedule_id)
+    assert code == 1 and "error 409" in err, err
+    assert "overlap policy 'skip'" in err and "not buffered" in err
+    job_id = err.split("its job ")[1].split(" ")[0]
+    code, _, err = await _cli(capsys, "jobs", "cancel", job_id)
+    assert code == 0, err
+    code, _, _ = await _cli(capsys, "schedules", "delete", schedule_id)
+    assert code == 0

@@ -8,16 +8,25 @@ scheduled-run workflow is moved to it."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
+from collections import Counter
 from functools import partial
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 from temporalio.client import (
+    Client,
+    DescribeScheduleInput,
+    Interceptor,
+    OutboundInterceptor,
     ScheduleActionStartWorkflow,
+    ScheduleDescription,
     ScheduleHandle,
     ScheduleUpdate,
     ScheduleUpdateInput,
+    UpdateScheduleInput,
 )
 
 from jobdeck.activities.scheduled import (
@@ -28,8 +37,9 @@ from jobdeck.activities.scheduled import (
 )
 from jobdeck.clock import utcnow
 from jobdeck.domain import JobSpec
+from jobdeck.runtime import Runtime
 from jobdeck.schedules.definition import ScheduleDefinition
-from jobdeck.services.schedule_temporal import scheduled_run_action, temporal_id
+from jobdeck.services.schedule_temporal import ACTION_VERSION, scheduled_run_action, temporal_id
 from jobdeck.services.schedules import upgrade_actions
 from jobdeck.store import schedules as schedule_store
 from jobdeck.store.tables import Schedule
@@ -51,6 +61,43 @@ def handle_of(stack: Stack, tenant: Tenant, schedule: dict[str, Any]) -> Schedul
     return stack.runtime.temporal.get_schedule_handle(
         temporal_id(tenant.account.organization_id, schedule["id"])
     )
+
+
+class CountingSchedules(Interceptor):
+    """Counts the schedule calls a client makes to Temporal (describe, update)."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        calls = self.calls
+
+        class Outbound(OutboundInterceptor):
+            async def describe_schedule(self, input: DescribeScheduleInput) -> ScheduleDescription:
+                calls["describe"] += 1
+                return await super().describe_schedule(input)
+
+            async def update_schedule(self, input: UpdateScheduleInput) -> None:
+                calls["update"] += 1
+                await super().update_schedule(input)
+
+        return Outbound(next)
+
+
+def counting_runtime(stack: Stack) -> tuple[Runtime, Counter[str]]:
+    """The stack's runtime with a client (on the same connection) that counts its
+    schedule calls."""
+    counter = CountingSchedules()
+    config = stack.runtime.temporal.config()
+    client = Client(**{**config, "interceptors": [*config["interceptors"], counter]})
+    return dataclasses.replace(stack.runtime, temporal=client), counter.calls
+
+
+async def action_version_of(stack: Stack, schedule_id: str) -> int:
+    async with stack.db.read() as session:
+        row = await session.get(Schedule, schedule_id, populate_existing=True)
+        assert row is not None
+        return row.action_version
 
 
 async def set_action(handle: ScheduleHandle, action: ScheduleActionStartWorkflow) -> None:
@@ -249,16 +296,39 @@ async def test_a_schedule_made_before_is_moved_to_the_checked_run(
         task_queue=stack.settings.task_queue,
     )
     await set_action(handle, legacy)
+    # A schedule created by this release is marked with its action's version, so a
+    # worker's start does not ask about it; a row from before 0019 is not marked.
+    assert await action_version_of(stack, schedule["id"]) == ACTION_VERSION
+    async with stack.db.write() as session:
+        await session.execute(
+            update(Schedule).where(Schedule.id == schedule["id"]).values(action_version=0)
+        )
     await handle.trigger()
     (old,) = await wait_for_runs(tenant.api, schedule["id"], 1)
     assert old["id"].startswith(schedule["id"] + "-")  # its workflow id, as before
     assert (await wait_for_job(tenant.api, old["id"]))["status"] == "completed"
 
-    assert await upgrade_actions(stack.runtime) == 1
+    runtime, calls = counting_runtime(stack)
+    first = await upgrade_actions(runtime)
+    assert (first.asked, first.moved, first.failed) == (1, 1, 0)
+    assert calls["update"] == 1  # the unmarked row alone, not every schedule there is
     action = (await handle.describe()).schedule.action
     assert isinstance(action, ScheduleActionStartWorkflow)
     assert action.workflow == SCHEDULED_RUN_WORKFLOW
-    assert await upgrade_actions(stack.runtime) == 0  # once is enough
+    assert await action_version_of(stack, schedule["id"]) == ACTION_VERSION
+    calls.clear()
+    again = await upgrade_actions(runtime)  # once is enough: no Temporal call at all
+    assert (again.asked, again.moved) == (0, 0) and sum(calls.values()) == 0
+
+    # A row unmarked whose schedule has the current action already (a worker died between
+    # moving it and marking it) is asked about once more, left as it is, and marked.
+    async with stack.db.write() as session:
+        await session.execute(
+            update(Schedule).where(Schedule.id == schedule["id"]).values(action_version=0)
+        )
+    healed = await upgrade_actions(runtime)
+    assert (healed.asked, healed.moved) == (1, 0) and calls["update"] == 1
+    assert await action_version_of(stack, schedule["id"]) == ACTION_VERSION
     await asyncio.sleep(1.1)
     await handle.trigger()
     runs = await wait_for_runs(tenant.api, schedule["id"], 2)
@@ -281,7 +351,8 @@ async def test_a_trigger_draws_from_the_job_creation_rate_limit(stack: Stack) ->
     ) as limited:
         account = await new_tenant(limited)
         async with limited.client(account.key) as api:
-            schedule = await create(api, paused=True)
+            # No workers: its jobs stay pending, so allowAll, or the second is refused.
+            schedule = await create(api, paused=True, overlap="allowAll")
             answers = [
                 (await api.post(f"/api/schedules/{schedule['id']}/trigger")).status_code
                 for _ in range(3)

@@ -165,9 +165,9 @@ async def test_trigger_fires_an_ordinary_job_linked_to_its_schedule(
 
 async def test_concurrent_triggers_are_one_job_each(stack: Stack, tenant: Tenant) -> None:
     # Temporal makes one run of the triggers of one second; jobdeck's trigger does not
-    # go through it, so five callers at once get five jobs, whatever the overlap policy
-    # (skip here), each linked to the schedule.
-    schedule = await create(tenant.api, paused=True)
+    # go through it, so five callers at once get five jobs under allowAll, each linked to
+    # the schedule (the other policies: tests/schedules/test_trigger_overlap.py).
+    schedule = await create(tenant.api, paused=True, overlap="allowAll")
     other = await new_member(stack, tenant)
     async with stack.client(other.key) as second:
         callers = [tenant.api, second] * 3

@@ -4,7 +4,7 @@ runs, update, pause and resume with a note, trigger now, backfill, delete."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
@@ -32,6 +32,7 @@ from jobdeck.api.schedule_schemas import (
     SchedulesPublic,
     ScheduleUpdate,
 )
+from jobdeck.api.schemas import Problem
 from jobdeck.clock import utcnow
 from jobdeck.config import Settings
 from jobdeck.schedules.cron import check_cron, check_timezone, describe_cron, next_times
@@ -274,12 +275,21 @@ async def resume_schedule(
     return schedule_public(view, runtime.settings)
 
 
+TRIGGER_REFUSED: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "A job of the schedule still runs and its overlap policy (skip, "
+        "bufferOne, bufferAll) starts no run meanwhile; a trigger is not buffered",
+        "model": Problem,
+    }
+}
+
+
 @router.post(
     "/{schedule_id}/trigger",
     status_code=202,
     response_model=SchedulePublic,
     dependencies=[CreationLimit],
-    responses=RATE_LIMITED,
+    responses={**RATE_LIMITED, **TRIGGER_REFUSED},
 )
 async def trigger_schedule(
     schedule_id: str,
@@ -288,7 +298,10 @@ async def trigger_schedule(
     principal: CurrentUser,
     response: Response,
 ) -> SchedulePublic:
-    """Start one run now (also while paused): a job, checked as POST /api/jobs checks one."""
+    """Start one run now (also while paused): a job, checked as POST /api/jobs checks one,
+    under the schedule's overlap policy as to its jobs still running: skip, bufferOne and
+    bufferAll answer 409 naming the running job (a trigger is not buffered); cancelOther
+    and terminateOther cancel it and start this one; allowAll starts this one."""
     job = await schedules.trigger(principal, schedule_id)
     response.headers["Location"] = f"/api/jobs/{job.id}"
     view = await schedules.get(principal, schedule_id)
