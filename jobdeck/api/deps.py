@@ -76,8 +76,9 @@ async def current_principal(
                 headers={"WWW-Authenticate": "Bearer"},
             )
         return principal
-    async with runtime.db.read() as session:
-        principal = await authenticate(session, key=credentials.credentials)
+    # Every request passes here: a Core connection and one prebuilt statement, no session.
+    async with runtime.db.reader_engine.connect() as conn:
+        principal = await authenticate(conn, key=credentials.credentials)
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

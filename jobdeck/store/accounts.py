@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from jobdeck.errors import Conflict, InvalidInput, NotFound
 from jobdeck.store import pages
@@ -183,27 +183,44 @@ async def has_active_key(session: AsyncSession, *, user_id: str) -> bool:
     return (await session.execute(stmt)).first() is not None
 
 
-async def authenticate(session: AsyncSession, *, key: str) -> Principal | None:
-    """The caller behind a plaintext key, or None for a malformed, unknown or revoked key."""
+# Every API request authenticates: one statement built once, on the tables' own columns
+# (an ORM attribute in it would send it through the ORM's execution), reading only what a
+# Principal needs; it runs on a session or on a bare Core connection alike.
+_KEYS: Table = ApiKey.__table__  # type: ignore[assignment]
+_USERS: Table = User.__table__  # type: ignore[assignment]
+_CALLER = (
+    select(
+        _KEYS.c.id,
+        _KEYS.c.key_hash,
+        _USERS.c.id.label("user_id"),
+        _USERS.c.organization_id,
+        _USERS.c.role,
+    )
+    .join(_USERS, _USERS.c.id == _KEYS.c.user_id)
+    .where(_KEYS.c.prefix == bindparam("prefix"), _KEYS.c.revoked_at.is_(None))
+)
+
+
+def key_prefix(key: str) -> str | None:
+    """The lookup prefix of a plaintext key (`jd_<prefix>_<secret>`), None if malformed."""
     if not key.startswith(KEY_PREFIX) or key.count("_") < 2:
         return None
-    prefix = key[len(KEY_PREFIX) :].split("_", 1)[0]
-    stmt = (
-        select(ApiKey, User)
-        .join(User, User.id == ApiKey.user_id)
-        .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
-    )
-    row = (await session.execute(stmt)).first()
-    if row is None:
+    return key[len(KEY_PREFIX) :].split("_", 1)[0]
+
+
+async def authenticate(db: AsyncSession | AsyncConnection, *, key: str) -> Principal | None:
+    """The caller behind a plaintext key, or None for a malformed, unknown or revoked key."""
+    prefix = key_prefix(key)
+    if prefix is None:
         return None
-    api_key, user = row
-    if not hmac.compare_digest(api_key.key_hash, _hash(key)):
+    row = (await db.execute(_CALLER, {"prefix": prefix})).first()
+    if row is None or not hmac.compare_digest(row.key_hash, _hash(key)):
         return None
     return Principal(
-        user_id=user.id,
-        organization_id=user.organization_id,
-        role=Role(user.role),
-        key_id=api_key.id,
+        user_id=row.user_id,
+        organization_id=row.organization_id,
+        role=Role(row.role),
+        key_id=row.id,
     )
 
 
