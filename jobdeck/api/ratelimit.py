@@ -89,7 +89,7 @@ async def take(
     if not found:
         return
     shared: SharedBuckets = runtime.buckets
-    refused = await shared.take([Draw(b) for b in found])
+    refused, levels = await shared.take_levels([Draw(b) for b in found])
     if refused is not None:
         bucket, wait_s = refused
         retry = max(1, math.ceil(wait_s))
@@ -103,8 +103,7 @@ async def take(
             ),
             headers={"Retry-After": str(retry), **_headers(bucket, 0, wait_s)},
         )
-    # The tightest bucket's state after this request.
-    levels = await shared.levels(found)
+    # The tightest bucket's state after this request, as the draw left it.
     tightest = min(found, key=lambda b: levels[b.key])
     response.headers.update(_headers(tightest, levels[tightest.key], 0))
 

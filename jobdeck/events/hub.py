@@ -76,10 +76,13 @@ class Hub:
         self._by_org: dict[str, set[Subscription]] = defaultdict(set)
         self.last_id = 0  # the newest event published
         self.published = 0
+        # Set by each subscribe: wakes a tailer that idles while nobody listens.
+        self.subscribed = asyncio.Event()
 
     def subscribe(self, organization_id: str, flt: FeedFilter) -> Subscription:
         sub = Subscription(organization_id, flt, asyncio.Queue(maxsize=self.queue_size))
         self._by_org[organization_id].add(sub)
+        self.subscribed.set()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:

@@ -1,7 +1,8 @@
 """The tailer: one per API process, it reads new job events in id order and publishes them
 to the hub. It is woken by PostgreSQL's LISTEN/NOTIFY, or on SQLite by a change of the
 database files (a stat every few milliseconds, no query); a slow fallback read covers a
-lost notification."""
+lost notification. With nobody subscribed it idles: no stat and no read per commit, only
+a move past the newest event every SKIP_AHEAD_S, until the first subscribe wakes it."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 # burst is being published instead of seeing it land all at once.
 BATCH = 100
 FALLBACK_S = 1.0
-# With no subscriber, the position moves on at most this often (see Tailer._skip_ahead).
+# With no subscriber, the position moves on this often (see Tailer._idle, _skip_ahead).
 SKIP_AHEAD_S = 0.25
 
 
@@ -103,7 +104,6 @@ class Tailer:
         self.db = db
         self.hub = hub
         self._woken = asyncio.Event()
-        self._skipped_at = float("-inf")
         if db.is_sqlite:
             database = make_url(db.url).database or ""
             self._watch: _SqliteWatch | _PostgresListen = _SqliteWatch(
@@ -123,13 +123,9 @@ class Tailer:
 
     async def drain(self) -> int:
         """Publish everything committed since the last read; returns how many."""
-        if not self.hub.subscribers:
-            loop = asyncio.get_running_loop()
-            if loop.time() - self._skipped_at < SKIP_AHEAD_S:
-                return 0  # a subscriber that comes now gets at most this backlog
-            if await self._skip_ahead():
-                self._skipped_at = loop.time()
-                return 0
+        # With none, run() calls this at most every SKIP_AHEAD_S (see _idle).
+        if not self.hub.subscribers and await self._skip_ahead():
+            return 0
         count = 0
         while True:
             async with self.db.read() as session:
@@ -155,10 +151,26 @@ class Tailer:
         self.hub.last_id = max(self.hub.last_id, newest)
         return True
 
+    async def _idle(self) -> None:
+        """With no subscriber, wait for the first one (or SKIP_AHEAD_S, for drain to move
+        the position on) instead of watching every commit: nothing would read what the
+        watch finds. The position it left is where the first subscriber is served from,
+        so a subscriber gets at most SKIP_AHEAD_S of backlog and misses nothing."""
+        self.hub.subscribed.clear()
+        if self.hub.subscribers:
+            return
+        try:
+            await asyncio.wait_for(self.hub.subscribed.wait(), SKIP_AHEAD_S)
+        except TimeoutError:
+            pass
+
     async def run(self) -> None:
         try:
             while True:
-                await self._watch.wait(self._woken)
+                if self.hub.subscribers:
+                    await self._watch.wait(self._woken)
+                else:
+                    await self._idle()
                 self._woken.clear()
                 try:
                     await self.drain()

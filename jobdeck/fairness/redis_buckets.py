@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jobdeck.fairness.bucket import Bucket
-from jobdeck.fairness.shared import Draw
+from jobdeck.fairness.shared import Draw, Levels
 
 PREFIX = "jobdeck:bucket:"
 
@@ -34,8 +34,9 @@ local function store(key, level, capacity, rate)
 end
 """
 
-# KEYS: the buckets; ARGV: capacity, rate, cost for each. {0} when taken, else {the
-# 1-based index of the bucket to wait for, the seconds as text}.
+# KEYS: the buckets; ARGV: capacity, rate, cost for each. {0, each level after the draw
+# as text} when taken, else {the 1-based index of the bucket to wait for, the seconds as
+# text}.
 _TAKE = (
     _PRELUDE
     + """
@@ -49,10 +50,13 @@ for i = 1, #KEYS do
   end
 end
 if worst > 0 then return {worst, tostring(wait)} end
+local out = {0}
 for i = 1, #KEYS do
-  store(KEYS[i], levels[i] - tonumber(ARGV[3*i]), tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]))
+  local left = levels[i] - tonumber(ARGV[3*i])
+  store(KEYS[i], left, tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]))
+  out[i + 1] = string.format('%.0f', left)
 end
-return {0}
+return out
 """
 )
 
@@ -107,15 +111,20 @@ class RedisBuckets:
         self._levels = self.client.register_script(_LEVELS)
 
     async def take(self, draws: Sequence[Draw]) -> tuple[Bucket, float] | None:
+        refused, _ = await self.take_levels(draws)
+        return refused
+
+    async def take_levels(self, draws: Sequence[Draw]) -> Levels:
         if not draws:
-            return None
+            return None, {}
         args: list[Any] = []
         for draw in draws:
             args += [*_shape(draw.bucket), draw.cost]
         answer = await self._take(keys=[PREFIX + d.bucket.key for d in draws], args=args)
         if int(answer[0]) == 0:
-            return None
-        return draws[int(answer[0]) - 1].bucket, float(answer[1])
+            left = answer[1:]
+            return None, {d.bucket.key: int(level) for d, level in zip(draws, left, strict=True)}
+        return (draws[int(answer[0]) - 1].bucket, float(answer[1])), {}
 
     async def lower(self, bucket: Bucket, at_most: int) -> None:
         await self._lower(keys=[PREFIX + bucket.key], args=[*_shape(bucket), at_most])

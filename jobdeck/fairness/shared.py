@@ -31,10 +31,20 @@ def shortfall_s(level: int, draw: Draw) -> float:
     return wait_for(level, draw.bucket, min(draw.cost, draw.bucket.capacity))
 
 
+# What take_levels answers: the refusal (as `take`'s) or None, and when taken each drawn
+# bucket's level after the draw (empty when refused).
+Levels = tuple[tuple[Bucket, float] | None, dict[str, int]]
+
+
 class SharedBuckets(Protocol):
     async def take(self, draws: Sequence[Draw]) -> tuple[Bucket, float] | None:
         """Take every draw, or none: None when taken, else the bucket that must refill
         first and the seconds it needs (the longest such wait)."""
+        ...
+
+    async def take_levels(self, draws: Sequence[Draw]) -> Levels:
+        """`take`, with the levels it left when it took (for the RateLimit-* headers: the
+        levels it computed anyway, so that no second read is needed)."""
         ...
 
     async def lower(self, bucket: Bucket, at_most: int) -> None:

@@ -29,6 +29,7 @@ from jobdeck.store import dependencies as dependency_store
 from jobdeck.store import jobs as job_store
 from jobdeck.store.accounts import Principal
 from jobdeck.store.engine import is_outage
+from jobdeck.store.events import as_session
 from jobdeck.store.tables import Job
 from jobdeck.temporal import bounded, job_search_attributes
 from jobdeck.workflows.jobtype import JobType
@@ -110,11 +111,15 @@ class JobControl:
         )
         started = await self._start_workflow(spec, job_type.workflow, job_type.task_queue)
         try:
-            async with self.runtime.db.write() as session:
-                # The workflow's first step may have written the row already; either is fine.
-                job = await job_store.insert_job(session, spec=spec, now=utcnow())
-                if job is None:
-                    job = await job_store.find_job(session, job_id=job_id)
+            # One Core transaction of prebuilt statements (the row, its dependencies, its
+            # created event): every create passes here, and an ORM insert costs more CPU.
+            async with self.runtime.db.write_core() as conn:
+                row = await job_store.insert_job_row(conn, spec=spec, now=utcnow(), whole=True)
+                if row is not None:
+                    job: Job | None = job_store.detached_job(row)
+                else:  # the workflow's first step wrote the row already; either is fine
+                    async with as_session(conn) as session:
+                        job = await job_store.find_job(session, job_id=job_id)
         except DBAPIError as err:
             if is_outage(err):  # the workflow writes the row itself once the database is back
                 raise Unavailable(

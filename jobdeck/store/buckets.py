@@ -10,40 +10,59 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jobdeck.clock import utcnow
 from jobdeck.fairness.bucket import Bucket, refilled
-from jobdeck.fairness.shared import Draw, shortfall_s
+from jobdeck.fairness.shared import Draw, Levels, shortfall_s
 from jobdeck.store.engine import Database
 from jobdeck.store.tables import RateBucket
 
+# The statements, built once on the table's own columns and run on a Core connection:
+# every rate-limited request passes here, and an ORM session costs more than they do.
+_BUCKETS: Table = RateBucket.__table__  # type: ignore[assignment]
+_CREATE = {
+    name: dialect_insert(_BUCKETS)
+    .values(key=bindparam("key"), milli_tokens=bindparam("level"), updated_at=bindparam("now"))
+    .on_conflict_do_nothing(index_elements=["key"])
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_LOCK = (
+    select(_BUCKETS.c.milli_tokens, _BUCKETS.c.updated_at)
+    .where(_BUCKETS.c.key == bindparam("key"))
+    .with_for_update()
+)
+_SET = (
+    update(_BUCKETS)
+    .where(_BUCKETS.c.key == bindparam("b_key"))
+    .values(milli_tokens=bindparam("level"), updated_at=bindparam("now"))
+)
+_READ = select(_BUCKETS.c.key, _BUCKETS.c.milli_tokens, _BUCKETS.c.updated_at).where(
+    _BUCKETS.c.key.in_(bindparam("keys", expanding=True))
+)
+
 
 async def _locked_levels(
-    session: AsyncSession, buckets: Sequence[Bucket]
+    conn: AsyncConnection, buckets: Sequence[Bucket]
 ) -> tuple[dict[str, int], datetime]:
     """The buckets' levels, their rows created (full) if new and locked till commit, and
     the time they are taken at: read after the locks, since a writer that held them may
     have stored a later time than ours was when we began to wait (refilling from it twice
-    would give tokens no one earned)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    rows = {}
+    would give tokens no one earned). A row that exists (the usual case) is locked by
+    its read alone; a missing one is inserted (or waited for, if another draw is
+    inserting it) and read again."""
+    rows: dict[str, Any] = {}
     for bucket in sorted(buckets, key=lambda b: b.key):
-        await session.execute(
-            insert(RateBucket)
-            .values(key=bucket.key, milli_tokens=bucket.capacity, updated_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["key"])
-        )
-        rows[bucket.key] = (
-            await session.execute(
-                select(RateBucket.milli_tokens, RateBucket.updated_at)
-                .where(RateBucket.key == bucket.key)
-                .with_for_update()
-            )
-        ).one()
+        row = (await conn.execute(_LOCK, {"key": bucket.key})).first()
+        if row is None:
+            new = {"key": bucket.key, "level": bucket.capacity, "now": utcnow()}
+            await conn.execute(_CREATE[conn.dialect.name], new)
+            row = (await conn.execute(_LOCK, {"key": bucket.key})).one()
+        rows[bucket.key] = row
     now = max([utcnow(), *(row.updated_at for row in rows.values())])
     levels = {
         b.key: refilled(rows[b.key].milli_tokens, b, (now - rows[b.key].updated_at).total_seconds())
@@ -52,43 +71,38 @@ async def _locked_levels(
     return levels, now
 
 
-async def _set(session: AsyncSession, key: str, level: int, now: datetime) -> None:
-    await session.execute(
-        update(RateBucket).where(RateBucket.key == key).values(milli_tokens=level, updated_at=now)
-    )
+async def _set(conn: AsyncConnection, levels: dict[str, int], now: datetime) -> None:
+    changes = [{"b_key": key, "level": level, "now": now} for key, level in levels.items()]
+    await conn.execute(_SET, changes)
 
 
-async def take(session: AsyncSession, *, draws: Sequence[Draw]) -> tuple[Bucket, float] | None:
-    """Take every draw or none (see SharedBuckets.take); a refusal writes nothing."""
-    levels, now = await _locked_levels(session, [d.bucket for d in draws])
+async def take(conn: AsyncConnection, *, draws: Sequence[Draw]) -> Levels:
+    """Take every draw or none (see SharedBuckets.take_levels); a refusal writes nothing."""
+    levels, now = await _locked_levels(conn, [d.bucket for d in draws])
     short = [(d.bucket, shortfall_s(levels[d.bucket.key], d)) for d in draws]
     waits = [pair for pair in short if pair[1] > 0]
     if waits:
-        return max(waits, key=lambda pair: pair[1])
-    for draw in draws:
-        await _set(session, draw.bucket.key, levels[draw.bucket.key] - draw.cost, now)
-    return None
+        return max(waits, key=lambda pair: pair[1]), {}
+    after = {d.bucket.key: levels[d.bucket.key] - d.cost for d in draws}
+    await _set(conn, after, now)
+    return None, after
 
 
-async def lower(session: AsyncSession, *, bucket: Bucket, at_most: int) -> None:
-    levels, now = await _locked_levels(session, [bucket])
+async def lower(conn: AsyncConnection, *, bucket: Bucket, at_most: int) -> None:
+    levels, now = await _locked_levels(conn, [bucket])
     if levels[bucket.key] > at_most:
-        await _set(session, bucket.key, at_most, now)
+        await _set(conn, {bucket.key: at_most}, now)
 
 
-async def charge(session: AsyncSession, *, bucket: Bucket, cost: int) -> None:
-    levels, now = await _locked_levels(session, [bucket])
-    await _set(session, bucket.key, levels[bucket.key] - cost, now)
+async def charge(conn: AsyncConnection, *, bucket: Bucket, cost: int) -> None:
+    levels, now = await _locked_levels(conn, [bucket])
+    await _set(conn, {bucket.key: levels[bucket.key] - cost}, now)
 
 
 async def levels(
-    session: AsyncSession, *, buckets: Sequence[Bucket], now: datetime
+    conn: AsyncConnection, *, buckets: Sequence[Bucket], now: datetime
 ) -> dict[str, int]:
-    rows = await session.execute(
-        select(RateBucket.key, RateBucket.milli_tokens, RateBucket.updated_at).where(
-            RateBucket.key.in_([b.key for b in buckets])
-        )
-    )
+    rows = await conn.execute(_READ, {"keys": [b.key for b in buckets]})
     stored = {key: (level, at) for key, level, at in rows}
     found: dict[str, int] = {}
     for bucket in buckets:
@@ -104,30 +118,35 @@ class DatabaseBuckets:
         self.db = db
 
     async def take(self, draws: Sequence[Draw]) -> tuple[Bucket, float] | None:
-        if not draws:
-            return None
-
-        async def work(session: AsyncSession) -> tuple[Bucket, float] | None:
-            return await take(session, draws=draws)
-
-        refused: tuple[Bucket, float] | None = await self.db.transact(work)
+        refused, _ = await self.take_levels(draws)
         return refused
 
-    async def lower(self, bucket: Bucket, at_most: int) -> None:
-        async def work(session: AsyncSession) -> None:
-            await lower(session, bucket=bucket, at_most=at_most)
+    async def take_levels(self, draws: Sequence[Draw]) -> Levels:
+        if not draws:
+            return None, {}
 
-        await self.db.transact(work)
+        async def work(conn: AsyncConnection) -> Levels:
+            return await take(conn, draws=draws)
+
+        return await self.db.transact_core(work)
+
+    async def lower(self, bucket: Bucket, at_most: int) -> None:
+        async def work(conn: AsyncConnection) -> None:
+            await lower(conn, bucket=bucket, at_most=at_most)
+
+        await self.db.transact_core(work)
 
     async def charge(self, bucket: Bucket, cost: int) -> None:
-        async def work(session: AsyncSession) -> None:
-            await charge(session, bucket=bucket, cost=cost)
+        async def work(conn: AsyncConnection) -> None:
+            await charge(conn, bucket=bucket, cost=cost)
 
-        await self.db.transact(work)
+        await self.db.transact_core(work)
 
     async def levels(self, buckets: Sequence[Bucket]) -> dict[str, int]:
-        async with self.db.read() as session:
-            return await levels(session, buckets=buckets, now=utcnow())
+        if not buckets:
+            return {}
+        async with self.db.reader_engine.connect() as conn:
+            return await levels(conn, buckets=buckets, now=utcnow())
 
     async def aclose(self) -> None:
         """The database is the runtime's to close."""

@@ -151,12 +151,15 @@ _NEW_ROW_COLUMNS = (
     "id organization_id user_id type name description status priority data attempts "
     "retry_of parent_id schedule_id idempotency_key depends_on created_at updated_at"
 ).split()
+# Keyed by (dialect, whole): the worker needs the state its event carries, the API the
+# whole row it answers with.
 _INSERT_ROW = {
-    name: dialect_insert(_JOBS)
+    (name, whole): dialect_insert(_JOBS)
     .values({column: bindparam(f"v_{column}") for column in _NEW_ROW_COLUMNS})
     .on_conflict_do_nothing()
-    .returning(*_PUBLIC_COLUMNS)
+    .returning(*(_JOBS.c if whole else _PUBLIC_COLUMNS))
     for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+    for whole in (False, True)
 }
 _INSERT_DEPENDENCY = insert(_DEPENDENCIES).values(
     job_id=bindparam("v_job_id"), depends_on_id=bindparam("v_depends_on_id")
@@ -169,15 +172,17 @@ async def insert_job_row(
     spec: JobSpec,
     now: datetime,
     status: JobStatus = JobStatus.PENDING,
+    whole: bool = False,
 ) -> Row[Any] | None:
-    """`insert_job` on a Core connection with prebuilt statements (the workflow's first
-    step, when it runs before the API wrote the row): the same row, dependencies, event
-    and rollup change; returns the new job's state (`_PUBLIC_STATE`) or None when a row
-    with its id (or idempotency key) exists."""
+    """`insert_job` on a Core connection with prebuilt statements (the API's create, and
+    the workflow's first step when it runs before the API wrote the row): the same row,
+    dependencies, event and rollup change; returns the new job's state (`_PUBLIC_STATE`;
+    with `whole`, every column: see `detached_job`) or None when a row with its id (or
+    idempotency key) exists."""
     created_at, values = _new_row(spec, now, status)
     await order_events_core(conn)  # before the row's lock (see order_events)
     params = {f"v_{column}": value for column, value in values.items()}
-    state = (await conn.execute(_INSERT_ROW[conn.dialect.name], params)).first()
+    state = (await conn.execute(_INSERT_ROW[conn.dialect.name, whole], params)).first()
     if state is None:
         return None
     if spec.depends_on:
@@ -191,6 +196,12 @@ async def insert_job_row(
         async with as_session(conn) as session:
             await rollups.forget(session, organization_id=spec.organization_id, when=created_at)
     return state
+
+
+def detached_job(row: Row[Any]) -> Job:
+    """A `Job` made from a whole row that a Core statement returned, in no session: for
+    callers that take a Job (the API's answer) without the ORM's load."""
+    return Job(**row._mapping)
 
 
 async def report_progress(
