@@ -16,6 +16,7 @@ import hashlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -32,6 +33,7 @@ from jobdeck.activities.items import (
     ItemSeedInput,
     ItemSeedResult,
 )
+from jobdeck.activities.outage import outlast
 from jobdeck.clock import utcnow
 from jobdeck.documents.chunking import chunker_for
 from jobdeck.documents.embedding import Embedder, EmbeddingError, open_embedder
@@ -262,7 +264,9 @@ class DocumentHandler(HandlerBase):
                 if collection is not None and collection.embedding_dimensions != dimensions:
                     collection.embedding_dimensions = dimensions
 
-        await self.group.db.transact(work)
+        # The row (with its fingerprint) is what lets a rerun take a document without
+        # embedding it again: a database outage is waited out here, not by failing the call.
+        await outlast(partial(self.group.db.transact, work), what="saving a document")
 
 
 class DocumentActivities(ActivityGroup):

@@ -8,6 +8,12 @@ loop (see workflows/items.py), each call working up to `max_items` items or
 are worked, so an attempt that follows a SIGKILLed worker redoes at most the one chunk
 whose outcomes were not written yet; the heartbeat carries the last written item number so
 the next attempt starts its scan there.
+
+A chunk's outcomes are written whatever happens to the database meanwhile: the write waits
+out an outage inside the call (activities/outage.py: `outlast`), heartbeating, rather than
+failing the call, whose next run would work the chunk again (a chunk of llm items or
+remote embeddings is paid for once). Writing an outcome again is harmless (by primary key,
+the same values), so a commit whose answer was lost with the connection costs nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
+from jobdeck.activities.outage import outlast
 from jobdeck.activities.progress import ProgressReporter
 from jobdeck.activities.records import JobRecords
 from jobdeck.clock import utcnow
@@ -172,7 +179,10 @@ class ItemRunner:
                     finished = True
                     break
                 outcomes = _complete(items, await handler.handle(items))
-                await self.db.transact(partial(self._write, batch.job_id, outcomes))
+                await outlast(
+                    partial(self.db.transact, partial(self._write, batch.job_id, outcomes)),
+                    what="writing a chunk's outcomes",
+                )
                 for outcome in outcomes:
                     own[outcome.status.value] = own.get(outcome.status.value, 0) + 1
                 after = items[-1].seq

@@ -19,6 +19,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import jmespath
@@ -35,6 +36,7 @@ from jobdeck.activities.items import (
     ItemSeedInput,
     ItemSeedResult,
 )
+from jobdeck.activities.outage import outlast
 from jobdeck.activities.pipeline import RUN_TYPE, ChildJobPlan, PipelineActivities
 from jobdeck.clock import utcnow
 from jobdeck.domain import Progress
@@ -188,11 +190,17 @@ class ItemHandler(HandlerBase):
                     )
             return await self._tries(item.seq, context)
 
+    async def _call(self, context: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+        async with asyncio.timeout(self.timeout_s):
+            return await self.group.compute(self.step, context)
+
     async def _tries(self, seq: int, context: dict[str, Any]) -> Outcome:
         for attempt in range(1, self.attempts + 1):
             try:
-                async with asyncio.timeout(self.timeout_s):
-                    output, details = await self.group.compute(self.step, context)
+                # A call's provider budget is drawn in the database (without Redis): while
+                # the database is down the call waits, as the step would, rather than
+                # spending the item's tries and failing it for something not its own.
+                output, details = await outlast(partial(self._call, context), what="an item's call")
             except (JMESPathError, refs.ReferenceProblem) as err:
                 return _failed(seq, attempt, "InvalidExpression", str(err))
             except ApplicationError as err:
