@@ -117,6 +117,9 @@ async def test_items_whose_tries_all_fail_are_named(
     flaky_provider: tuple[Stack, ChatFake, Flaky], continue_on_error: bool
 ) -> None:
     stack, chat, flaky = flaky_provider
+    # Only the doomed items fail here: with the one-in-three failures too, another item's
+    # four tries could all meet a 500 by chance (seen once in CI), and it would be named.
+    flaky.every = 10**9
     rows = [f"doomed {i}" if i in DOOMED else f"row {i}" for i in range(ITEMS)]
     spec = summarising(rows, continueOnError=continue_on_error)
     account = await new_tenant(stack)
