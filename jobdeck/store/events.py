@@ -97,19 +97,6 @@ async def insert_event(
     await session.execute(_INSERT_EVENT, _event_values(state, kind, now, data))
 
 
-async def insert_event_core(
-    conn: AsyncConnection,
-    *,
-    state: Row[Any],
-    kind: EventKind,
-    now: datetime,
-    data: dict[str, Any] | None = None,
-) -> None:
-    """`insert_event` on a Core connection, whose transaction called
-    `order_events_core` before its first row lock."""
-    await conn.execute(_INSERT_EVENT, _event_values(state, kind, now, data))
-
-
 def _event_values(
     state: Row[Any], kind: EventKind, now: datetime, data: dict[str, Any] | None
 ) -> dict[str, Any]:

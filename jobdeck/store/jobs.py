@@ -40,7 +40,6 @@ from jobdeck.store.events import (
     append_event,
     as_session,
     insert_event,
-    insert_event_core,
     order,
     order_events,
     order_events_core,
@@ -191,7 +190,7 @@ async def insert_job_row(
             for other in dict.fromkeys(spec.depends_on)
         ]
         await conn.execute(_INSERT_DEPENDENCY, rows)
-    await insert_event_core(conn, state=state, kind=EventKind.CREATED, now=now)
+    await insert_event(conn, state=state, kind=EventKind.CREATED, now=now)
     if created_at < now - rollups.SEAL_LAG:  # written late: its chart buckets change
         async with as_session(conn) as session:
             await rollups.forget(session, organization_id=spec.organization_id, when=created_at)
@@ -231,7 +230,7 @@ async def report_progress(
     state = (await conn.execute(_WRITE_PROGRESS, values)).first()
     if state is None:
         return False
-    await insert_event_core(conn, state=state, kind=EventKind.PROGRESS, now=now)
+    await insert_event(conn, state=state, kind=EventKind.PROGRESS, now=now)
     return True
 
 
