@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     temporal_call_timeout_s: float = Field(default=3.0, gt=0, le=60)
     # Extra modules that register job types (see jobdeck.registry); loaded by API and worker.
     job_type_modules: list[str] = []
+    # How the worker's workflow sandbox treats modules (see worker.workflow_runner): `shared`
+    # imports every module once for all runs; `fresh` re-imports the job types' workflow
+    # modules for each run and enforces Temporal's restrictions on their calls (the tests
+    # run this way, to catch a non-deterministic call while a job type is written).
+    workflow_modules: Literal["shared", "fresh"] = "shared"
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

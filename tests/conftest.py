@@ -32,6 +32,10 @@ from jobdeck.store.migrate import upgrade_async
 from jobdeck.temporal import SEARCH_ATTRIBUTES
 from jobdeck.worker import build_workers
 
+# Workers under test import job types' workflow modules afresh for each run, under Temporal's
+# restrictions, so a non-deterministic call in one fails here (jobdeck.worker.workflow_runner).
+os.environ.setdefault("JOBDECK_WORKFLOW_MODULES", "fresh")
+
 POSTGRES_URL = os.environ.get("JOBDECK_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("JOBDECK_REQUIRE_POSTGRES") == "1"
 TEST_JOB_TYPES = ["tests.jobtypes"]
