@@ -144,7 +144,9 @@ class JobRecords:
             request = SlotRequest(spec.job_id, spec.organization_id, spec.type, spec.priority)
             return await take_slot(conn, self.settings, request)
 
-        answer, granted = await self._recording_core(work)
+        answer, granted = await self._recording_core(
+            work, urgent=True, organization=spec.organization_id
+        )
         await self._wake(granted)
         return answer
 
@@ -170,10 +172,16 @@ class JobRecords:
                 raise  # retried until the database is back
             raise _unrecordable(err) from None
 
-    async def _recording_core(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def _recording_core(
+        self,
+        work: Callable[[AsyncConnection], Awaitable[T]],
+        *,
+        urgent: bool = False,
+        organization: str | None = None,
+    ) -> T:
         """`_recording` on a Core connection (Database.transact_core)."""
         try:
-            return await self.db.transact_core(work)
+            return await self.db.transact_core(work, urgent=urgent, organization=organization)
         except DBAPIError as err:
             if is_outage(err):
                 raise  # retried until the database is back
@@ -195,7 +203,7 @@ class JobRecords:
             )
             return changed is not None
 
-        started: bool = await self.db.transact_core(work)
+        started: bool = await self.db.transact_core(work, urgent=True)
         return started
 
     @activity.defn(name="jobs.mark_started")

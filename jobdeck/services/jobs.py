@@ -113,7 +113,7 @@ class JobControl:
         try:
             # One Core transaction of prebuilt statements (the row, its dependencies, its
             # created event): every create passes here, and an ORM insert costs more CPU.
-            async with self.runtime.db.write_core() as conn:
+            async with self.runtime.db.write_core(urgent=True, organization=org) as conn:
                 row = await job_store.insert_job_row(conn, spec=spec, now=utcnow(), whole=True)
                 if row is not None:
                     job: Job | None = job_store.detached_job(row)

@@ -4,6 +4,7 @@ the write lock up front, because the API and the worker write the same file at o
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -148,6 +149,70 @@ def _begin_immediate(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class WriteLock:
+    """The one SQLite writer of a process, taken in turn by its write transactions.
+
+    Those on a job's way to starting (`urgent`: its create, its first step, its pickup) go
+    ahead of the rest (progress, endings, logs), and among them the organizations take
+    turns, as they do in Temporal's task queues (fairness keys): while one organization's
+    flood of new jobs takes its first steps, another's new job waits for one of them, not
+    for all of them and every other job's bookkeeping besides (bench/fairness.py)."""
+
+    def __init__(self) -> None:
+        self._locked = False
+        # By organization, in turn order: the first line is served next, then goes last.
+        self._urgent: dict[str | None, collections.deque[asyncio.Future[None]]] = {}
+        self._normal: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    @asynccontextmanager
+    async def held(
+        self, *, urgent: bool = False, organization: str | None = None
+    ) -> AsyncIterator[None]:
+        await self._acquire(urgent, organization)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, urgent: bool, organization: str | None) -> None:
+        if not self._locked and not self._urgent and not self._normal:
+            self._locked = True
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        line = self._urgent.setdefault(organization, collections.deque()) if urgent else None
+        (line if line is not None else self._normal).append(turn)
+        try:
+            await turn  # handed over by _release, still locked
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self._release()  # given the lock, then cancelled: hand it on
+            elif line is not None:
+                if turn in line:
+                    line.remove(turn)
+                if not line and self._urgent.get(organization) is line:
+                    del self._urgent[organization]
+            elif turn in self._normal:
+                self._normal.remove(turn)
+            raise
+
+    def _release(self) -> None:
+        while self._urgent:
+            organization = next(iter(self._urgent))
+            line = self._urgent.pop(organization)
+            turn = line.popleft()
+            if line:
+                self._urgent[organization] = line  # its next one waits for the others' turns
+            if not turn.done():
+                turn.set_result(None)
+                return
+        while self._normal:
+            turn = self._normal.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._locked = False
+
+
 @dataclass
 class Database:
     """The app database: a reader for queries and a writer for changes (the same engine
@@ -173,15 +238,22 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session in one transaction, committed on success, rolled back on error."""
+    async def write(
+        self, *, urgent: bool = False, organization: str | None = None
+    ) -> AsyncIterator[AsyncSession]:
+        """A session in one transaction, committed on success, rolled back on error.
+        `urgent`: on a job's way to starting, of `organization` (see WriteLock)."""
         if self._write_lock is None:
             async with self._writer() as session, session.begin():
                 yield session
             return
-        # SQLite's busy handler sleeps up to 100 ms between tries; writers of one process
-        # queue here instead and are woken the moment the previous one commits.
-        async with self._write_lock, self._writer() as session, session.begin():
+        # Writers of one process queue here rather than at SQLite's lock, and are woken the
+        # moment the previous one commits.
+        async with (
+            self._write_lock.held(urgent=urgent, organization=organization),
+            self._writer() as session,
+            session.begin(),
+        ):
             yield session
 
     async def transact(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -198,7 +270,9 @@ class Database:
         return await asyncio.shield(run())
 
     @asynccontextmanager
-    async def write_core(self) -> AsyncIterator[AsyncConnection]:
+    async def write_core(
+        self, *, urgent: bool = False, organization: str | None = None
+    ) -> AsyncIterator[AsyncConnection]:
         """`write` as a Core connection: for a hot path of prebuilt statements, which
         needs no ORM session (its setup, unit of work and close cost more CPU than the
         statements themselves)."""
@@ -206,14 +280,23 @@ class Database:
             async with self.writer_engine.begin() as conn:
                 yield conn
             return
-        async with self._write_lock, self.writer_engine.begin() as conn:
+        async with (
+            self._write_lock.held(urgent=urgent, organization=organization),
+            self.writer_engine.begin() as conn,
+        ):
             yield conn
 
-    async def transact_core(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def transact_core(
+        self,
+        work: Callable[[AsyncConnection], Awaitable[T]],
+        *,
+        urgent: bool = False,
+        organization: str | None = None,
+    ) -> T:
         """`transact` on a Core connection (see write_core), shielded the same way."""
 
         async def run() -> T:
-            async with self.write_core() as conn:
+            async with self.write_core(urgent=urgent, organization=organization) as conn:
                 return await work(conn)
 
         return await asyncio.shield(run())
@@ -226,4 +309,4 @@ class Database:
     def __post_init__(self) -> None:
         self._reader = async_sessionmaker(self.reader_engine, expire_on_commit=False)
         self._writer = async_sessionmaker(self.writer_engine, expire_on_commit=False)
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._write_lock = WriteLock() if self.is_sqlite else None

@@ -1,0 +1,101 @@
+"""WriteLock: one holder at a time; the waiters on a job's way to starting go first, the
+organizations taking turns among them, the others in their order; a waiter cancelled in
+line, or just as its turn came, loses no turn of anyone else's."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from jobdeck.store.engine import WriteLock
+
+
+async def _queue(
+    lock: WriteLock, order: list[str], name: str, *, urgent: bool, organization: str = ""
+) -> None:
+    async with lock.held(urgent=urgent, organization=organization or None):
+        order.append(name)
+        await asyncio.sleep(0)
+
+
+async def test_urgent_waiters_go_first_and_each_line_keeps_its_order() -> None:
+    lock = WriteLock()
+    order: list[str] = []
+    async with lock.held():
+        tasks = [
+            asyncio.create_task(_queue(lock, order, "n1", urgent=False)),
+            asyncio.create_task(_queue(lock, order, "u1", urgent=True)),
+            asyncio.create_task(_queue(lock, order, "n2", urgent=False)),
+            asyncio.create_task(_queue(lock, order, "u2", urgent=True)),
+        ]
+        await asyncio.sleep(0.01)  # all four in line
+        assert order == []
+    await asyncio.gather(*tasks)
+    assert order == ["u1", "u2", "n1", "n2"]
+
+
+async def test_organizations_take_turns_among_the_urgent() -> None:
+    lock = WriteLock()
+    order: list[str] = []
+    async with lock.held():
+        # Organization A's flood of first steps is in line before B's one job.
+        tasks = [
+            asyncio.create_task(_queue(lock, order, f"a{i}", urgent=True, organization="A"))
+            for i in range(5)
+        ]
+        tasks.append(asyncio.create_task(_queue(lock, order, "n", urgent=False)))
+        tasks.append(asyncio.create_task(_queue(lock, order, "b", urgent=True, organization="B")))
+        await asyncio.sleep(0.01)
+    await asyncio.gather(*tasks)
+    assert order == ["a0", "b", "a1", "a2", "a3", "a4", "n"]
+
+
+async def test_one_holder_at_a_time() -> None:
+    lock = WriteLock()
+    inside = 0
+    most = 0
+
+    async def hold(i: int) -> None:
+        nonlocal inside, most
+        async with lock.held(urgent=i % 3 == 0):
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.001)
+            inside -= 1
+
+    await asyncio.gather(*(hold(i) for i in range(50)))
+    assert most == 1
+    async with lock.held():  # free again
+        pass
+
+
+async def test_a_waiter_cancelled_in_line_leaves_it() -> None:
+    lock = WriteLock()
+    order: list[str] = []
+    async with lock.held():
+        doomed = asyncio.create_task(_queue(lock, order, "doomed", urgent=True))
+        after = asyncio.create_task(_queue(lock, order, "after", urgent=False))
+        await asyncio.sleep(0.01)
+        doomed.cancel()
+        await asyncio.sleep(0.01)
+    await after
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+    assert order == ["after"]
+
+
+async def test_a_waiter_cancelled_as_its_turn_comes_hands_the_lock_on() -> None:
+    lock = WriteLock()
+    order: list[str] = []
+    holder = lock.held()
+    await holder.__aenter__()
+    doomed = asyncio.create_task(_queue(lock, order, "doomed", urgent=False))
+    after = asyncio.create_task(_queue(lock, order, "after", urgent=False))
+    await asyncio.sleep(0.01)
+    await holder.__aexit__(None, None, None)  # the turn is handed to `doomed`...
+    doomed.cancel()  # ...which is cancelled before it runs
+    await asyncio.wait_for(after, timeout=1)
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+    assert order == ["after"]
