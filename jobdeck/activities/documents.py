@@ -205,27 +205,32 @@ class DocumentHandler(HandlerBase):
         for start in range(0, len(texts), max(1, self.embedder.max_batch)):
             vectors += await self.embedder.embed(texts[start : start + self.embedder.max_batch])
             activity.heartbeat()
-        await self.store.ensure_collection(self.collection.id, len(vectors[0]))
-        await self.store.upsert(
-            [
-                VectorRecord(
-                    chunk_id=f"{document.id}:{c.index}",
-                    collection_id=self.collection.id,
-                    document_id=document.id,
-                    vector=v,
-                    page=c.page,
-                    start=c.start,
-                    end=c.end,
-                    text=c.text,
-                    metadata={
-                        "filename": document.filename,
-                        "section": c.section,
-                        "tokens": c.tokens,  # for the chunks export
-                    },
-                )
-                for c, v in zip(chunks, vectors, strict=True)
-            ]
-        )
+        # The vectors are paid for: a database outage is waited out here (the write is
+        # idempotent by chunk id), not by running the step again, which would embed again.
+        records = [
+            VectorRecord(
+                chunk_id=f"{document.id}:{c.index}",
+                collection_id=self.collection.id,
+                document_id=document.id,
+                vector=v,
+                page=c.page,
+                start=c.start,
+                end=c.end,
+                text=c.text,
+                metadata={
+                    "filename": document.filename,
+                    "section": c.section,
+                    "tokens": c.tokens,  # for the chunks export
+                },
+            )
+            for c, v in zip(chunks, vectors, strict=True)
+        ]
+
+        async def write_vectors() -> None:
+            await self.store.ensure_collection(self.collection.id, len(vectors[0]))
+            await self.store.upsert(records)
+
+        await outlast(write_vectors, what="writing a document's vectors")
         tokens = sum(c.tokens for c in chunks)
         self.pages += len(parsed.pages)
         self.tokens += tokens

@@ -47,6 +47,23 @@ def _literal(vector: list[float]) -> str:
     return "[" + ",".join(repr(float(value)) for value in vector) + "]"
 
 
+def _lost(connection: Any) -> bool:
+    """Whether the server closed a pooled connection: the pool takes back one it saw die,
+    and its proxy then answers nothing, not even is_closed()."""
+    try:
+        return bool(connection.is_closed())
+    except asyncpg.InterfaceError:
+        return True
+
+
+class ConnectionLost(Exception):
+    """The server closed the store's connection mid-operation (a restart, a failover, an
+    administrator): asyncpg then raises whatever the connection's state was, an
+    InterfaceError or an InternalClientError as often as ConnectionDoesNotExistError."""
+
+    sqlstate = "08006"  # connection_failure: an outage to wait out (store.engine.is_outage)
+
+
 class PgVectorStore:
     def __init__(self, dsn: str, *, exact_below: int = 20_000, pool_size: int = 4) -> None:
         self.dsn = dsn
@@ -76,6 +93,11 @@ class PgVectorStore:
             except asyncpg.UndefinedTableError as error:
                 self._dimensions.clear()
                 raise VectorStoreError(f"a collection has no vectors yet: {error}") from error
+            except Exception as error:
+                if _lost(connection):
+                    lost = f"the connection to PostgreSQL was lost: {error}"
+                    raise ConnectionLost(lost) from error
+                raise
 
     async def _stored_dimensions(self, connection: Any, collection_id: str) -> int | None:
         if collection_id in self._dimensions:

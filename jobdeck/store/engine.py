@@ -63,6 +63,12 @@ def is_outage(err: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, ConnectionError | TimeoutError) and _from_database(current):
             return True
+        if not isinstance(current, DBAPIError):
+            # asyncpg's own errors, where it is used without SQLAlchemy (the pgvector store),
+            # carry their SQLSTATE: a dropped connection is ConnectionDoesNotExistError, 08003.
+            state = str(getattr(current, "sqlstate", "") or "")
+            if state.startswith(_OUTAGE_SQLSTATE_CLASSES):
+                return True
         if isinstance(current, DBAPIError):
             if current.connection_invalidated:
                 return True

@@ -281,3 +281,71 @@ async def test_document_chunks_page_through_a_document_in_reading_order(
     assert first.vector == pytest.approx(vectors[n].tolist(), abs=1e-6)
     assert await store.document_chunks(collection, "doc-none") == []
     assert await store.document_chunks(collection, "doc-2", limit=0) == []
+
+
+async def test_pgvector_connections_cut_are_an_outage_that_a_step_waits_out(
+    pgvector_dsn: str,
+) -> None:
+    """The server drops the store's connections mid-query (a restart, a failover): the
+    store's call fails as an outage, and a step's write of vectors already paid for waits it
+    out and lands once, rather than failing the step, which would embed them again."""
+    import asyncio
+    import dataclasses
+    from datetime import timedelta
+
+    import asyncpg
+    from temporalio.testing import ActivityEnvironment
+
+    from jobdeck.activities.outage import outlast
+    from jobdeck.clock import utcnow
+    from jobdeck.store.engine import is_outage
+
+    store = PgVectorStore(pgvector_dsn)
+    vectors = np.random.default_rng(8).normal(size=(4, DIMENSIONS)).astype(np.float32)
+
+    async def cut_connections_soon() -> None:
+        await asyncio.sleep(0.5)
+        admin = await asyncpg.connect(asyncpg_dsn(pgvector_dsn))
+        try:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            )
+        finally:
+            await admin.close()
+
+    async def slow_query(seconds: float) -> None:
+        async with store._using() as connection:
+            await connection.execute("SELECT pg_sleep($1)", seconds)
+
+    try:
+        await store.ensure_collection("cut", DIMENSIONS)
+        cut = asyncio.create_task(cut_connections_soon())
+        with pytest.raises(Exception) as failed:
+            await slow_query(5.0)
+        await cut
+        assert is_outage(failed.value), repr(failed.value)
+
+        tries = 0
+
+        async def write() -> None:
+            nonlocal tries
+            tries += 1
+            await slow_query(5.0 if tries == 1 else 0.0)  # the first try is cut mid-query
+            await store.upsert(records("cut", vectors))
+
+        async def step() -> None:
+            cut = asyncio.create_task(cut_connections_soon())
+            await outlast(write, what="writing vectors")
+            await cut
+
+        env = ActivityEnvironment()
+        # A step with time to wait out the outage (the test default is a 1 s step).
+        env.info = dataclasses.replace(
+            env.info, started_time=utcnow(), start_to_close_timeout=timedelta(minutes=5)
+        )
+        await env.run(step)
+        assert tries == 2
+        assert await store.count("cut") == 4
+    finally:
+        await store.aclose()
