@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
+from collections.abc import Awaitable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,9 @@ import httpx
 from jobdeck.providers import tokens as token_counts
 from jobdeck.providers.budgets import Account, OverBudget, ProviderBudgets
 from jobdeck.providers.headers import retry_after_s, window
+from jobdeck.store.engine import is_outage
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import openai
@@ -69,6 +74,23 @@ def _waiting_helps(body: bytes) -> bool:
         return True
     code = error.get("code") if isinstance(error, dict) else None
     return code not in _NOT_RATE_LIMITS
+
+
+async def _keep_books(work: Awaitable[None], what: str) -> bool:
+    """Budget bookkeeping after the provider answered: the answer is paid for, so a budget
+    store that cannot be reached (the database or Redis down) costs the budget what it
+    would have learnt this once, not the caller its answer. False when it was skipped."""
+    try:
+        await work
+    except Exception as err:
+        if not is_outage(err):
+            raise
+        logger.warning(
+            f"the provider budgets' store is unreachable: {what} skipped",
+            extra={"error": str(err).splitlines()[0][:300] if str(err) else repr(err)},
+        )
+        return False
+    return True
 
 
 def _over_budget(hx: ModuleType, request: httpx.Request, err: OverBudget) -> httpx.Response:
@@ -125,7 +147,10 @@ class BudgetedTransport(httpx.AsyncBaseTransport):
             except OverBudget as err:
                 return _over_budget(self.hx, request, err)
             response = await self.inner.handle_async_request(request)
-            await self.budgets.observe(self.account, weighed.model, response.headers)
+            await _keep_books(
+                self.budgets.observe(self.account, weighed.model, response.headers),
+                "following the provider's rate-limit headers",
+            )
             if response.status_code == 429:
                 response, answer = await _peek(self.hx, request, response)
                 if body is None or not _waiting_helps(answer):
@@ -133,7 +158,10 @@ class BudgetedTransport(httpx.AsyncBaseTransport):
                 pause = _pause_s(response)
                 if loop.time() + pause > deadline:
                     return response
-                await self.budgets.pause(self.account, pause)
+                if not await _keep_books(
+                    self.budgets.pause(self.account, pause), "pausing the provider's calls"
+                ):
+                    await self.budgets.wait(pause)  # this process at least holds off
                 continue
             return await self._charge_usage(request, response, cost)
 
@@ -152,7 +180,9 @@ class BudgetedTransport(httpx.AsyncBaseTransport):
         response, answer = await _peek(self.hx, request, response)
         used = token_counts.used(answer)
         if used is not None and used > cost:
-            await self.budgets.charge(self.account, used - cost)
+            await _keep_books(
+                self.budgets.charge(self.account, used - cost), "charging the tokens used"
+            )
         return response
 
     async def aclose(self) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import redis.exceptions
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -42,6 +43,7 @@ _OUTAGE_WORDS = (
 
 
 _DATABASE_MODULES = ("sqlalchemy.", "asyncpg.", "aiosqlite.")
+_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 def _from_database(err: BaseException) -> bool:
@@ -54,14 +56,17 @@ def _from_database(err: BaseException) -> bool:
 
 
 def is_outage(err: BaseException) -> bool:
-    """Whether an error means the database cannot be reached or cannot serve right now,
-    rather than that the statement itself is wrong: the former passes, the latter does not.
+    """Whether an error means the database (or Redis, where it keeps the shared buckets)
+    cannot be reached or cannot serve right now, rather than that the statement itself is
+    wrong: the former passes, the latter does not.
     """
     seen: set[int] = set()
     current: BaseException | None = err
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, ConnectionError | TimeoutError) and _from_database(current):
+            return True
+        if isinstance(current, _REDIS_DOWN):  # the shared buckets' store, when configured
             return True
         if not isinstance(current, DBAPIError):
             # asyncpg's own errors, where it is used without SQLAlchemy (the pgvector store),
