@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -191,15 +192,19 @@ def create_app(
     async def _database_error(request: Request, err: Exception) -> JSONResponse:
         if not is_outage(err):
             raise err  # a real fault: the server error it is
-        logger.warning("database unreachable", extra={"path": request.url.path})
+        store = "Redis" if isinstance(err, redis.exceptions.RedisError) else "the database"
+        logger.warning(f"{store} unreachable", extra={"path": request.url.path})
         return JSONResponse(
-            {"detail": "the database is unreachable right now; try again shortly"},
+            {"detail": f"{store} is unreachable right now; try again shortly"},
             status_code=503,
             headers={"Retry-After": "5"},
         )
 
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(OSError, _database_error)
+    # Where JOBDECK_REDIS_URL keeps the rate limits' buckets.
+    app.add_exception_handler(redis.exceptions.ConnectionError, _database_error)
+    app.add_exception_handler(redis.exceptions.TimeoutError, _database_error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, err: RequestValidationError) -> JSONResponse:

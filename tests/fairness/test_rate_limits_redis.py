@@ -85,3 +85,27 @@ async def test_the_redis_bucket_refills_with_time(stack: Stack, two_redis_apis: 
         assert 1 <= wait <= 10
         await asyncio.sleep(wait + 0.2)
         assert (await _create(a, "later")).status_code == 201
+
+
+async def test_with_redis_unreachable_a_create_gets_503_and_nothing_is_created(
+    stack: Stack,
+) -> None:
+    """The rate limits' store is down (nothing listens at JOBDECK_REDIS_URL): a create is
+    answered 503 with Retry-After, as for a database outage, not 500; nothing is created."""
+    from tests.fakes.serving import free_port
+
+    account = await new_tenant(stack)
+    async with AsyncExitStack() as exit_stack:
+        db = Database.connect(stack.settings.database_url)
+        exit_stack.push_async_callback(db.dispose)
+        down = f"redis://127.0.0.1:{free_port()}/0"
+        api = await exit_stack.enter_async_context(
+            open_stack(stack, db=db, workers=False, redis_url=down, **LIMITS)
+        )
+        url = await exit_stack.enter_async_context(serving(api.app_transport.app))  # type: ignore[arg-type]
+        async with _client(url.replace("ws://", "http://"), account.key) as client:
+            refused = await _create(client, "one")
+    assert refused.status_code == 503
+    assert refused.json()["detail"] == "Redis is unreachable right now; try again shortly"
+    assert refused.headers["Retry-After"] == "5"
+    assert await _count(stack, Job, account.organization_id) == 0
