@@ -19,7 +19,9 @@ import asyncio
 import ipaddress
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
@@ -106,7 +108,10 @@ class PinnedTransport(httpx.AsyncBaseTransport):
     connects to the first of its checked addresses that answers.
 
     Connections are pooled per host name: a connection made (and its certificate checked)
-    for one name is never used for another name that resolves to the same address."""
+    for one name is never used for another name that resolves to the same address. A
+    long-lived transport (shared by every call of a worker) keeps the pools of its
+    `max_hosts` latest names; an older name's pool is closed once no response of it is
+    open. The pools share one TLS context (trusted authorities, not names)."""
 
     def __init__(
         self,
@@ -115,17 +120,31 @@ class PinnedTransport(httpx.AsyncBaseTransport):
         setting: str,
         resolve: Resolver = system_resolve,
         verify: ssl.SSLContext | bool = True,
+        max_hosts: int = 64,
     ) -> None:
         self.allowed = list(allowed)
         self.setting = setting
         self.resolve = resolve
         self.verify = verify
-        self._pools: dict[str, httpx.AsyncHTTPTransport] = {}
+        self.max_hosts = max_hosts
+        self._tls: ssl.SSLContext | None = verify if isinstance(verify, ssl.SSLContext) else None
+        # Least recently used first; with the responses of each still open.
+        self._pools: OrderedDict[str, httpx.AsyncHTTPTransport] = OrderedDict()
+        self._open: dict[str, int] = {}
 
-    def _pool(self, host: str) -> httpx.AsyncHTTPTransport:
+    async def _pool(self, host: str) -> httpx.AsyncHTTPTransport:
         pool = self._pools.get(host)
-        if pool is None:
-            pool = self._pools[host] = httpx.AsyncHTTPTransport(verify=self.verify, trust_env=False)
+        if pool is not None:
+            self._pools.move_to_end(host)
+            return pool
+        idle = [h for h in self._pools if not self._open.get(h)]
+        for old in idle[: max(0, len(self._pools) + 1 - self.max_hosts)]:
+            await self._pools.pop(old).aclose()
+        if self._tls is None and self.verify is not False:
+            self._tls = httpx.create_ssl_context(verify=self.verify, trust_env=False)
+        pool = self._pools[host] = httpx.AsyncHTTPTransport(
+            verify=self._tls if self._tls is not None else False, trust_env=False
+        )
         return pool
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -140,27 +159,67 @@ class PinnedTransport(httpx.AsyncBaseTransport):
         if url.scheme == "https":
             # The certificate is checked for the name, not for the address connected to.
             extensions["sni_hostname"] = host
-        pool = self._pool(host)
-        for index, address in enumerate(addresses):
-            pinned = httpx.Request(
-                request.method,
-                url.copy_with(host=str(address)),
-                headers=request.headers,  # Host: the name, as the client set it
-                stream=request.stream,
-                extensions=extensions,
-            )
-            try:
-                return await pool.handle_async_request(pinned)
-            except httpx.ConnectError:
-                # Nothing was sent: the next checked address may answer.
-                if index == len(addresses) - 1:
-                    raise
+        pool = await self._pool(host)
+        self._open[host] = self._open.get(host, 0) + 1
+        try:
+            for index, address in enumerate(addresses):
+                pinned = httpx.Request(
+                    request.method,
+                    url.copy_with(host=str(address)),
+                    headers=request.headers,  # Host: the name, as the client set it
+                    stream=request.stream,
+                    extensions=extensions,
+                )
+                try:
+                    response = await pool.handle_async_request(pinned)
+                except httpx.ConnectError:
+                    # Nothing was sent: the next checked address may answer.
+                    if index == len(addresses) - 1:
+                        raise
+                    continue
+                assert isinstance(response.stream, httpx.AsyncByteStream)
+                return httpx.Response(
+                    status_code=response.status_code,
+                    headers=response.headers,
+                    stream=_Held(response.stream, lambda: self._release(host)),
+                    extensions=response.extensions,
+                )
+        except BaseException:
+            self._release(host)
+            raise
         raise AssertionError("unreachable: checked_addresses returns at least one")
 
+    def _release(self, host: str) -> None:
+        left = self._open.get(host, 0) - 1
+        if left > 0:
+            self._open[host] = left
+        else:
+            self._open.pop(host, None)
+
     async def aclose(self) -> None:
-        pools, self._pools = list(self._pools.values()), {}
+        pools, self._pools = list(self._pools.values()), OrderedDict()
         for pool in pools:
             await pool.aclose()
+
+
+class _Held(httpx.AsyncByteStream):
+    """A response's body, which keeps its host's pool open until it is closed."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+        self.stream = stream
+        self.release: Callable[[], None] | None = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self.stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self.stream.aclose()
+        finally:
+            release, self.release = self.release, None
+            if release is not None:
+                release()
 
 
 def guarded_client(
@@ -172,12 +231,15 @@ def guarded_client(
     verify: ssl.SSLContext | bool = True,
 ) -> httpx.AsyncClient:
     """An httpx client whose every request goes through PinnedTransport. Redirects are not
-    followed: a public URL must not bounce a request inward."""
+    followed: a public URL must not bounce a request inward. Cookies are never kept: the
+    client may serve every organization's calls, and one receiver's cookie must not go
+    out with another's request."""
     return httpx.AsyncClient(
         transport=PinnedTransport(allowed, setting=setting, resolve=resolve, verify=verify),
         timeout=timeout,
         follow_redirects=False,
         trust_env=False,
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
     )
 
 

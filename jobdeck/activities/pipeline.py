@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import jmespath
 from jmespath.exceptions import JMESPathError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +23,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from jobdeck.activities.base import ActivityGroup
-from jobdeck.activities.pipeline_http import call_http
+from jobdeck.activities.pipeline_http import call_http, step_client
 from jobdeck.activities.pipeline_llm import chat
 from jobdeck.clock import utcnow
 from jobdeck.dataset_files import discard
@@ -140,6 +141,15 @@ def _blob_keys(value: Any) -> set[str]:
 
 
 class PipelineActivities(ActivityGroup):
+    _http: httpx.AsyncClient | None = None
+
+    def http_client(self) -> httpx.AsyncClient:
+        """The http steps' client, opened on first use, closed with the runtime."""
+        if self._http is None:
+            self._http = step_client(self.settings)
+            self.runtime.closers.append(self._http.aclose)
+        return self._http
+
     @activity.defn(name="pipeline.load")
     async def load(self, request: LoadInput) -> LoadedRun:
         """The pinned version's spec, and the step rows of the run (all pending, or taken
@@ -352,7 +362,7 @@ class PipelineActivities(ActivityGroup):
             data = context if step.get("input") is None else refs.resolve(step["input"], context)
             return jmespath.search(step["expression"], data), None
         if kind == "http":
-            return await call_http(self.settings, refs.resolve(step, context), self.runtime)
+            return await call_http(self.http_client(), refs.resolve(step, context))
         if kind == "llm":
             return await chat(self.settings, refs.resolve(step, context), self.runtime)
         raise _fail(f"a {kind} step does not run as an activity", "StepKind")

@@ -6,12 +6,17 @@ JOBDECK_PIPELINE_HTTP_ALLOW, and connects to the address it checked (jobdeck/out
 no second lookup for DNS rebinding to answer); redirects are not followed, so a public
 URL cannot bounce the request inward. 5xx and 429 answers raise a retryable error (the
 step's retry policy applies); any other unexpected status fails the step for good.
+
+A worker's http steps share one such client (`step_client`, held by the activity group):
+its address check runs on every request, so sharing it saves the client, its TLS context
+and, where the server keeps it open, the connection, and weakens nothing. It keeps no
+cookies, so no organization's call carries what another's was answered.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -20,16 +25,20 @@ from temporalio.exceptions import ApplicationError
 from jobdeck.config import Settings
 from jobdeck.outbound import AddressRefused, Unresolvable, guarded_client
 
-if TYPE_CHECKING:
-    from jobdeck.runtime import Runtime
-
 MAX_BODY_BYTES = 10 * 1024**2
 ALLOW_SETTING = "JOBDECK_PIPELINE_HTTP_ALLOW"
 
 
-async def call_http(
-    settings: Settings, step: dict[str, Any], runtime: Runtime
-) -> tuple[Any, dict[str, Any]]:
+def step_client(settings: Settings) -> httpx.AsyncClient:
+    """The client every http step of a worker calls through (see the module's doc)."""
+    return guarded_client(
+        settings.pipeline_http_allow,
+        setting=ALLOW_SETTING,
+        timeout=settings.pipeline_http_timeout_s,
+    )
+
+
+async def call_http(client: httpx.AsyncClient, step: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     url = str(step["url"])
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -38,28 +47,21 @@ async def call_http(
         )
     method = step.get("method") or "GET"
     body = step.get("body")
-    async with guarded_client(
-        settings.pipeline_http_allow,
-        setting=ALLOW_SETTING,
-        timeout=settings.pipeline_http_timeout_s,
-    ) as client:
-        try:
-            response = await client.request(
-                method,
-                url,
-                headers={str(k): str(v) for k, v in (step.get("headers") or {}).items()},
-                json=body if body is not None else None,
-            )
-        except AddressRefused as err:
-            raise ApplicationError(
-                str(err), type="HttpAddressRefused", non_retryable=True
-            ) from None
-        except Unresolvable as err:
-            raise ApplicationError(str(err), type="HttpUnreachable") from None
-        except httpx.HTTPError as err:
-            raise ApplicationError(
-                f"{method} {url} failed: {err.__class__.__name__}", type="HttpUnreachable"
-            ) from None
+    try:
+        response = await client.request(
+            method,
+            url,
+            headers={str(k): str(v) for k, v in (step.get("headers") or {}).items()},
+            json=body if body is not None else None,
+        )
+    except AddressRefused as err:
+        raise ApplicationError(str(err), type="HttpAddressRefused", non_retryable=True) from None
+    except Unresolvable as err:
+        raise ApplicationError(str(err), type="HttpUnreachable") from None
+    except httpx.HTTPError as err:
+        raise ApplicationError(
+            f"{method} {url} failed: {err.__class__.__name__}", type="HttpUnreachable"
+        ) from None
     status = response.status_code
     text = response.text[:MAX_BODY_BYTES]
     if status == 429 or status >= 500:
