@@ -87,3 +87,16 @@ def test_models_dir_setting(tmp_path: Path) -> None:
     settings = Settings(environment="test", data_dir=tmp_path, embedding_models_dir=tmp_path / "m")
     with pytest.raises(EmbeddingError, match=str(tmp_path / "m" / "other")):
         resolve_model(settings, "other")
+
+
+def test_session_keeps_no_memory_pattern_per_input_shape(local_embedder: LocalEmbedder) -> None:
+    # Batches are padded to their own longest text, so input shapes vary without end: a
+    # memory pattern (and its arena block) kept per shape would grow the worker's memory
+    # through a long ingest (issue 13). The arena itself stays: it settles.
+    options = local_embedder._session.get_session_options()
+    assert options.enable_mem_pattern is False
+    assert options.enable_cpu_mem_arena is True
+    from jobdeck.documents.local_embedder import session_options
+
+    assert session_options(3).intra_op_num_threads == 3
+    assert session_options().intra_op_num_threads == 0
