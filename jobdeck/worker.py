@@ -90,8 +90,9 @@ SHARED_WORKFLOW_MODULES = (
 def workflow_runner(settings: Settings) -> SandboxedWorkflowRunner:
     """`fresh` (Temporal's default): each run imports the job types' workflow modules anew,
     under the restrictions. `shared`: every module is imported once; a run costs the worker
-    about 4 ms of CPU less (bench/throughput.py, a trivial job: 30.4 -> 26.6 ms), but a
-    call the restrictions forbid, made from a job type's module, is no longer caught.
+    about 4 ms of CPU less (bench/throughput.py, a trivial job: 30.4 -> 26.6 ms, measured
+    at load ~6), but a call the restrictions forbid, made from a job type's module, is no
+    longer caught.
     The tests run `fresh` (tests/conftest.py), so such a call fails there, where a job type
     is written, and the replay tests check every workflow's determinism besides."""
     restrictions = SandboxRestrictions.default

@@ -85,9 +85,10 @@ async def _keep_books(work: Awaitable[None], what: str) -> bool:
     except Exception as err:
         if not is_outage(err):
             raise
+        first_line = (str(err) or repr(err)).splitlines()[0][:300]
         logger.warning(
             f"the provider budgets' store is unreachable: {what} skipped",
-            extra={"error": str(err).splitlines()[0][:300] if str(err) else repr(err)},
+            extra={"error": first_line},
         )
         return False
     return True
