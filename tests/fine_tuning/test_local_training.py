@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 from safetensors.torch import load_file
+from temporalio.client import Client
 
 from jobdeck.training import available
 from jobdeck.training.loop import load_adapted
 from tests.conftest import Stack, Tenant, new_tenant, open_stack
 from tests.fine_tuning.conftest import FineTuneStack, upload_dataset
 from tests.helpers import events_of, wait_for_job
+from tests.proxy import FreezingProxy
 from tests.training.tiny_model import BASE, chat_examples, chat_jsonl
 from tests.workflows.test_replay import record_history
 
@@ -298,3 +300,32 @@ async def test_the_api_says_when_no_worker_can_train(
         assert local["configured"] is False and "jobdeck[training]" in local["reason"]
         listed = (await api.get("/api/jobs", params={"type": "model-training"})).json()
         assert all(j["name"] != "x" or j["status"] != "pending" for j in listed["data"])
+
+
+async def test_a_temporal_that_does_not_answer_gets_503_on_create_and_a_reason_in_the_list(
+    stack: Stack, tenant: Tenant
+) -> None:
+    # Found by the fuzz test on a loaded machine: describe_task_queue timed out and the
+    # providers list answered 500. A frozen proxy in front of Temporal hangs every call.
+    target = stack.runtime.temporal.service_client.config.target_host
+    host, port = target.rsplit(":", 1)
+    async with FreezingProxy(host, int(port)).running() as proxy:
+        temporal = await Client.connect(proxy.address, namespace=stack.runtime.temporal.namespace)
+        async with (
+            open_stack(stack, temporal=temporal, workers=False) as frozen,
+            frozen.client(tenant.account.key) as api,
+        ):
+            dataset = await upload_dataset(api, chat_jsonl(chat_examples(4)), "chat.jsonl")
+            proxy.freeze()
+            providers = (await api.get("/api/fine-tuning/providers")).json()
+            local = next(p for p in providers if p["name"] == "local")
+            assert local["configured"] is False
+            assert "did not answer" in local["reason"] and "try again" in local["reason"]
+            assert {"openai", "ollama"} <= {p["name"] for p in providers}  # listed all the same
+            body = {"name": "x", "provider": "local", "datasetId": dataset, "baseModel": BASE}
+            created = await api.post("/api/fine-tuning/jobs", json=body)
+            assert created.status_code == 503, created.text
+            assert "did not answer" in created.json()["detail"]
+            proxy.thaw()
+            listed = (await api.get("/api/fine-tuning/jobs")).json()
+            assert listed["data"] == []  # nothing half-made by the refused create

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
 from jobdeck.activities.base import ActivityGroup
 from jobdeck.activities.fine_tuning.provider import FineTuningProvider, model_name
@@ -31,6 +32,7 @@ from jobdeck.activities.progress import ProgressReporter
 from jobdeck.clock import utcnow
 from jobdeck.config import Settings
 from jobdeck.domain import JobSpec
+from jobdeck.errors import Unavailable
 from jobdeck.inputs import ModelTrainingData
 from jobdeck.store import fine_tuning as ft_store
 from jobdeck.store import jobs as job_store
@@ -408,7 +410,16 @@ async def training_unavailable(runtime: Runtime) -> str | None:
     setup that is this machine, with the training extra installed."""
     settings = runtime.settings
     queue = settings.training_queue
-    if await activity_pollers(runtime.temporal, settings.temporal_namespace, queue):
+    try:
+        pollers = await activity_pollers(runtime.temporal, settings.temporal_namespace, queue)
+    except (RPCError, RuntimeError) as err:
+        # A slow or unreachable Temporal cannot say whether training would start: the
+        # caller gets 503 (try again), never a 500 or a wrong "not installed".
+        raise Unavailable(
+            "the job engine (Temporal) did not answer whether a worker serves the training "
+            "queue; try again"
+        ) from err
+    if pollers:
         return None
     missing = available.missing_modules()
     if not missing:

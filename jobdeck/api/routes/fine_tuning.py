@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
+from jobdeck.activities.fine_tuning.provider import FineTuningProvider
 from jobdeck.activities.fine_tuning.providers import PROVIDERS
 from jobdeck.api.deps import CurrentUser, FineTuningDep, RuntimeDep
 from jobdeck.api.fine_tuning_schemas import (
@@ -17,6 +18,8 @@ from jobdeck.api.fine_tuning_schemas import (
 )
 from jobdeck.api.ratelimit import RATE_LIMITED, CreationLimit
 from jobdeck.api.views import fine_tuning_public
+from jobdeck.errors import Unavailable
+from jobdeck.runtime import Runtime
 from jobdeck.store import fine_tuning as ft_store
 from jobdeck.store import pages
 
@@ -76,10 +79,21 @@ async def get_fine_tuning(
     return fine_tuning_public(record, metrics)
 
 
+async def _status_of(
+    provider: FineTuningProvider, runtime: Runtime
+) -> tuple[list[str], str | None]:
+    """A provider's models and why it cannot be used; a check that cannot be made now
+    (Temporal did not answer) is that reason, so one provider does not fail the list."""
+    try:
+        return await provider.status(runtime)
+    except Unavailable as err:
+        return [], str(err)
+
+
 @router.get("/fine-tuning/providers", response_model=list[ProviderPublic])
 async def providers(runtime: RuntimeDep, principal: CurrentUser) -> list[ProviderPublic]:
     """The providers this server knows, whether each can be used, and their base models."""
-    found = await asyncio.gather(*(p.status(runtime) for p in PROVIDERS))
+    found = await asyncio.gather(*(_status_of(p, runtime) for p in PROVIDERS))
     return [
         ProviderPublic(
             name=p.name,
