@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import jmespath
 from jmespath.exceptions import JMESPathError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -265,13 +265,11 @@ class PipelineActivities(ActivityGroup):
             for c in request.changes
         ]
 
-        async def work(session: AsyncSession) -> None:
-            await pipeline_store.save_steps(
-                session, job_id=request.job_id, changes=changes, now=now
-            )
+        async def work(conn: AsyncConnection) -> None:
+            await pipeline_store.save_steps(conn, job_id=request.job_id, changes=changes, now=now)
             values = {"progress": request.progress} if request.progress is not None else {}
             await job_store.change_job(
-                session,
+                conn,
                 job_id=request.job_id,
                 kind=EventKind.PROGRESS,
                 now=now,
@@ -279,7 +277,7 @@ class PipelineActivities(ActivityGroup):
                 event_data={"steps": public},
             )
 
-        await self.db.transact(work)
+        await self.db.transact_core(work)
 
     async def _expand(self, value: Any) -> Any:
         """`value` with every blob marker replaced by the stored value."""

@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jobdeck.errors import Conflict, NotFound
 from jobdeck.store import pages
+from jobdeck.store.events import Executor
 from jobdeck.store.tables import Job, Pipeline, PipelineRunStep, PipelineVersion
 
 
@@ -184,28 +185,43 @@ STEP_COLUMNS = (
 
 
 async def save_steps(
-    session: AsyncSession, *, job_id: str, changes: Sequence[dict[str, Any]], now: datetime
+    session: Executor, *, job_id: str, changes: Sequence[dict[str, Any]], now: datetime
 ) -> None:
     """Insert or update step rows; each change names `step_id` and the columns it sets."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    bind = session.get_bind() if isinstance(session, AsyncSession) else session
+    dialect = bind.dialect.name
     for change in changes:
-        values = {k: v for k, v in change.items() if k in STEP_COLUMNS}
-        row = {
-            "job_id": job_id,
-            "step_id": change["step_id"],
-            "seq": 0,
-            "kind": "",
-            "status": "pending",
-            "attempts": 0,
-            **values,
-            "updated_at": now,
-        }
-        stmt = insert(PipelineRunStep).values(**row)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["job_id", "step_id"], set_={**values, "updated_at": now}
-        )
-        await session.execute(stmt)
+        columns = tuple(k for k in change if k in STEP_COLUMNS)
+        params = {f"v_{k}": change[k] for k in columns}
+        params.update(job_id=job_id, step_id=change["step_id"], updated_at=now)
+        await session.execute(_save_statement(dialect, columns), params)
+
+
+# save_steps' upserts by (dialect, columns set), built once: every step of every run
+# passes here, and building one per change cost more CPU than running it.
+_SAVES: dict[tuple[str, tuple[str, ...]], Any] = {}
+_STEP_DEFAULTS = {"seq": 0, "kind": "", "status": "pending", "attempts": 0}
+
+
+def _save_statement(dialect: str, columns: tuple[str, ...]) -> Any:
+    found = _SAVES.get((dialect, columns))
+    if found is not None:
+        return found
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    row: dict[str, Any] = {
+        "job_id": bindparam("job_id"),
+        "step_id": bindparam("step_id"),
+        **_STEP_DEFAULTS,
+        **{column: bindparam(f"v_{column}") for column in columns},
+        "updated_at": bindparam("updated_at"),
+    }
+    stmt = insert(cast(Table, PipelineRunStep.__table__)).values(row)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["job_id", "step_id"],
+        set_={c: stmt.excluded[c] for c in (*columns, "updated_at")},
+    )
+    _SAVES[(dialect, columns)] = stmt
+    return stmt
 
 
 async def list_steps(session: AsyncSession, *, job_id: str) -> list[PipelineRunStep]:
