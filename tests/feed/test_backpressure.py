@@ -120,7 +120,12 @@ async def test_a_slow_client_is_cut_off_and_resumes_without_loss(
             with pytest.raises(ConnectionClosed) as closed:
                 while True:
                     message = await receive(slow)
-                    assert message["type"] == "event", "caught up without being cut off"
+                    if message["type"] == "heartbeat":
+                        # Sent while the server's queue for it was idle (the tests' heartbeat
+                        # is 0.5 s; on a loaded machine the burst can start later, or pause
+                        # between its writes). A client never cut off ends in TimeoutError.
+                        continue
+                    assert message["type"] == "event", message
                     slow_ids.append(message["event"]["id"])
     finally:
         feed.hub.queue_size = stack.settings.ws_queue_size
