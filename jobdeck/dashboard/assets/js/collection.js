@@ -184,8 +184,8 @@ export class CollectionView {
     this.body = h("tbody");
     this.empty = h("p.empty", { hidden: true }, "No documents yet. Upload some above.");
     this.listError = h("p.notice.notice-error", { role: "alert", hidden: true });
-    this.prev = h("button.btn.btn-small", { type: "button", onclick: () => this.page(-1) }, "Newer");
-    this.next = h("button.btn.btn-small", { type: "button", onclick: () => this.page(1) }, "Older");
+    this.prev = h("button.btn.btn-small", { type: "button", disabled: true, onclick: () => this.page(-1) }, "Newer");
+    this.next = h("button.btn.btn-small", { type: "button", disabled: true, onclick: () => this.page(1) }, "Older");
 
     this.query = h("input", { id: "co-query", type: "search", name: "query", required: true, maxLength: 4000, autocomplete: "off", placeholder: "Ask or describe what you are looking for" });
     this.hits = h("ol.hits", { "aria-label": "Search hits" });

@@ -64,8 +64,8 @@ export class CollectionsView {
     this.body = h("tbody");
     this.empty = h("p.empty", { hidden: true }, NO_COLLECTIONS);
     this.error = h("p.notice.notice-error", { role: "alert", hidden: true });
-    this.prev = h("button.btn.btn-small", { type: "button", onclick: () => this.page(-1) }, "Newer");
-    this.next = h("button.btn.btn-small", { type: "button", onclick: () => this.page(1) }, "Older");
+    this.prev = h("button.btn.btn-small", { type: "button", disabled: true, onclick: () => this.page(-1) }, "Newer");
+    this.next = h("button.btn.btn-small", { type: "button", disabled: true, onclick: () => this.page(1) }, "Older");
     this.el = h(
       "div.page.page-collections",
       null,

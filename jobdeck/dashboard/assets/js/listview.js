@@ -78,8 +78,8 @@ export class ListView {
     this.matchCount = new MatchCount();
     this.error = h("p.notice.notice-error", { role: "alert", hidden: true });
     this.newer = h("button.btn.btn-small", { type: "button", onclick: () => this.firstPage() }, "Newest");
-    this.prev = h("button.btn.btn-small", { type: "button", onclick: () => this.previousPage() }, "Newer");
-    this.next = h("button.btn.btn-small", { type: "button", onclick: () => this.nextPage() }, "Older");
+    this.prev = h("button.btn.btn-small", { type: "button", disabled: true, onclick: () => this.previousPage() }, "Newer");
+    this.next = h("button.btn.btn-small", { type: "button", disabled: true, onclick: () => this.nextPage() }, "Older");
     this.pageLabel = h("span.page-label", { "aria-live": "polite" });
     this.newNotice = h("button.btn.btn-small.btn-link.new-notice", { type: "button", hidden: true, onclick: () => this.firstPage() });
     this.pager = h("nav.pager", { "aria-label": "Pages" }, this.newer, this.prev, this.pageLabel, this.next);
