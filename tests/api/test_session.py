@@ -42,7 +42,7 @@ async def test_sign_in_sets_an_httponly_strict_cookie_without_the_key(
         assert "secure" not in flags  # plain http here; https requests get Secure
         assert "max-age" not in cookie.lower()  # ends with the browser session
         value = client.cookies[COOKIE]
-        assert tenant.account.key not in value and tenant.account.key.split("_")[2] not in value
+        assert tenant.account.key not in value and tenant.account.key.split("_", 2)[2] not in value
 
         me = await client.get("/api/me")
         assert me.status_code == 200 and me.json()["userId"] == tenant.account.user_id
