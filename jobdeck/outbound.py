@@ -243,6 +243,21 @@ def guarded_client(
     )
 
 
+async def capped_request(
+    client: httpx.AsyncClient, method: str, url: str, *, limit: int, **kwargs: object
+) -> tuple[httpx.Response, bytes, bool]:
+    """The response, at most `limit` bytes of its body, and whether there was more. The
+    body is streamed and the rest is never read: an endless or huge answer from a URL a
+    user gave costs the worker `limit` bytes, not all its memory."""
+    body = bytearray()
+    async with client.stream(method, url, **kwargs) as response:  # type: ignore[arg-type]
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > limit:
+                return response, bytes(body[:limit]), True
+    return response, bytes(body), False
+
+
 async def pinned_socket(
     host: str,
     port: int,

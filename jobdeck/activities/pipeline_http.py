@@ -23,7 +23,7 @@ import httpx
 from temporalio.exceptions import ApplicationError
 
 from jobdeck.config import Settings
-from jobdeck.outbound import AddressRefused, Unresolvable, guarded_client
+from jobdeck.outbound import AddressRefused, Unresolvable, capped_request, guarded_client
 
 MAX_BODY_BYTES = 10 * 1024**2
 ALLOW_SETTING = "JOBDECK_PIPELINE_HTTP_ALLOW"
@@ -48,9 +48,11 @@ async def call_http(client: httpx.AsyncClient, step: dict[str, Any]) -> tuple[An
     method = step.get("method") or "GET"
     body = step.get("body")
     try:
-        response = await client.request(
+        response, content, more = await capped_request(
+            client,
             method,
             url,
+            limit=MAX_BODY_BYTES,
             headers={str(k): str(v) for k, v in (step.get("headers") or {}).items()},
             json=body if body is not None else None,
         )
@@ -63,7 +65,7 @@ async def call_http(client: httpx.AsyncClient, step: dict[str, Any]) -> tuple[An
             f"{method} {url} failed: {err.__class__.__name__}", type="HttpUnreachable"
         ) from None
     status = response.status_code
-    text = response.text[:MAX_BODY_BYTES]
+    text = content.decode(response.encoding or "utf-8", errors="replace")
     if status == 429 or status >= 500:
         raise ApplicationError(
             f"{method} {url} answered {status}; retrying",
@@ -78,6 +80,14 @@ async def call_http(client: httpx.AsyncClient, step: dict[str, Any]) -> tuple[An
             type="HttpUnexpectedStatus",
             non_retryable=True,
         )
+    if more:
+        raise ApplicationError(
+            f"{method} {url} answered more than {MAX_BODY_BYTES:,} bytes, the most an http"
+            " step reads",
+            {"status": status, "body": text[:500]},
+            type="HttpBodyTooLarge",
+            non_retryable=True,
+        )
     try:
         parsed: Any = json.loads(text) if text else None
     except ValueError:
@@ -87,7 +97,7 @@ async def call_http(client: httpx.AsyncClient, step: dict[str, Any]) -> tuple[An
         "headers": {"content-type": response.headers.get("content-type", "")},
         "body": parsed,
     }
-    return output, {"status": status, "bytes": len(response.content)}
+    return output, {"status": status, "bytes": len(content)}
 
 
 def _statuses(expected: list[int]) -> str:

@@ -18,10 +18,18 @@ from jobdeck.errors import InvalidInput
 from jobdeck.notifications import render, signing
 from jobdeck.notifications.addresses import ALLOW_SETTING, check_http_url
 from jobdeck.notifications.events import ChannelKind
-from jobdeck.outbound import Resolver, guarded_client, pinned_socket, system_resolve
+from jobdeck.outbound import (
+    Resolver,
+    capped_request,
+    guarded_client,
+    pinned_socket,
+    system_resolve,
+)
 from jobdeck.providers.headers import retry_after_s
 
 EXCERPT_CHARS = 500
+# The most of a receiver's answer read: the excerpt, or a rate-limit answer's JSON.
+ANSWER_BYTES = 64 * 1024
 
 
 @dataclass
@@ -44,11 +52,11 @@ def live_signing_secrets(secrets: dict[str, Any], now: datetime) -> list[str]:
     ]
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: httpx.Response, answer: bytes) -> float | None:
     if response.status_code != 429:
         return None
     try:  # Discord says it in the body, in seconds (a float)
-        value = json.loads(response.content).get("retry_after")
+        value = json.loads(answer).get("retry_after")
         if isinstance(value, int | float) and value >= 0:
             return float(value)
     except (ValueError, AttributeError):
@@ -140,20 +148,25 @@ class Sender:
 
     async def _post(self, url: str, content: bytes, headers: dict[str, str]) -> SendResult:
         try:
-            response = await self.http.post(url, content=content, headers=headers)
+            # A receiver's answer is only glanced at (an excerpt, Discord's retry_after):
+            # reading more would let an endless body fill the worker's memory.
+            response, answer, _ = await capped_request(
+                self.http, "POST", url, limit=ANSWER_BYTES, content=content, headers=headers
+            )
         except InvalidInput as err:  # the address check refused it (outbound.py)
             return SendResult(ok=False, error=str(err), permanent=True)
         except httpx.HTTPError as err:
             # Never the URL: a Slack or Discord URL is the channel's secret.
             return SendResult(ok=False, error=f"{type(err).__name__}: could not reach the receiver")
-        excerpt = response.text[:EXCERPT_CHARS] if response.content else None
+        text = answer.decode(response.encoding or "utf-8", errors="replace")
+        excerpt = text[:EXCERPT_CHARS] if answer else None
         ok = 200 <= response.status_code < 300
         return SendResult(
             ok=ok,
             status_code=response.status_code,
             response=excerpt,
             error=None if ok else f"the receiver answered {response.status_code}",
-            retry_after_s=_retry_after(response),
+            retry_after_s=_retry_after(response, answer),
         )
 
     async def _email(

@@ -19,11 +19,15 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from cryptography import x509
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
 
 from jobdeck.config import Settings
-from jobdeck.notifications.senders import Sender
+from jobdeck.notifications.senders import EXCERPT_CHARS, Sender
 from jobdeck.outbound import Address, AddressRefused, guarded_client
-from tests.fakes.serving import free_port
+from tests.fakes.serving import free_port, serving
 from tests.notifications.test_starttls import Authority, TlsInbox, new_authority
 
 NAME = "hooks.example.test"
@@ -226,3 +230,40 @@ async def test_an_email_try_goes_to_the_checked_address() -> None:
     finally:
         controller.stop()
         await sender.aclose()
+
+
+async def test_an_endless_answer_is_read_only_as_far_as_its_excerpt() -> None:
+    """A receiver that answers 200 with a body that never ends: the try is judged by its
+    status and an excerpt, and the sender hangs up instead of reading on."""
+    hung_up = asyncio.Event()
+
+    async def endless(request: Request) -> Response:
+        async def forever() -> AsyncIterator[bytes]:
+            try:
+                while not await request.is_disconnected():
+                    yield b"ok " * 20_000
+            finally:
+                hung_up.set()
+
+        return StreamingResponse(forever(), media_type="text/plain")
+
+    app = Starlette(routes=[Route("/hook", endless, methods=["POST"])])
+    sender = Sender(_settings(["127.0.0.1"]))
+    async with serving(app) as url:
+        try:
+            sent = await asyncio.wait_for(
+                sender.send(
+                    kind="webhook",
+                    config={"url": f"{url}/hook"},
+                    secrets={"signing": []},
+                    msg_id="msg_1",
+                    body={"type": "job.completed", "data": {}},
+                    now=datetime.now(UTC),
+                ),
+                timeout=30,
+            )
+            assert sent.ok and sent.status_code == 200, sent
+            assert sent.response == ("ok " * 200)[:EXCERPT_CHARS]
+            await asyncio.wait_for(hung_up.wait(), timeout=5)
+        finally:
+            await sender.aclose()

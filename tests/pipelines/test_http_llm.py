@@ -4,6 +4,7 @@ completions server (tests/fakes/chat_server.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,9 +13,10 @@ import pytest
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from jobdeck.activities.pipeline_http import MAX_BODY_BYTES
 from tests.conftest import Stack, Tenant, new_tenant, open_stack
 from tests.fakes.chat_server import ChatFake
 from tests.fakes.serving import serving
@@ -39,7 +41,25 @@ def receiver() -> tuple[Starlette, dict[str, int]]:
         calls["missing"] = calls.get("missing", 0) + 1
         return Response("no such thing", status_code=404)
 
+    async def endless(request: Request) -> Response:
+        """A body that never ends, until the client hangs up."""
+        calls["endless"] = calls.get("endless", 0) + 1
+
+        async def forever() -> AsyncIterator[bytes]:
+            try:
+                while not await request.is_disconnected():
+                    yield b"x" * 65536
+            finally:  # ended by the disconnect, or cancelled by Starlette on it
+                calls["hung_up"] = calls.get("hung_up", 0) + 1
+
+        return StreamingResponse(forever(), media_type="text/plain")
+
+    async def exactly(request: Request) -> Response:
+        return Response(b"y" * MAX_BODY_BYTES, media_type="text/plain")
+
     routes = [
+        Route("/endless", endless),
+        Route("/exactly", exactly),
         Route("/echo", echo, methods=["POST"]),
         Route("/flaky", flaky),
         Route("/missing", missing),
@@ -109,6 +129,41 @@ async def test_http_steps_call_out_retry_and_check_statuses(allowed: Stack) -> N
         gone = (await steps_of(api, done["id"]))["gone"]
         assert gone["error"]["type"] == "HttpUnexpectedStatus"
         assert "answered 404, expected 200, 204" in gone["error"]["message"]
+
+
+async def test_an_endless_body_fails_the_step_once_and_a_full_one_is_read(
+    allowed: Stack,
+) -> None:
+    app, calls = receiver()
+    account = await new_tenant(allowed)
+    async with serving(app) as url, allowed.client(account.key) as api:
+        spec = {
+            "steps": [
+                {"id": "full", "kind": "http", "url": f"{url}/exactly"},
+                {
+                    "id": "endless",
+                    "kind": "http",
+                    "url": f"{url}/endless",
+                    "dependsOn": ["full"],
+                    "retry": {"maxAttempts": 3, "backoff": "10ms"},
+                },
+            ],
+            "outputs": {"size": "${steps.full.output.status}"},
+        }
+        pipeline = await save(api, "endless", spec)
+        done = await run_to_end(api, (await start(api, pipeline["id"]))["id"])
+        assert done["status"] == "failed", done
+        assert done["error"]["type"] == "HttpBodyTooLarge", done["error"]
+        assert f"more than {MAX_BODY_BYTES:,} bytes" in done["error"]["message"]
+        steps = await steps_of(api, done["id"])
+        assert steps["full"]["status"] == "completed"  # exactly the limit is read whole
+        assert steps["endless"]["status"] == "failed"
+        assert calls["endless"] == 1  # too large is not retried
+        for _ in range(100):  # it stopped reading and hung up
+            if calls.get("hung_up") == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert calls.get("hung_up") == 1
 
 
 async def test_http_steps_refuse_private_addresses_unless_allowed(tenant: Tenant) -> None:
