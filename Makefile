@@ -29,7 +29,7 @@ browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 # Two test processes (pytest-xdist; each has its own Temporal dev server, SQLite files and
-# scratch PostgreSQL databases): ~17 min on 2 cores instead of ~29 serially. worksteal
+# scratch PostgreSQL databases): 17-19 min on 2 cores instead of ~29 serially. worksteal
 # evens out the long whole-process tests between the two.
 test: lint typecheck browser
 	$(BIN)/pytest -n 2 --dist worksteal
