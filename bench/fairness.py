@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -38,16 +39,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _stack import load_line, percentile  # noqa: E402 (the path above)
+
 STEP = {"steps": 1, "step_seconds": 0.05}
 
 
-def _p(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 async def main(flood: int, samples: int, slots: int, rounds: int) -> None:
-    from _stack import load_line
     from temporalio.api.enums.v1 import EventType
     from temporalio.testing import WorkflowEnvironment
 
@@ -108,7 +105,9 @@ async def main(flood: int, samples: int, slots: int, rounds: int) -> None:
         async with db.read() as session:
             job = await job_store.find_job(session, job_id=job_id)
         assert job is not None and job.started_at is not None
-        history = await env.client.get_workflow_handle(job_id).fetch_history()
+        handle = env.client.get_workflow_handle(job_id)
+        await handle.result()  # a step's ACTIVITY_TASK_STARTED is written when it ends
+        history = await handle.fetch_history()
         times: dict[str, datetime] = {}
         for event in history.events:
             name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
@@ -159,7 +158,7 @@ async def main(flood: int, samples: int, slots: int, rounds: int) -> None:
         async with gate:
             await control.create(a, NewJob("test-steps", f"a {label}", STEP))
 
-    load_before = load_line()
+    load_before, start_load = load_line(), os.getloadavg()[0]
     rounds_seen: list[Round] = []
     try:
         workers = build_workers(runtime, registry)
@@ -179,7 +178,7 @@ async def main(flood: int, samples: int, slots: int, rounds: int) -> None:
         await runtime.aclose()
         await db.dispose()
         await env.shutdown()
-    report(rounds_seen, flood, samples, slots, load_before, load_line())
+    report(rounds_seen, flood, samples, slots, (load_before, start_load), load_line())
 
 
 @dataclass
@@ -192,19 +191,25 @@ class Round:
 
 
 def report(
-    rounds: list[Round], flood: int, samples: int, slots: int, before: str, after: str
+    rounds: list[Round],
+    flood: int,
+    samples: int,
+    slots: int,
+    start: tuple[str, float],
+    after: str,
 ) -> None:
     """Each round's figures, then every round's samples pooled: with 20 samples a p95 is
     the second-largest wait, so one slow sample moves it; the pooled p95 is the figure."""
     out = print  # noqa: T201
     out(f"flood {flood} jobs of A, {slots} activity slots, {samples} B jobs each phase")
+    before, start_load = start
     out(f"before: {before}")
     out(f"after:  {after}")
     for n, r in enumerate(rounds, 1):
+        quiet_p95, busy_p95 = percentile(r.idle, 95), percentile(r.busy, 95)
         out(
-            f"round {n}: B p95 idle {_p(r.idle, 0.95):.3f} s, A flooding {_p(r.busy, 0.95):.3f} s"
-            f" (ratio {_p(r.busy, 0.95) / _p(r.idle, 0.95):.2f}); A pending at the end:"
-            f" {r.a_pending_after}"
+            f"round {n}: B p95 idle {quiet_p95:.3f} s, A flooding {busy_p95:.3f} s"
+            f" (ratio {busy_p95 / quiet_p95:.2f}); A pending at the end: {r.a_pending_after}"
         )
     idle = [w for r in rounds for w in r.idle]
     busy = [w for r in rounds for w in r.busy]
@@ -212,11 +217,11 @@ def report(
     for name, waits in (("idle", idle), ("A flooding", busy)):
         out(
             f"  B wait-to-start {name:>10}: p50 {statistics.median(waits):.3f} s, "
-            f"p95 {_p(waits, 0.95):.3f} s"
+            f"p95 {percentile(waits, 95):.3f} s"
         )
-    ratio = _p(busy, 0.95) / _p(idle, 0.95)
+    ratio = percentile(busy, 95) / percentile(idle, 95)
     saturated = all(r.a_pending_after > 0 for r in rounds)
-    quiet = float(before.split()[2]) < 1.0
+    quiet = start_load < 1.0
     verdict = "MET" if ratio < 2 else "NOT MET"
     if not (quiet and saturated):
         verdict = "unreliable: " + (
@@ -230,8 +235,8 @@ def report(
         quiet_ms = [s[stage] * 1000 for s in idle_stages]
         loaded_ms = [s[stage] * 1000 for s in busy_stages]
         out(
-            f"  {stage:<34} {statistics.median(quiet_ms):6.1f} / {_p(quiet_ms, 0.95):6.1f}"
-            f"  ->  {statistics.median(loaded_ms):6.1f} / {_p(loaded_ms, 0.95):6.1f}"
+            f"  {stage:<34} {statistics.median(quiet_ms):6.1f} / {percentile(quiet_ms, 95):6.1f}"
+            f"  ->  {statistics.median(loaded_ms):6.1f} / {percentile(loaded_ms, 95):6.1f}"
         )
 
 

@@ -22,6 +22,7 @@ import ssl
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any
 
 import httpx
 
@@ -244,13 +245,13 @@ def guarded_client(
 
 
 async def capped_request(
-    client: httpx.AsyncClient, method: str, url: str, *, limit: int, **kwargs: object
+    client: httpx.AsyncClient, method: str, url: str, *, limit: int, **kwargs: Any
 ) -> tuple[httpx.Response, bytes, bool]:
     """The response, at most `limit` bytes of its body, and whether there was more. The
     body is streamed and the rest is never read: an endless or huge answer from a URL a
     user gave costs the worker `limit` bytes, not all its memory."""
     body = bytearray()
-    async with client.stream(method, url, **kwargs) as response:  # type: ignore[arg-type]
+    async with client.stream(method, url, **kwargs) as response:
         async for chunk in response.aiter_bytes():
             body += chunk
             if len(body) > limit:

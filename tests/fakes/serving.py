@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import uvicorn
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
@@ -15,6 +17,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def endless_answer(
+    request: Request, hung_up: Callable[[], None], chunk: bytes = b"x" * 65536
+) -> StreamingResponse:
+    """A 200 whose body never ends, until the client hangs up; then `hung_up()` is called
+    (whether the loop saw the disconnect or Starlette cancelled the stream on it)."""
+
+    async def forever() -> AsyncIterator[bytes]:
+        try:
+            while not await request.is_disconnected():
+                yield chunk
+        finally:
+            hung_up()
+
+    return StreamingResponse(forever(), media_type="text/plain")
 
 
 @asynccontextmanager

@@ -21,13 +21,13 @@ from aiosmtpd.controller import Controller
 from cryptography import x509
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from jobdeck.config import Settings
 from jobdeck.notifications.senders import EXCERPT_CHARS, Sender
 from jobdeck.outbound import Address, AddressRefused, guarded_client
-from tests.fakes.serving import free_port, serving
+from tests.fakes.serving import endless_answer, free_port, serving
 from tests.notifications.test_starttls import Authority, TlsInbox, new_authority
 
 NAME = "hooks.example.test"
@@ -238,14 +238,7 @@ async def test_an_endless_answer_is_read_only_as_far_as_its_excerpt() -> None:
     hung_up = asyncio.Event()
 
     async def endless(request: Request) -> Response:
-        async def forever() -> AsyncIterator[bytes]:
-            try:
-                while not await request.is_disconnected():
-                    yield b"ok " * 20_000
-            finally:
-                hung_up.set()
-
-        return StreamingResponse(forever(), media_type="text/plain")
+        return endless_answer(request, hung_up.set, b"ok " * 20_000)
 
     app = Starlette(routes=[Route("/hook", endless, methods=["POST"])])
     sender = Sender(_settings(["127.0.0.1"]))

@@ -13,13 +13,13 @@ import pytest
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from jobdeck.activities.pipeline_http import MAX_BODY_BYTES
 from tests.conftest import Stack, Tenant, new_tenant, open_stack
 from tests.fakes.chat_server import ChatFake
-from tests.fakes.serving import serving
+from tests.fakes.serving import endless_answer, serving
 from tests.pipelines.helpers import run_to_end, save, start, steps_of
 
 
@@ -42,17 +42,12 @@ def receiver() -> tuple[Starlette, dict[str, int]]:
         return Response("no such thing", status_code=404)
 
     async def endless(request: Request) -> Response:
-        """A body that never ends, until the client hangs up."""
         calls["endless"] = calls.get("endless", 0) + 1
 
-        async def forever() -> AsyncIterator[bytes]:
-            try:
-                while not await request.is_disconnected():
-                    yield b"x" * 65536
-            finally:  # ended by the disconnect, or cancelled by Starlette on it
-                calls["hung_up"] = calls.get("hung_up", 0) + 1
+        def hung_up() -> None:
+            calls["hung_up"] = calls.get("hung_up", 0) + 1
 
-        return StreamingResponse(forever(), media_type="text/plain")
+        return endless_answer(request, hung_up)
 
     async def exactly(request: Request) -> Response:
         return Response(b"y" * MAX_BODY_BYTES, media_type="text/plain")
