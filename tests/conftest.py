@@ -135,6 +135,9 @@ def make_settings(database_url: str, client: Client, data_dir: Path, **extra: ob
         job_type_modules=TEST_JOB_TYPES,
         progress_interval_s=0.05,
         ws_heartbeat_s=0.5,
+        # Two test processes on 2 cores: a busy dev server can take over the default 3 s
+        # to answer a request-time call (tests of a hanging Temporal set their own).
+        temporal_call_timeout_s=10.0,
         **extra,  # type: ignore[arg-type]
     )
 

@@ -312,7 +312,9 @@ async def test_a_temporal_that_does_not_answer_gets_503_on_create_and_a_reason_i
     async with FreezingProxy(host, int(port)).running() as proxy:
         temporal = await Client.connect(proxy.address, namespace=stack.runtime.temporal.namespace)
         async with (
-            open_stack(stack, temporal=temporal, workers=False) as frozen,
+            open_stack(
+                stack, temporal=temporal, workers=False, temporal_call_timeout_s=2.0
+            ) as frozen,
             frozen.client(tenant.account.key) as api,
         ):
             dataset = await upload_dataset(api, chat_jsonl(chat_examples(4)), "chat.jsonl")

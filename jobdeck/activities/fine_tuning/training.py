@@ -36,7 +36,7 @@ from jobdeck.errors import Unavailable
 from jobdeck.inputs import ModelTrainingData
 from jobdeck.store import fine_tuning as ft_store
 from jobdeck.store import jobs as job_store
-from jobdeck.temporal import activity_pollers
+from jobdeck.temporal import activity_pollers, bounded
 from jobdeck.training import available
 
 if TYPE_CHECKING:
@@ -411,7 +411,12 @@ async def training_unavailable(runtime: Runtime) -> str | None:
     settings = runtime.settings
     queue = settings.training_queue
     try:
-        pollers = await activity_pollers(runtime.temporal, settings.temporal_namespace, queue)
+        # Asked while serving a request: bounded by the configured Temporal call timeout,
+        # as every other request-time Temporal call is.
+        async with bounded(settings) as rpc_timeout:
+            pollers = await activity_pollers(
+                runtime.temporal, settings.temporal_namespace, queue, rpc_timeout=rpc_timeout
+            )
     except (RPCError, RuntimeError) as err:
         # A slow or unreachable Temporal cannot say whether training would start: the
         # caller gets 503 (try again), never a 500 or a wrong "not installed".
