@@ -123,6 +123,10 @@ async def database_url(
         await drop_postgres_database(name)
 
 
+# How often the tests' stacks write a job's progress row.
+TEST_PROGRESS_INTERVAL_S = 0.05
+
+
 def make_settings(database_url: str, client: Client, data_dir: Path, **extra: object) -> Settings:
     config = client.service_client.config
     return Settings(
@@ -133,7 +137,7 @@ def make_settings(database_url: str, client: Client, data_dir: Path, **extra: ob
         temporal_namespace=client.namespace,
         task_queue=f"tq-{uuid.uuid4().hex[:8]}",
         job_type_modules=TEST_JOB_TYPES,
-        progress_interval_s=0.05,
+        progress_interval_s=TEST_PROGRESS_INTERVAL_S,
         ws_heartbeat_s=0.5,
         # Two test processes on 2 cores: a busy dev server can take over the default 3 s
         # to answer a request-time call (tests of a hanging Temporal set their own).

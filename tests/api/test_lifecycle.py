@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import Tenant
+from tests.conftest import TEST_PROGRESS_INTERVAL_S, Tenant
 from tests.helpers import create_job, events_of, wait_for_job
 
 
@@ -45,7 +45,10 @@ async def test_a_tight_progress_loop_is_throttled_but_the_final_state_lands(
     assert done["status"] == "completed"
     events = await events_of(tenant.api, job["id"])
     progress = [e for e in events if e["kind"] == "progress"]
-    # 5,000 reports, a handful of writes: the first, one per interval, and the last.
-    assert 1 <= len(progress) < 50
+    # 5,000 reports, a handful of writes: the first, at most one per interval and the last.
+    # The bound follows the job's own duration, which a loaded machine stretches, so it
+    # tests the throttle, not the machine.
+    assert 1 <= len(progress) <= done["duration"] / TEST_PROGRESS_INTERVAL_S + 2
+    assert len(progress) < 5000 / 10
     assert progress[-1]["data"]["job"]["progress"]["current"] == 5000
     assert progress[-1]["data"]["job"]["progress"]["rate"] is not None
