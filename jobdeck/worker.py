@@ -224,8 +224,12 @@ def build_workers(
             max_heartbeat_throttle_interval=timedelta(seconds=settings.heartbeat_interval_s),
             default_heartbeat_throttle_interval=timedelta(seconds=settings.heartbeat_interval_s),
             graceful_shutdown_timeout=timedelta(seconds=10),
-            # Eager activities skip the task queue, and with it the queue's priority order.
-            disable_eager_activity_execution=True,
+            # Eager activities (the next activity handed back with the workflow task's
+            # answer) skip one trip through the task queue. They are taken only while this
+            # worker has a free slot, so a backlog still goes in the queue's priority and
+            # fairness order; a job starts in its first workflow task (jobs.begin, a local
+            # activity), in that order too.
+            disable_eager_activity_execution=False,
             workflow_runner=runner,
         )
         for queue in workflows

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -69,7 +70,8 @@ class LoadedRun:
 class RecordInput:
     job_id: str
     # Each: step_id, and the columns it sets (status, attempts, output, error, reason,
-    # child_job_id, details); `output` is the step's value itself.
+    # child_job_id, details); `output` is the step's value itself; `at`, where given, is
+    # when the change happened (ISO 8601), for the row's started_at / finished_at.
     changes: list[dict[str, Any]]
     progress: dict[str, Any] | None = None
 
@@ -245,13 +247,16 @@ class PipelineActivities(ActivityGroup):
         rows: dict[str, dict[str, Any]] = {}
         for change in request.changes:
             row = dict(change)
+            # When the change happened, where the run says (it may record it later).
+            at = row.pop("at", None)
+            when = datetime.fromisoformat(at) if at is not None else now
             if "output" in row:
                 row["output"] = {"value": row["output"]}
             status = row.get("status")
             if status == StepStatus.RUNNING:
-                row.setdefault("started_at", now)
+                row.setdefault("started_at", when)
             if status in TERMINAL_STEP_STATUSES:
-                row.setdefault("finished_at", now)
+                row.setdefault("finished_at", when)
             rows.setdefault(row["step_id"], {}).update(row)
         changes = list(rows.values())
         public = [

@@ -9,8 +9,12 @@ once, as its first command, and every patch in `_IN_BASELINE` is then taken as a
 without a marker of its own. A run begun before (its history has no BASELINE marker at
 its start) is replayed exactly as it ran: each of its patches is asked for on its own.
 
-A later change adds a patch of its own with `workflow.patched` as usual (not to the
-baseline: the baseline stands only for what runs began without).
+`BASELINE_B` does the same for the patches made since, and stands for all of BASELINE's
+too: a run begun on this code records it alone; a run begun before has BASELINE (or no
+baseline) at the start of its history and is answered as before.
+
+A later change adds a patch of its own with `workflow.patched` as usual (not to a
+baseline: a baseline stands only for what runs began without).
 """
 
 from __future__ import annotations
@@ -38,6 +42,15 @@ EMPTY_ITEM_RUNS = "empty-item-runs"
 # cancelled; a hosted one's cancel step ends it).
 RECORD_ENDINGS = "fine-tuning-record-endings"
 
+# The pipeline's (workflows/pipeline.py). Transform steps evaluated in the workflow and
+# step records coalesced (runs begun before record each change and run every transform
+# as an activity, and replay so).
+INLINE_STEPS = "pipeline-inline-steps"
+# Step records held back while an activity step runs (runs begun before record at once).
+DEFERRED_RECORDS = "pipeline-deferred-records"
+# Child workflows started with a fairness key (runs begun before it start them without).
+CHILD_FAIRNESS = "pipeline-child-fairness"
+
 BASELINE = "baseline-2026-12"
 _IN_BASELINE = frozenset(
     {
@@ -53,15 +66,23 @@ _IN_BASELINE = frozenset(
 )
 
 
+BASELINE_B = "baseline-2026-12b"
+_IN_BASELINE_B = _IN_BASELINE | {INLINE_STEPS, DEFERRED_RECORDS, CHILD_FAIRNESS}
+
+
 def open_run() -> None:
-    """First thing in every job workflow's run: records BASELINE in a new run, and learns
-    whether an older run has it. It must come first: a run that is replayed learns its
-    answer here, from the start of its history, and keeps it for the whole run."""
-    workflow.patched(BASELINE)
+    """First thing in every job workflow's run: records BASELINE_B in a new run, and learns
+    which baseline an older run has. It must come first: a run that is replayed learns its
+    answers here, from the start of its history, and keeps them for the whole run."""
+    if not workflow.patched(BASELINE_B):
+        workflow.patched(BASELINE)
 
 
 def patched(patch_id: str) -> bool:
-    """`workflow.patched(patch_id)`, answered by the baseline where the run has it."""
-    if patch_id in _IN_BASELINE and workflow.patched(BASELINE):  # memoized since open_run
+    """`workflow.patched(patch_id)`, answered by a baseline where the run has one (both
+    are memoized since open_run: asking again records nothing)."""
+    if patch_id in _IN_BASELINE_B and workflow.patched(BASELINE_B):
+        return True
+    if patch_id in _IN_BASELINE and workflow.patched(BASELINE):
         return True
     return workflow.patched(patch_id)

@@ -25,6 +25,13 @@ recorded together by one flusher: a chain of inline transforms costs one `record
 activity step's "completed" goes out with the next step's "running". Each change is still
 its own entry, in order, in the event the feed carries.
 
+A run begun on this code (patch DEFERRED_RECORDS) also holds its step records back while
+an activity step runs, for at most the job's progress interval. A local activity keeps
+its workflow task open until it returns, and the step activity scheduled in that task is
+sent only then: recording at once put a database write before every activity step. Each
+change carries the time it happened (`at`), so the rows' times stay true; the `steps`
+query is live as before, and the run's last changes are recorded before it ends.
+
 Queries: `progress` (JobWorkflow), `steps` (each step's status, reason, error, child job).
 Updates: `decide` (approve or reject an approval step that is waiting).
 """
@@ -43,6 +50,7 @@ from temporalio.exceptions import ApplicationError, is_cancelled_exception
 
 from jobdeck.workflows.jobtype import JobType
 from jobdeck.workflows.lifecycle import JobWorkflow, failure_info, record
+from jobdeck.workflows.patches import CHILD_FAIRNESS, DEFERRED_RECORDS, INLINE_STEPS, patched
 
 with workflow.unsafe.imports_passed_through():
     import jmespath
@@ -54,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
         LoadInput,
         PipelineActivities,
         RecordInput,
+        StepResult,
         StepRun,
     )
     from jobdeck.activities.pipeline_runs import prepare_run
@@ -72,11 +81,6 @@ SHORT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
 )
 SHORT_TIMEOUT = timedelta(seconds=60)
-# Child workflows started with a fairness key (runs begun before it start them without).
-CHILD_FAIRNESS = "pipeline-child-fairness"
-# Inline transforms and coalesced step records (runs begun before record each change and
-# run every transform as an activity, and replay so).
-INLINE_STEPS = "pipeline-inline-steps"
 
 
 @dataclass
@@ -106,6 +110,11 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
         self.inline_bytes: int | None = None
         self.pending: list[dict[str, Any]] = []
         self.flushing = False
+        # DEFERRED_RECORDS: whether records wait while activity steps run (how many run
+        # now), and when the oldest change that waits was made.
+        self.defer = False
+        self.activity_steps = 0
+        self.pending_since: datetime | None = None
         # The step tasks _run_all waits on: while one of them is done, the run moves on
         # within this workflow task, so the flusher waits for what it adds.
         self.waiting_on: list[asyncio.Task[None]] = []
@@ -137,7 +146,8 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
 
     async def execute(self, spec: JobSpec, data: WorkflowExecutionData) -> dict[str, Any] | None:
         # Asked once, first: the whole run takes one path (a replay learns it here).
-        self.coalesce = workflow.patched(INLINE_STEPS)
+        self.coalesce = patched(INLINE_STEPS)
+        self.defer = self.coalesce and patched(DEFERRED_RECORDS)
         loaded = await workflow.execute_activity_method(
             PipelineActivities.load,
             LoadInput(
@@ -268,6 +278,11 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
         progress = self._progress()
         self.state.progress = progress
         if self.coalesce:
+            if not self.pending:
+                self.pending_since = workflow.now()
+            if self.defer:
+                at = workflow.now().isoformat()
+                changes = [{**change, "at": at} for change in changes]
             self.pending.extend(changes)  # the flusher records them
             return
         await record(
@@ -285,18 +300,43 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
 
     async def _flusher(self) -> None:
         """Records the buffered changes, one `record` at a time (so a step's changes land
-        in order), each with the run's progress as it is then."""
-        while True:
-            await workflow.wait_condition(self._may_flush)
-            changes, self.pending = self.pending, []
-            self.flushing = True
-            try:
-                await record(
-                    PipelineActivities.record,
-                    RecordInput(self.spec.job_id, changes, self.state.progress.to_json()),
-                )
-            finally:
-                self.flushing = False
+        in order), each with the run's progress as it is then. While an activity step
+        runs they wait (DEFERRED_RECORDS), until no activity step runs or they are a
+        progress interval old: a record now would hold back the workflow task that
+        schedules the step. One timer stands for that age across a chain of steps (a
+        timer per step would add two history events to each)."""
+        deadline: asyncio.Task[None] | None = None
+
+        def waited() -> bool:
+            return deadline is not None and deadline.done()
+
+        try:
+            while True:
+                await workflow.wait_condition(self._may_flush)
+                if self.defer and self.activity_steps and not waited():
+                    if deadline is None:
+                        since = self.pending_since or workflow.now()
+                        due = since + self._progress_interval - workflow.now()
+                        if due > timedelta(0):
+                            deadline = asyncio.create_task(workflow.sleep(due))
+                    if deadline is not None:
+                        await workflow.wait_condition(lambda: waited() or not self.activity_steps)
+                        continue  # asked again: the next step may be running by now
+                if deadline is not None:
+                    deadline.cancel()  # (nothing, if it has fired)
+                    deadline = None
+                changes, self.pending = self.pending, []
+                self.flushing = True
+                try:
+                    await record(
+                        PipelineActivities.record,
+                        RecordInput(self.spec.job_id, changes, self.state.progress.to_json()),
+                    )
+                finally:
+                    self.flushing = False
+        finally:
+            if deadline is not None:
+                deadline.cancel()
 
     async def _flushed(self) -> None:
         """Waits until every change is recorded. A cancel that arrives meanwhile does not
@@ -412,21 +452,11 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
         if kind in ("transform", "http", "llm"):
             attempts = step.retry.max_attempts if step.retry else DEFAULT_ATTEMPTS[kind]
             backoff = seconds_of(step.retry.backoff) if step.retry else 1.0
-            result = await workflow.execute_activity_method(
-                PipelineActivities.run_step,
-                StepRun(
-                    self.spec.job_id,
-                    self.spec.organization_id,
-                    step.model_dump(mode="json", by_alias=True),
-                    self._context_of(step.id),
-                ),
-                start_to_close_timeout=timedelta(seconds=timeout or DEFAULT_TIMEOUT_S[kind]),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=max(backoff, 0.01)),
-                    backoff_coefficient=2.0,
-                    maximum_attempts=attempts,
-                ),
-            )
+            self.activity_steps += 1
+            try:
+                result = await self._run_step(step, timeout, attempts, backoff)
+            finally:
+                self.activity_steps -= 1
             return result.output, result.details
         if kind == "sleep":
             seconds = seconds_of(await self._read(step.id, value=step.seconds))
@@ -449,6 +479,25 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
         if kind == "map":
             return await self._map(step, timeout)
         raise ApplicationError(f"unknown step kind {kind!r}", type="StepKind", non_retryable=True)
+
+    async def _run_step(
+        self, step: Any, limit_s: float | None, attempts: int, backoff: float
+    ) -> StepResult:
+        return await workflow.execute_activity_method(
+            PipelineActivities.run_step,
+            StepRun(
+                self.spec.job_id,
+                self.spec.organization_id,
+                step.model_dump(mode="json", by_alias=True),
+                self._context_of(step.id),
+            ),
+            start_to_close_timeout=timedelta(seconds=limit_s or DEFAULT_TIMEOUT_S[step.kind]),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=max(backoff, 0.01)),
+                backoff_coefficient=2.0,
+                maximum_attempts=attempts,
+            ),
+        )
 
     def _transform_inline(self, step: Any, limit_bytes: int) -> tuple[bool, Any]:
         """(True, output) for a transform evaluated here, as the activity would: its
@@ -573,7 +622,7 @@ class PipelineWorkflow(JobWorkflow[WorkflowExecutionData]):
         await self._record([{"step_id": step.id, "child_job_id": child_id, "attempts": attempt}])
         priority = Priority(priority_key=plan.spec.priority)
         # A child job starts with its organization as its fairness key, like any job.
-        if workflow.patched(CHILD_FAIRNESS) and plan.fairness_key is not None:
+        if patched(CHILD_FAIRNESS) and plan.fairness_key is not None:
             priority = Priority(
                 priority_key=plan.spec.priority,
                 fairness_key=plan.fairness_key,

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import wait_for_job
+from tests.helpers import events_of, wait_for_job
 
 
 async def save(api: httpx.AsyncClient, name: str, spec: Any) -> dict[str, Any]:
@@ -55,3 +55,13 @@ async def wait_for_step(
 async def run_to_end(api: httpx.AsyncClient, job_id: str, within: float = 60) -> dict[str, Any]:
     """The job once it has ended (a child job's row may not be written yet: that waits)."""
     return await wait_for_job(api, job_id, within=within, missing_ok=True)
+
+
+async def step_changes(api: httpx.AsyncClient, job_id: str) -> list[list[tuple[str, str]]]:
+    """Each feed event of the run that carried step changes: its (step, status) pairs, in
+    order."""
+    return [
+        [(c["stepId"], c["status"]) for c in e["data"]["steps"]]
+        for e in await events_of(api, job_id)
+        if e["data"] and e["data"].get("steps")
+    ]

@@ -11,8 +11,7 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 
 from tests.conftest import Stack, Tenant
-from tests.helpers import events_of
-from tests.pipelines.helpers import run_to_end, save, start, steps_of
+from tests.pipelines.helpers import run_to_end, save, start, step_changes, steps_of
 
 RUN_STEP = "pipeline.run_step"
 
@@ -24,15 +23,6 @@ async def _activities(stack: Stack, job_id: str) -> list[str]:
         e.activity_task_scheduled_event_attributes.activity_type.name
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-    ]
-
-
-async def _step_events(api: Any, job_id: str) -> list[list[tuple[str, str]]]:
-    """Each event that carried step changes: its (step, status) pairs, in order."""
-    return [
-        [(c["stepId"], c["status"]) for c in e["data"]["steps"]]
-        for e in await events_of(api, job_id)
-        if e["data"] and e["data"].get("steps")
     ]
 
 
@@ -71,7 +61,7 @@ async def test_a_chain_of_transforms_runs_inline_with_one_record(
     assert all(s["attempts"] == 1 for s in steps.values())
     # Every status change went out on the feed, in order, in one event (one record).
     expected = [(k, status) for k in "abcd" for status in ("running", "completed")]
-    assert await _step_events(api, run["id"]) == [expected]
+    assert await step_changes(api, run["id"]) == [expected]
     # No step ran as an activity: the only activity is the spec's load.
     assert await _activities(stack, run["id"]) == ["pipeline.load"]
 
@@ -112,7 +102,7 @@ async def test_a_transform_over_a_large_output_runs_as_the_activity(
     assert set(steps["big"]["output"]) == {"$blob", "bytes"}
     assert steps["first"]["output"] == rows[0] and steps["small"]["output"] == 3
     assert sorted(await _activities(stack, done["id"])) == ["pipeline.load", RUN_STEP, RUN_STEP]
-    changes = [c for event in await _step_events(api, done["id"]) for c in event]
+    changes = [c for event in await step_changes(api, done["id"]) for c in event]
     assert sorted(changes) == sorted(
         (k, s) for k in ("big", "first", "small") for s in ("running", "completed")
     )
