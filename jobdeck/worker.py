@@ -32,6 +32,7 @@ from jobdeck.activities.pickup import PickUp
 from jobdeck.activities.records import JobRecords
 from jobdeck.activities.slots import SlotKeeper
 from jobdeck.config import Settings
+from jobdeck.eager import EagerWhenIdle
 from jobdeck.redact import Redactor
 from jobdeck.registry import JobTypeRegistry, load_registry
 from jobdeck.runtime import Runtime, open_runtime
@@ -173,6 +174,7 @@ def build_workers(
     job_log_sink = JobLogSink(runtime.db, Redactor.of(settings))
     runtime.closers.append(job_log_sink.aclose)
     job_logs = JobLogCapture(job_log_sink)
+    eager = EagerWhenIdle()  # one backlog watch for the process's workers
     default_queue = task_queue or settings.task_queue
     workflows: dict[str, list[type[Any]]] = defaultdict(list)
     # Per queue, by activity: a step two types declare is registered once.
@@ -214,6 +216,7 @@ def build_workers(
             ],
             # Outermost first: an outage is waited out before anything counts it as a try.
             interceptors=[
+                eager,
                 job_logs,
                 OutageWait(),
                 PickUp(records, starts_on_pickup),
@@ -224,11 +227,8 @@ def build_workers(
             max_heartbeat_throttle_interval=timedelta(seconds=settings.heartbeat_interval_s),
             default_heartbeat_throttle_interval=timedelta(seconds=settings.heartbeat_interval_s),
             graceful_shutdown_timeout=timedelta(seconds=10),
-            # Eager activities (the next activity handed back with the workflow task's
-            # answer) skip one trip through the task queue. They are taken only while this
-            # worker has a free slot, so a backlog still goes in the queue's priority and
-            # fairness order; a job starts in its first workflow task (jobs.begin, a local
-            # activity), in that order too.
+            # Eager activities, asked for by EagerWhenIdle only while the queue has no
+            # backlog (jobdeck/eager.py).
             disable_eager_activity_execution=False,
             workflow_runner=runner,
         )
