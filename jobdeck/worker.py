@@ -26,13 +26,13 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from jobdeck.activities.attempts import AttemptTracking
 from jobdeck.activities.base import ActivityGroup, JobActions
 from jobdeck.activities.delivery import Deliveries
+from jobdeck.activities.eager import EagerWhenIdle
 from jobdeck.activities.joblogs import JobLogCapture, JobLogSink
 from jobdeck.activities.outage import OutageWait, beat_again
 from jobdeck.activities.pickup import PickUp
 from jobdeck.activities.records import JobRecords
 from jobdeck.activities.slots import SlotKeeper
 from jobdeck.config import Settings
-from jobdeck.eager import EagerWhenIdle
 from jobdeck.redact import Redactor
 from jobdeck.registry import JobTypeRegistry, load_registry
 from jobdeck.runtime import Runtime, open_runtime
@@ -228,7 +228,7 @@ def build_workers(
             default_heartbeat_throttle_interval=timedelta(seconds=settings.heartbeat_interval_s),
             graceful_shutdown_timeout=timedelta(seconds=10),
             # Eager activities, asked for by EagerWhenIdle only while the queue has no
-            # backlog (jobdeck/eager.py).
+            # backlog (jobdeck/activities/eager.py).
             disable_eager_activity_execution=False,
             workflow_runner=runner,
         )

@@ -1,4 +1,4 @@
-"""Eager activities only while the task queue has no backlog (jobdeck/eager.py), on the
+"""Eager activities only while the task queue has no backlog (jobdeck/activities/eager.py), on the
 real dev server: a worker with one activity slot and three workflows at once sees its
 queue back up, and from then on its workflows schedule activities through the queue; a
 lone workflow on an idle queue asks for eager execution."""
@@ -22,7 +22,7 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
-from jobdeck.eager import EagerWhenIdle
+from jobdeck.activities.eager import EagerWhenIdle
 
 # Longer than the default, so a slow machine cannot end the backlog before it is checked.
 HOLD_S = 5.0
