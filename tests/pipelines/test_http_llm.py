@@ -52,7 +52,15 @@ def receiver() -> tuple[Starlette, dict[str, int]]:
     async def exactly(request: Request) -> Response:
         return Response(b"y" * MAX_BODY_BYTES, media_type="text/plain")
 
+    async def nul(request: Request) -> Response:
+        # NUL, raw in a text answer and escaped in a JSON one: PostgreSQL's text cannot
+        # hold it, its json column holds the escape.
+        if request.query_params.get("as") == "json":
+            return Response(b'{"v": "a\\u0000b"}', media_type="application/json")
+        return Response(b"a\x00b\x01c", media_type="text/plain")
+
     routes = [
+        Route("/nul", nul),
         Route("/endless", endless),
         Route("/exactly", exactly),
         Route("/echo", echo, methods=["POST"]),
@@ -159,6 +167,26 @@ async def test_an_endless_body_fails_the_step_once_and_a_full_one_is_read(
                 break
             await asyncio.sleep(0.05)
         assert calls.get("hung_up") == 1
+
+
+async def test_an_answer_with_nul_characters_is_kept_as_it_came(allowed: Stack) -> None:
+    app, _ = receiver()
+    account = await new_tenant(allowed)
+    async with serving(app) as url, allowed.client(account.key) as api:
+        spec = {
+            "steps": [
+                {"id": "text", "kind": "http", "url": f"{url}/nul"},
+                {"id": "json", "kind": "http", "url": f"{url}/nul?as=json"},
+            ],
+            "outputs": {"text": "${steps.text.output.body}", "json": "${steps.json.output.body}"},
+        }
+        pipeline = await save(api, "nul", spec)
+        done = await run_to_end(api, (await start(api, pipeline["id"]))["id"])
+        assert done["status"] == "completed", done
+        assert done["result"] == {"text": "a\x00b\x01c", "json": {"v": "a\x00b"}}
+        steps = await steps_of(api, done["id"])
+        assert steps["text"]["output"]["body"] == "a\x00b\x01c"
+        assert steps["json"]["output"]["body"] == {"v": "a\x00b"}
 
 
 async def test_http_steps_refuse_private_addresses_unless_allowed(tenant: Tenant) -> None:
