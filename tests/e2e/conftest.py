@@ -8,9 +8,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
+from jobdeck.config import Settings
+from jobdeck.store.migrate import upgrade_async
 from tests.conftest import drop_postgres_database, fresh_postgres_database
-from tests.e2e.support import Processes
+from tests.e2e.support import Processes, e2e_settings
 
 
 @pytest.fixture
@@ -35,3 +38,20 @@ async def e2e_database(request: pytest.FixtureRequest) -> AsyncIterator[str | No
         yield url
     finally:
         await drop_postgres_database(name)
+
+
+@pytest.fixture
+async def e2e_run(
+    temporal_env: WorkflowEnvironment, procs: Processes, tmp_path: Path, e2e_database: str | None
+) -> AsyncIterator[Settings]:
+    """Settings of a whole-process test on `e2e_database`, migrated. At the end it kills
+    every process the test started before that database is dropped (a fixture ends
+    before the fixtures it uses)."""
+    address = temporal_env.client.service_client.config.target_host
+    settings = e2e_settings(tmp_path / "data", address, database_url=e2e_database)
+    await upgrade_async(settings.database_url)
+    try:
+        yield settings
+    finally:
+        for proc in procs.procs:
+            procs.kill(proc)

@@ -200,12 +200,17 @@ def worker_env(
     )
 
 
-def start_worker(procs: Processes, settings: Settings, name: str = "worker") -> Proc:
-    env = worker_env(
-        database_url=settings.database_url,
-        temporal_address=settings.temporal_address,
-        task_queue=settings.task_queue,
-        data_dir=settings.data_dir,
+def start_worker(
+    procs: Processes, settings: Settings, name: str = "worker", **extra_env: str
+) -> Proc:
+    env = (
+        worker_env(
+            database_url=settings.database_url,
+            temporal_address=settings.temporal_address,
+            task_queue=settings.task_queue,
+            data_dir=settings.data_dir,
+        )
+        | extra_env
     )
     return procs.start(
         name, [sys.executable, "-m", "jobdeck", "worker"], env=env, cwd=settings.data_dir

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
-from jobdeck.store.migrate import upgrade_async
-from tests.e2e.support import Processes, e2e_settings, running_api, start_worker, wait_for_output
+from jobdeck.config import Settings
+from tests.e2e.support import Processes, running_api, start_worker, wait_for_output
 from tests.helpers import event_kinds, events_of, wait_for_job
 from tests.pipelines.helpers import steps_of
 
@@ -44,19 +42,9 @@ SPEC: dict[str, Any] = {
 
 @pytest.mark.timeout(300)
 async def test_a_pipeline_run_survives_its_worker_being_sigkilled(
-    temporal_env: WorkflowEnvironment,
-    procs: Processes,
-    tmp_path: Path,
-    e2e_database: str | None,
+    e2e_run: Settings, procs: Processes
 ) -> None:
-    address = temporal_env.client.service_client.config.target_host
-    settings = e2e_settings(tmp_path / "data", address, database_url=e2e_database)
-    await upgrade_async(settings.database_url)
-    try:
-        await _kill_mid_run(settings, procs)
-    finally:
-        for proc in procs.procs:  # before a PostgreSQL database is dropped under them
-            procs.kill(proc)
+    await _kill_mid_run(e2e_run, procs)
 
 
 async def _kill_mid_run(settings: Any, procs: Processes) -> None:

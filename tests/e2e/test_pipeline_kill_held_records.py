@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,17 +16,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from temporalio.testing import WorkflowEnvironment
 
-from jobdeck.store.migrate import upgrade_async
-from tests.e2e.support import (
-    Proc,
-    Processes,
-    e2e_settings,
-    running_api,
-    wait_for_output,
-    worker_env,
-)
+from jobdeck.config import Settings
+from tests.e2e.support import Processes, running_api, start_worker, wait_for_output
 from tests.fakes.serving import serving
 from tests.helpers import events_of, wait_for_job
 from tests.pipelines.helpers import steps_of
@@ -47,35 +37,17 @@ def _spec(url: str) -> dict[str, Any]:
     }
 
 
-def _worker(procs: Processes, settings: Any, name: str) -> Proc:
-    env = worker_env(
-        database_url=settings.database_url,
-        temporal_address=settings.temporal_address,
-        task_queue=settings.task_queue,
-        data_dir=settings.data_dir,
-    ) | {"JOBDECK_PIPELINE_HTTP_ALLOW": '["127.0.0.1"]'}
-    return procs.start(
-        name, [sys.executable, "-m", "jobdeck", "worker"], env=env, cwd=settings.data_dir
-    )
+# The worker's http steps may call the test's server on 127.0.0.1.
+ALLOW_LOOPBACK = {"JOBDECK_PIPELINE_HTTP_ALLOW": '["127.0.0.1"]'}
 
 
 @pytest.mark.timeout(300)
 async def test_held_back_step_records_survive_a_sigkilled_worker(
-    temporal_env: WorkflowEnvironment,
-    procs: Processes,
-    tmp_path: Path,
-    e2e_database: str | None,
+    e2e_run: Settings, procs: Processes
 ) -> None:
-    address = temporal_env.client.service_client.config.target_host
-    settings = e2e_settings(tmp_path / "data", address, database_url=e2e_database)
     # The API stamps each run with this interval: the records wait the whole run.
-    settings = settings.model_copy(update={"progress_interval_s": 120.0})
-    await upgrade_async(settings.database_url)
-    try:
-        await _kill_while_held(settings, procs)
-    finally:
-        for proc in procs.procs:  # before a PostgreSQL database is dropped under them
-            procs.kill(proc)
+    settings = e2e_run.model_copy(update={"progress_interval_s": 120.0})
+    await _kill_while_held(settings, procs)
 
 
 async def _kill_while_held(settings: Any, procs: Processes) -> None:
@@ -92,7 +64,7 @@ async def _kill_while_held(settings: Any, procs: Processes) -> None:
         return JSONResponse({"step": step})
 
     app = Starlette(routes=[Route("/{step}", answer)])
-    first = _worker(procs, settings, "worker-1")
+    first = start_worker(procs, settings, "worker-1", **ALLOW_LOOPBACK)
     await wait_for_output(first, "worker running")
     async with serving(app) as url, running_api(settings) as api:
         client = api.client
@@ -109,7 +81,7 @@ async def _kill_while_held(settings: Any, procs: Processes) -> None:
         killed_at = datetime.now().astimezone()
         assert procs.kill(first, signal.SIGKILL) == -signal.SIGKILL
 
-        second = _worker(procs, settings, "worker-2")
+        second = start_worker(procs, settings, "worker-2", **ALLOW_LOOPBACK)
         done = await wait_for_job(client, run["id"], within=180, why=second.tail)
         assert second.alive(), second.tail()
         assert done["status"] == "completed", done

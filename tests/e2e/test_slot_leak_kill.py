@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import signal
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from temporalio.testing import WorkflowEnvironment
 
-from jobdeck.store.migrate import upgrade_async
+from jobdeck.config import Settings
 from jobdeck.store.tables import JobSlot
-from tests.e2e.support import Processes, e2e_settings, running_api, start_worker, wait_for_output
+from tests.e2e.support import Processes, running_api, start_worker, wait_for_output
 from tests.helpers import create_job, event_kinds, wait_for_job
 
 pytestmark = pytest.mark.slow
@@ -54,19 +52,9 @@ def _most_at_once(jobs: list[dict[str, Any]]) -> int:
 
 @pytest.mark.timeout(300)
 async def test_a_sigkilled_worker_leaks_no_slot_and_the_line_moves_on(
-    temporal_env: WorkflowEnvironment,
-    procs: Processes,
-    tmp_path: Path,
-    e2e_database: str | None,
+    e2e_run: Settings, procs: Processes
 ) -> None:
-    address = temporal_env.client.service_client.config.target_host
-    settings = e2e_settings(tmp_path / "data", address, database_url=e2e_database)
-    await upgrade_async(settings.database_url)
-    try:
-        await _kill_a_worker_holding_slots(settings, procs)
-    finally:
-        for proc in procs.procs:  # before a PostgreSQL database is dropped under them
-            procs.kill(proc)
+    await _kill_a_worker_holding_slots(e2e_run, procs)
 
 
 async def _kill_a_worker_holding_slots(settings: Any, procs: Processes) -> None:
