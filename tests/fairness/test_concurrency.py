@@ -18,7 +18,9 @@ from jobdeck.store.tables import JobSlot
 from tests.conftest import Stack, Tenant, new_tenant, open_stack
 from tests.helpers import TERMINAL, create_job, wait_for_job
 
-SLOW = {"steps": 10, "step_seconds": 0.1}
+# Long enough that the first jobs still run while the later ones are created on a loaded
+# machine (1 s did not once in CI: two jobs ended before the fourth was created).
+SLOW = {"steps": 30, "step_seconds": 0.1}
 
 
 async def _slots(stack: Stack, organization_id: str) -> int:
