@@ -2,16 +2,23 @@
 another floods the same task queue, against the same wait on an idle system.
 
     .venv/bin/python bench/fairness.py [--flood 1000] [--samples 20] [--slots 4] [--rounds 3]
+        [--worker-process]
 
 One run starts a Temporal dev server (jobdeck's flags, `matching.enableFairness` on), a
-SQLite app database in a temporary folder, and an in-process worker with `--slots`
-activity slots (concurrency limits out of the way). Each of `--rounds` rounds: organization
-B creates `--samples` one-step jobs, one at a time, on the idle system (A's backlog of the
-round before has drained); then organization A creates `--flood` jobs at once and, while
-A's backlog lasts, B again creates `--samples` jobs one at a time. Wait-to-start is each B
-job's created_at -> started_at (the job row's times). It prints each round's p95s, then
-p50/p95 of every round's samples pooled and their ratio (the issue's goal: p95 at
-saturation < 2x idle), and where B's wait goes, stage by stage, from each job's history.
+SQLite app database in a temporary folder, and a worker with `--slots` activity slots
+(concurrency limits out of the way): in the bench's own process by default (as in every
+earlier session's figures), or with --worker-process as its own `python -m jobdeck worker`
+process, as deployed. In process, the worker shares one interpreter lock with the flood's
+creates and the row polling, which slows A's side; as a process, A's jobs go through
+faster and press harder on the two cores the server, the worker and the creates share.
+
+Each of `--rounds` rounds: organization B creates `--samples` one-step jobs, one at a
+time, on the idle system (A's backlog of the round before has drained); then organization
+A creates `--flood` jobs at once and, while A's backlog lasts, B again creates `--samples`
+jobs one at a time. Wait-to-start is each B job's created_at -> started_at (the job row's
+times). It prints each round's p95s and B's waits in order, then p50/p95 of every round's
+samples pooled and their ratio (the issue's goal: p95 at saturation < 2x idle), and where
+B's wait goes, stage by stage, from each job's history.
 
 With 20 samples a p95 is the second-largest wait, so one slow sample moves a round's ratio
 a lot; the pooled p95 (60 samples a phase with 3 rounds) is the figure. MET is printed only
@@ -29,6 +36,7 @@ import argparse
 import asyncio
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -39,12 +47,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _stack import load_line, percentile  # noqa: E402 (the path above)
+from _stack import (  # noqa: E402 (the path above)
+    START_TIMEOUT_S,
+    Processes,
+    load_line,
+    percentile,
+    repo_root,
+    wait_until,
+)
 
 STEP = {"steps": 1, "step_seconds": 0.05}
 
 
-async def main(flood: int, samples: int, slots: int, rounds: int) -> None:
+async def main(flood: int, samples: int, slots: int, rounds: int, worker_process: bool) -> None:
     from temporalio.api.enums.v1 import EventType
     from temporalio.testing import WorkflowEnvironment
 
@@ -152,6 +167,26 @@ async def main(flood: int, samples: int, slots: int, rounds: int) -> None:
             await asyncio.sleep(0.2)
             left = await a_left()
 
+    def start_worker(procs: Processes) -> subprocess.Popen[bytes]:
+        """`python -m jobdeck worker` on the bench's settings, in its own process."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JOBDECK_")}
+        env.update(
+            PYTHONPATH=str(repo_root()),
+            PYTHONUNBUFFERED="1",
+            JOBDECK_DATA_DIR=str(work),
+            JOBDECK_DATABASE_URL=settings.database_url,
+            JOBDECK_TEMPORAL_ADDRESS=settings.temporal_address,
+            JOBDECK_TASK_QUEUE=settings.task_queue,
+            JOBDECK_JOB_TYPE_MODULES='["tests.jobtypes"]',
+            JOBDECK_WORKER_MAX_CONCURRENT_ACTIVITIES=str(slots),
+            JOBDECK_WORKER_TRAINING="off",
+            JOBDECK_LIMIT_ACTIVE_JOBS=str(settings.limit_active_jobs),
+            JOBDECK_PROGRESS_INTERVAL_S=str(settings.progress_interval_s),
+            JOBDECK_TEMPORAL_CALL_TIMEOUT_S=str(settings.temporal_call_timeout_s),
+        )
+        command = [sys.executable, "-m", "jobdeck", "worker"]
+        return procs.start("worker", command, env=env, cwd=repo_root())
+
     gate = asyncio.Semaphore(8)
 
     async def one(label: str) -> None:
@@ -160,8 +195,16 @@ async def main(flood: int, samples: int, slots: int, rounds: int) -> None:
 
     load_before, start_load = load_line(), os.getloadavg()[0]
     rounds_seen: list[Round] = []
+    procs = Processes(work)
+    workers = [] if worker_process else build_workers(runtime, registry)
     try:
-        workers = build_workers(runtime, registry)
+        if worker_process:
+            start_worker(procs)
+
+            async def worker_ready() -> bool:
+                return "worker running" in procs.log_path("worker").read_text(errors="replace")
+
+            await wait_until("jobdeck worker", worker_ready, procs, START_TIMEOUT_S)
         for worker in workers:
             await worker.__aenter__()
         for r in range(rounds):
@@ -175,6 +218,7 @@ async def main(flood: int, samples: int, slots: int, rounds: int) -> None:
         for worker in workers:
             await worker.__aexit__(None, None, None)
     finally:
+        procs.stop()
         await runtime.aclose()
         await db.dispose()
         await env.shutdown()
@@ -211,6 +255,11 @@ def report(
             f"round {n}: B p95 idle {quiet_p95:.3f} s, A flooding {busy_p95:.3f} s"
             f" (ratio {busy_p95 / quiet_p95:.2f}); A pending at the end: {r.a_pending_after}"
         )
+        # In order: a slow first sample is the worker still working through the flood's
+        # first workflow tasks; slow samples throughout are the worker's CPU.
+        out("   B waits, in order (ms):", " ".join(f"{w * 1000:.0f}" for w in r.busy))
+        slot_waits = (s["step waits for a slot"] * 1000 for s in r.busy_stages)
+        out("   of which for a slot (ms):", " ".join(f"{w:.0f}" for w in slot_waits))
     idle = [w for r in rounds for w in r.idle]
     busy = [w for r in rounds for w in r.busy]
     out(f"all {len(rounds)} rounds pooled ({len(idle)} samples each phase):")
@@ -246,5 +295,10 @@ if __name__ == "__main__":
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--worker-process",
+        action="store_true",
+        help="run the worker as its own `python -m jobdeck worker` process",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.flood, args.samples, args.slots, args.rounds))
+    asyncio.run(main(args.flood, args.samples, args.slots, args.rounds, args.worker_process))
