@@ -5,7 +5,8 @@
 Default run, against ONE Temporal dev server launched here (tuned unless --untuned):
 
   (a) jobdeck end to end: a real API process (`python -m jobdeck api`) and a real worker
-      process (`python -m jobdeck worker`) on a fresh SQLite app database. N trivial
+      process (`python -m jobdeck worker`) on a fresh SQLite app database (--postgres: a
+      scratch database on the PostgreSQL server, as at scale). N trivial
       bulk-operation jobs (they match nothing) are created through POST /api/jobs with at
       most --concurrency requests in flight; the run ends when GET /api/jobs/stats counts
       them all completed. Reports jobs/s (first POST -> last completed, as seen by a
@@ -47,7 +48,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -58,8 +59,16 @@ from temporalio import activity, workflow
 # The workflow sandbox re-imports this module to run NoopWorkflow: let it reuse these.
 with workflow.unsafe.imports_passed_through():
     import httpx
+    from _stack import (
+        POSTGRES_URL,
+        free_port,
+        load_line,
+        proc_cpu_seconds,
+        run_bench,
+        scratch_postgres,
+        wait_until,
+    )
     from _stack import Processes as SharedProcesses
-    from _stack import free_port, load_line, proc_cpu_seconds, run_bench, wait_until
     from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
     from temporalio.client import Client
     from temporalio.worker import Worker
@@ -620,14 +629,19 @@ def worker_names(count: int) -> list[str]:
 
 
 async def start_jobdeck(
-    procs: Processes, client: Client, work: Path, *, workers: int = 1
+    procs: Processes,
+    client: Client,
+    work: Path,
+    *,
+    workers: int = 1,
+    database_url: str | None = None,
 ) -> Jobdeck:
     from jobdeck.admin import create_account
     from jobdeck.store.accounts import Role
     from jobdeck.store.engine import Database
     from jobdeck.store.migrate import upgrade
 
-    database_url = f"sqlite+aiosqlite:///{work / 'jobdeck.db'}"
+    database_url = database_url or f"sqlite+aiosqlite:///{work / 'jobdeck.db'}"
     await asyncio.to_thread(upgrade, database_url)
     db = Database.connect(database_url)
     try:
@@ -736,13 +750,25 @@ def print_open_loop(
 
 
 async def main_default(args: argparse.Namespace, work: Path, procs: Processes) -> int:
+    async with AsyncExitStack() as stack:  # a scratch PostgreSQL database, with --postgres
+        return await _main_default(args, work, procs, stack)
+
+
+async def _main_default(
+    args: argparse.Namespace, work: Path, procs: Processes, stack: AsyncExitStack
+) -> int:
     tuned = not args.untuned
     start_load = os.getloadavg()[0]
     load_before = load_line()
     client = await start_temporal(procs, work, tuned=tuned, name="temporal")
     bare, in_proc_worker = await start_bare(procs, client, in_process=args.bare_in_process)
     try:
-        deck = await start_jobdeck(procs, client, work, workers=args.workers)
+        database_url = None
+        if args.postgres:
+            database_url = await stack.enter_async_context(scratch_postgres(args.postgres))
+        deck = await start_jobdeck(
+            procs, client, work, workers=args.workers, database_url=database_url
+        )
         for _ in range(WARMUP):  # imports, pools and caches hot before the clock starts
             await bare.idle()
             await deck.idle()
@@ -793,7 +819,8 @@ async def main_default(args: argparse.Namespace, work: Path, procs: Processes) -
         print("reliable: quiet machine, both sides under the same load")
     print()
     workers = "worker process" if args.workers == 1 else f"{args.workers} worker processes"
-    print(f"(a) jobdeck end to end (API process + {workers}, SQLite app db)")
+    app_db = "PostgreSQL" if args.postgres else "SQLite"
+    print(f"(a) jobdeck end to end (API process + {workers}, {app_db} app db)")
     print(f"    {deck_tp.per_s:8.1f} jobs/s      ({args.jobs} jobs in {deck_tp.seconds:.2f} s)")
     if args.rounds > 1:
         print(f"    all rounds: {rates(deck_runs)} jobs/s")
@@ -908,6 +935,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--open-loop-jobs", type=int, default=150, help="requests per side at each rate"
+    )
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const=POSTGRES_URL,
+        metavar="URL",
+        help="jobdeck's app database on a scratch database of this PostgreSQL server "
+        f"(default {POSTGRES_URL}) instead of SQLite",
     )
     parser.add_argument("--untuned", action="store_true", help="dev server without TUNING_ARGS")
     parser.add_argument(
