@@ -51,9 +51,11 @@ class _CollectorPause:
     def leave(self) -> None:
         with self._lock:
             self._readers -= 1
-            if self._readers == 0 and self._resume:
+            resume = self._readers == 0 and self._resume
+            if resume:
                 gc.enable()
-                gc.collect(0)
+        if resume:  # outside the lock: a finalizer run by the collection may read a file
+            gc.collect(0)
 
 
 _PAUSE = _CollectorPause()
