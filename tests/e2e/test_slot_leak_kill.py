@@ -110,9 +110,12 @@ async def _kill_a_worker_holding_slots(settings: Any, procs: Processes) -> None:
         assert [j["status"] for j in done] == ["completed"] * 5, done
         for job in done[:LIMIT]:  # the killed step really ran again, on worker 2
             assert job["result"]["attempt"] >= 2, job
-        # The line moved on after the kill, in order, never past the limit.
+        # The line moved on after the kill, in order, never past the limit: the first
+        # LIMIT in line took the slots the holders freed (freed together, either of them may
+        # start first: CI saw 2 ms between them the other way round), and the rest waited
+        # for one of theirs.
         starts = [datetime.fromisoformat(j["startedAt"]) for j in done[LIMIT:]]
-        assert starts == sorted(starts), done
+        assert max(starts[:LIMIT]) < min(starts[LIMIT:]), done
         assert _most_at_once(done) <= LIMIT, done
         for job in done:
             kinds = await event_kinds(api.client, job["id"])
