@@ -196,8 +196,10 @@ async def main(flood: int, samples: int, slots: int, rounds: int, worker_process
     load_before, start_load = load_line(), os.getloadavg()[0]
     rounds_seen: list[Round] = []
     procs = Processes(work)
-    workers = [] if worker_process else build_workers(runtime, registry)
+    workers = []
     try:
+        if not worker_process:
+            workers = build_workers(runtime, registry)
         if worker_process:
             start_worker(procs)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from jobdeck.documents.types import DocumentError, Page, ParsedDocument
 
 
 def parse_office(fmt: str, path: Path, filename: str, *, max_pages: int) -> ParsedDocument:
-    with _freed_on_return():
+    with _PAUSE:
         return _parse(fmt, path, filename, max_pages)
 
 
@@ -41,14 +40,14 @@ class _CollectorPause:
         self._readers = 0
         self._resume = False  # whether collection was on when the first reader paused it
 
-    def enter(self) -> None:
+    def __enter__(self) -> None:
         with self._lock:
             if self._readers == 0:
                 self._resume = gc.isenabled()
                 gc.disable()
             self._readers += 1
 
-    def leave(self) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         with self._lock:
             self._readers -= 1
             resume = self._readers == 0 and self._resume
@@ -59,15 +58,6 @@ class _CollectorPause:
 
 
 _PAUSE = _CollectorPause()
-
-
-@contextmanager
-def _freed_on_return() -> Iterator[None]:
-    _PAUSE.enter()
-    try:
-        yield
-    finally:
-        _PAUSE.leave()
 
 
 def _parse(fmt: str, path: Path, filename: str, max_pages: int) -> ParsedDocument:
