@@ -2,23 +2,28 @@
 another floods the same task queue, against the same wait on an idle system.
 
     .venv/bin/python bench/fairness.py [--flood 1000] [--samples 20] [--slots 4] [--rounds 3]
-        [--worker-process]
+        [--worker-process] [--org-limit N]
 
 One run starts a Temporal dev server (jobdeck's flags, `matching.enableFairness` on), a
 SQLite app database in a temporary folder, and a worker with `--slots` activity slots
-(concurrency limits out of the way): in the bench's own process by default (as in every
-earlier session's figures), or with --worker-process as its own `python -m jobdeck worker`
-process, as deployed. In process, the worker shares one interpreter lock with the flood's
-creates and the row polling, which slows A's side; as a process, A's jobs go through
-faster and press harder on the two cores the server, the worker and the creates share.
+(concurrency limits out of the way, unless --org-limit sets the active jobs per
+organization as JOBDECK_LIMIT_ACTIVE_JOBS does): in the bench's own process by default (as
+in every earlier session's figures), or with --worker-process as its own `python -m
+jobdeck worker` process, as deployed. In process, the worker shares one interpreter lock
+with the flood's creates and the row polling, which slows A's side; as a process, A's jobs
+go through faster and press harder on the two cores the server, the worker and the
+creates share.
 
 Each of `--rounds` rounds: organization B creates `--samples` one-step jobs, one at a
 time, on the idle system (A's backlog of the round before has drained); then organization
 A creates `--flood` jobs at once and, while A's backlog lasts, B again creates `--samples`
 jobs one at a time. Wait-to-start is each B job's created_at -> started_at (the job row's
-times). It prints each round's p95s and B's waits in order, then p50/p95 of every round's
-samples pooled and their ratio (the issue's goal: p95 at saturation < 2x idle), and where
-B's wait goes, stage by stage, from each job's history.
+times). It prints each round's p95s, B's waits in order and each wait's stages, then
+p50/p95 of every round's samples pooled and their ratio (the issue's goal: p95 at
+saturation < 2x idle), and where B's wait goes, stage by stage, from each job's history.
+An eager activity (handed out with the workflow task, not through the queue) shows a
+slot wait of 0; Temporal writes a step's ACTIVITY_TASK_STARTED when the step ends, so
+for a step that runs long the "slot" stage includes its run and the next is negative.
 
 With 20 samples a p95 is the second-largest wait, so one slow sample moves a round's ratio
 a lot; the pooled p95 (60 samples a phase with 3 rounds) is the figure. MET is printed only
@@ -59,7 +64,9 @@ from _stack import (  # noqa: E402 (the path above)
 STEP = {"steps": 1, "step_seconds": 0.05}
 
 
-async def main(flood: int, samples: int, slots: int, rounds: int, worker_process: bool) -> None:
+async def main(
+    flood: int, samples: int, slots: int, rounds: int, worker_process: bool, org_limit: int
+) -> None:
     from temporalio.api.enums.v1 import EventType
     from temporalio.testing import WorkflowEnvironment
 
@@ -89,7 +96,7 @@ async def main(flood: int, samples: int, slots: int, rounds: int, worker_process
         job_type_modules=["tests.jobtypes"],
         worker_max_concurrent_activities=slots,
         worker_training="off",
-        limit_active_jobs=100_000,
+        limit_active_jobs=org_limit or 100_000,
         progress_interval_s=0.05,
         temporal_call_timeout_s=30,  # a loaded machine: a slow start is not an outage
     )
@@ -224,7 +231,7 @@ async def main(flood: int, samples: int, slots: int, rounds: int, worker_process
         await runtime.aclose()
         await db.dispose()
         await env.shutdown()
-    report(rounds_seen, flood, samples, slots, (load_before, start_load), load_line())
+    report(rounds_seen, flood, samples, slots, org_limit, (load_before, start_load), load_line())
 
 
 @dataclass
@@ -241,13 +248,17 @@ def report(
     flood: int,
     samples: int,
     slots: int,
+    org_limit: int,
     start: tuple[str, float],
     after: str,
 ) -> None:
     """Each round's figures, then every round's samples pooled: with 20 samples a p95 is
     the second-largest wait, so one slow sample moves it; the pooled p95 is the figure."""
     out = print  # noqa: T201
-    out(f"flood {flood} jobs of A, {slots} activity slots, {samples} B jobs each phase")
+    out(
+        f"flood {flood} jobs of A, {slots} activity slots, {samples} B jobs each phase, "
+        f"active jobs per organization: {org_limit or 'no limit'}"
+    )
     before, start_load = start
     out(f"before: {before}")
     out(f"after:  {after}")
@@ -260,8 +271,9 @@ def report(
         # In order: a slow first sample is the worker still working through the flood's
         # first workflow tasks; slow samples throughout are the worker's CPU.
         out("   B waits, in order (ms):", " ".join(f"{w * 1000:.0f}" for w in r.busy))
-        slot_waits = (s["step waits for a slot"] * 1000 for s in r.busy_stages)
-        out("   of which for a slot (ms):", " ".join(f"{w:.0f}" for w in slot_waits))
+        for stage in r.busy_stages[0]:
+            stage_ms = (s[stage] * 1000 for s in r.busy_stages)
+            out(f"   {stage + ' (ms):':<40}", " ".join(f"{w:.0f}" for w in stage_ms))
     idle = [w for r in rounds for w in r.idle]
     busy = [w for r in rounds for w in r.busy]
     out(f"all {len(rounds)} rounds pooled ({len(idle)} samples each phase):")
@@ -298,9 +310,17 @@ if __name__ == "__main__":
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
+        "--org-limit",
+        type=int,
+        default=0,
+        help="active jobs per organization (JOBDECK_LIMIT_ACTIVE_JOBS; default 0: no limit)",
+    )
+    parser.add_argument(
         "--worker-process",
         action="store_true",
         help="run the worker as its own `python -m jobdeck worker` process",
     )
     args = parser.parse_args()
-    asyncio.run(main(args.flood, args.samples, args.slots, args.rounds, args.worker_process))
+    asyncio.run(
+        main(args.flood, args.samples, args.slots, args.rounds, args.worker_process, args.org_limit)
+    )
