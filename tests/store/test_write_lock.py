@@ -1,6 +1,7 @@
 """WriteLock: one holder at a time; the waiters on a job's way to starting go first, the
-organizations taking turns among them, the others in their order; a waiter cancelled in
-line, or just as its turn came, loses no turn of anyone else's."""
+organizations taking turns among them, the others in their order, and one of the others
+after every BOOKKEEPING_EVERY urgent turns in a row; a waiter cancelled in line, or just
+as its turn came, loses no turn of anyone else's."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 
 import pytest
 
-from jobdeck.store.engine import WriteLock
+from jobdeck.store.engine import BOOKKEEPING_EVERY, WriteLock
 
 
 async def _queue(
@@ -48,7 +49,49 @@ async def test_organizations_take_turns_among_the_urgent() -> None:
         tasks.append(asyncio.create_task(_queue(lock, order, "b", urgent=True, organization="B")))
         await asyncio.sleep(0.01)
     await asyncio.gather(*tasks)
-    assert order == ["a0", "b", "a1", "a2", "a3", "a4", "n"]
+    # After four urgent turns while `n` waited, `n` gets one.
+    assert order == ["a0", "b", "a1", "a2", "n", "a3", "a4"]
+
+
+async def test_a_flood_of_urgent_writes_holds_the_rest_back_only_so_long() -> None:
+    lock = WriteLock()
+    order: list[str] = []
+    async with lock.held():
+        tasks = [
+            asyncio.create_task(_queue(lock, order, f"u{i}", urgent=True, organization="A"))
+            for i in range(10)
+        ]
+        tasks += [asyncio.create_task(_queue(lock, order, f"n{i}", urgent=False)) for i in range(3)]
+        await asyncio.sleep(0.01)
+    await asyncio.gather(*tasks)
+    assert BOOKKEEPING_EVERY == 4
+    assert order == [
+        *("u0", "u1", "u2", "u3", "n0"),
+        *("u4", "u5", "u6", "u7", "n1"),
+        *("u8", "u9", "n2"),
+    ]
+
+
+async def test_urgent_turns_with_no_one_else_waiting_do_not_count() -> None:
+    """A normal waiter that arrives after a run of urgent turns waits its four, not fewer."""
+    lock = WriteLock()
+    order: list[str] = []
+    async with lock.held():
+        early = [
+            asyncio.create_task(_queue(lock, order, f"e{i}", urgent=True, organization="A"))
+            for i in range(6)
+        ]
+        await asyncio.sleep(0.01)
+    await asyncio.gather(*early)
+    async with lock.held():
+        tasks = [asyncio.create_task(_queue(lock, order, "n", urgent=False))]
+        tasks += [
+            asyncio.create_task(_queue(lock, order, f"u{i}", urgent=True, organization="A"))
+            for i in range(6)
+        ]
+        await asyncio.sleep(0.01)
+    await asyncio.gather(*tasks)
+    assert order[6:] == ["u0", "u1", "u2", "u3", "n", "u4", "u5"]
 
 
 async def test_one_holder_at_a_time() -> None:
