@@ -321,6 +321,8 @@ if __name__ == "__main__":
         help="run the worker as its own `python -m jobdeck worker` process",
     )
     args = parser.parse_args()
+    if args.org_limit < 0:
+        parser.error(f"--org-limit must be 0 (no limit) or more, not {args.org_limit}")
     asyncio.run(
         main(args.flood, args.samples, args.slots, args.rounds, args.worker_process, args.org_limit)
     )
