@@ -20,52 +20,48 @@ async def _queue(
         await asyncio.sleep(0)
 
 
-async def test_urgent_waiters_go_first_and_each_line_keeps_its_order() -> None:
-    lock = WriteLock()
+# A waiter: its name, whether it is urgent, and its organization ("" for none).
+Waiter = tuple[str, bool, str]
+
+
+def urgent(name: str, organization: str = "") -> Waiter:
+    return (name, True, organization)
+
+
+def normal(name: str) -> Waiter:
+    return (name, False, "")
+
+
+async def _served(lock: WriteLock, waiters: list[Waiter]) -> list[str]:
+    """The order in which `waiters`, all put in line while the lock is held, get it."""
     order: list[str] = []
     async with lock.held():
         tasks = [
-            asyncio.create_task(_queue(lock, order, "n1", urgent=False)),
-            asyncio.create_task(_queue(lock, order, "u1", urgent=True)),
-            asyncio.create_task(_queue(lock, order, "n2", urgent=False)),
-            asyncio.create_task(_queue(lock, order, "u2", urgent=True)),
+            asyncio.create_task(_queue(lock, order, name, urgent=is_urgent, organization=org))
+            for name, is_urgent, org in waiters
         ]
-        await asyncio.sleep(0.01)  # all four in line
+        await asyncio.sleep(0.01)  # all in line
         assert order == []
     await asyncio.gather(*tasks)
-    assert order == ["u1", "u2", "n1", "n2"]
+    return order
+
+
+async def test_urgent_waiters_go_first_and_each_line_keeps_its_order() -> None:
+    waiters = [normal("n1"), urgent("u1"), normal("n2"), urgent("u2")]
+    assert await _served(WriteLock(), waiters) == ["u1", "u2", "n1", "n2"]
 
 
 async def test_organizations_take_turns_among_the_urgent() -> None:
-    lock = WriteLock()
-    order: list[str] = []
-    async with lock.held():
-        # Organization A's flood of first steps is in line before B's one job.
-        tasks = [
-            asyncio.create_task(_queue(lock, order, f"a{i}", urgent=True, organization="A"))
-            for i in range(5)
-        ]
-        tasks.append(asyncio.create_task(_queue(lock, order, "n", urgent=False)))
-        tasks.append(asyncio.create_task(_queue(lock, order, "b", urgent=True, organization="B")))
-        await asyncio.sleep(0.01)
-    await asyncio.gather(*tasks)
+    # Organization A's flood of first steps is in line before B's one job.
+    waiters = [*(urgent(f"a{i}", "A") for i in range(5)), normal("n"), urgent("b", "B")]
     # After four urgent turns while `n` waited, `n` gets one.
-    assert order == ["a0", "b", "a1", "a2", "n", "a3", "a4"]
+    assert await _served(WriteLock(), waiters) == ["a0", "b", "a1", "a2", "n", "a3", "a4"]
 
 
 async def test_a_flood_of_urgent_writes_holds_the_rest_back_only_so_long() -> None:
-    lock = WriteLock()
-    order: list[str] = []
-    async with lock.held():
-        tasks = [
-            asyncio.create_task(_queue(lock, order, f"u{i}", urgent=True, organization="A"))
-            for i in range(10)
-        ]
-        tasks += [asyncio.create_task(_queue(lock, order, f"n{i}", urgent=False)) for i in range(3)]
-        await asyncio.sleep(0.01)
-    await asyncio.gather(*tasks)
+    waiters = [*(urgent(f"u{i}", "A") for i in range(10)), *(normal(f"n{i}") for i in range(3))]
     assert BOOKKEEPING_EVERY == 4
-    assert order == [
+    assert await _served(WriteLock(), waiters) == [
         *("u0", "u1", "u2", "u3", "n0"),
         *("u4", "u5", "u6", "u7", "n1"),
         *("u8", "u9", "n2"),
@@ -75,23 +71,10 @@ async def test_a_flood_of_urgent_writes_holds_the_rest_back_only_so_long() -> No
 async def test_urgent_turns_with_no_one_else_waiting_do_not_count() -> None:
     """A normal waiter that arrives after a run of urgent turns waits its four, not fewer."""
     lock = WriteLock()
-    order: list[str] = []
-    async with lock.held():
-        early = [
-            asyncio.create_task(_queue(lock, order, f"e{i}", urgent=True, organization="A"))
-            for i in range(6)
-        ]
-        await asyncio.sleep(0.01)
-    await asyncio.gather(*early)
-    async with lock.held():
-        tasks = [asyncio.create_task(_queue(lock, order, "n", urgent=False))]
-        tasks += [
-            asyncio.create_task(_queue(lock, order, f"u{i}", urgent=True, organization="A"))
-            for i in range(6)
-        ]
-        await asyncio.sleep(0.01)
-    await asyncio.gather(*tasks)
-    assert order[6:] == ["u0", "u1", "u2", "u3", "n", "u4", "u5"]
+    early = await _served(lock, [urgent(f"e{i}", "A") for i in range(6)])
+    assert len(early) == 6
+    waiters = [normal("n"), *(urgent(f"u{i}", "A") for i in range(6))]
+    assert await _served(lock, waiters) == ["u0", "u1", "u2", "u3", "n", "u4", "u5"]
 
 
 async def test_one_holder_at_a_time() -> None:
