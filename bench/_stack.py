@@ -395,6 +395,31 @@ class Deck:
         return job_id
 
 
+def jobdeck_env(**values: str) -> dict[str, str]:
+    """The environment of a `python -m jobdeck` process the bench starts: this one's, less
+    any JOBDECK_* setting of the shell (the bench's `values` alone configure it), with the
+    repository importable (bench and test job types) and unbuffered logs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBDECK_")}
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(repo_root()), os.environ.get("PYTHONPATH", "")) if p
+    )
+    env.update(PYTHONUNBUFFERED="1", **values)
+    return env
+
+
+async def start_worker(
+    procs: Processes, name: str, env: dict[str, str], cwd: Path
+) -> subprocess.Popen[bytes]:
+    """`python -m jobdeck worker` as `name`, once it says it is running."""
+    worker = procs.start(name, [sys.executable, "-m", "jobdeck", "worker"], env=env, cwd=cwd)
+
+    async def worker_ready() -> bool:
+        return "worker running" in procs.log_path(name).read_text(errors="replace")
+
+    await wait_until(f"jobdeck worker ({name})", worker_ready, procs, START_TIMEOUT_S)
+    return worker
+
+
 async def start_deck(
     procs: Processes,
     work: Path,
@@ -431,12 +456,7 @@ async def start_deck(
     api_port = free_port()
     data_dir = work / f"{name}-data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBDECK_")}
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(repo_root()), os.environ.get("PYTHONPATH", "")) if p
-    )
-    env.update(
-        PYTHONUNBUFFERED="1",
+    env = jobdeck_env(
         JOBDECK_DATA_DIR=str(data_dir),
         JOBDECK_DATABASE_URL=database_url,
         JOBDECK_TEMPORAL_ADDRESS=temporal_address,
@@ -446,20 +466,14 @@ async def start_deck(
         JOBDECK_JOB_TYPE_MODULES=f'["{JOB_TYPE_MODULE}"]',
         **(extra_env or {}),
     )
-    worker = procs.start(
-        f"{name}-worker", [sys.executable, "-m", "jobdeck", "worker"], env=env, cwd=work
-    )
     api = procs.start(f"{name}-api", [sys.executable, "-m", "jobdeck", "api"], env=env, cwd=work)
+    worker = await start_worker(procs, f"{name}-worker", env, work)
     base_url = f"http://127.0.0.1:{api_port}"
-
-    async def worker_ready() -> bool:
-        return "worker running" in procs.log_path(f"{name}-worker").read_text(errors="replace")
 
     async def api_ready() -> bool:
         async with httpx.AsyncClient(timeout=2) as http:
             return (await http.get(f"{base_url}/readyz")).status_code == 200
 
-    await wait_until(f"jobdeck worker ({name})", worker_ready, procs, START_TIMEOUT_S)
     await wait_until(f"jobdeck API ({name})", api_ready, procs, START_TIMEOUT_S)
     return Deck(
         name=name,

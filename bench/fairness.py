@@ -41,10 +41,10 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import uuid
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,12 +53,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _stack import (  # noqa: E402 (the path above)
-    START_TIMEOUT_S,
     Processes,
+    jobdeck_env,
     load_line,
     percentile,
     repo_root,
-    wait_until,
+    start_worker,
 )
 
 STEP = {"steps": 1, "step_seconds": 0.05}
@@ -174,12 +174,9 @@ async def main(
             await asyncio.sleep(0.2)
             left = await a_left()
 
-    def start_worker(procs: Processes) -> subprocess.Popen[bytes]:
-        """`python -m jobdeck worker` on the bench's settings, in its own process."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("JOBDECK_")}
-        env.update(
-            PYTHONPATH=str(repo_root()),
-            PYTHONUNBUFFERED="1",
+    def worker_env() -> dict[str, str]:
+        """The bench's settings for `python -m jobdeck worker` in its own process."""
+        return jobdeck_env(
             JOBDECK_DATA_DIR=str(work),
             JOBDECK_DATABASE_URL=settings.database_url,
             JOBDECK_TEMPORAL_ADDRESS=settings.temporal_address,
@@ -191,8 +188,6 @@ async def main(
             JOBDECK_PROGRESS_INTERVAL_S=str(settings.progress_interval_s),
             JOBDECK_TEMPORAL_CALL_TIMEOUT_S=str(settings.temporal_call_timeout_s),
         )
-        command = [sys.executable, "-m", "jobdeck", "worker"]
-        return procs.start("worker", command, env=env, cwd=repo_root())
 
     gate = asyncio.Semaphore(8)
 
@@ -203,29 +198,21 @@ async def main(
     load_before, start_load = load_line(), os.getloadavg()[0]
     rounds_seen: list[Round] = []
     procs = Processes(work)
-    workers = []
     try:
-        if not worker_process:
-            workers = build_workers(runtime, registry)
-        if worker_process:
-            start_worker(procs)
-
-            async def worker_ready() -> bool:
-                return "worker running" in procs.log_path("worker").read_text(errors="replace")
-
-            await wait_until("jobdeck worker", worker_ready, procs, START_TIMEOUT_S)
-        for worker in workers:
-            await worker.__aenter__()
-        for r in range(rounds):
-            # Each round starts idle: A's backlog of the round before has drained.
-            await drained()
-            idle, idle_stages = await b_waits(f"{r} idle")
-            await asyncio.gather(*(one(f"{r} {i}") for i in range(flood)))
-            busy, busy_stages = await b_waits(f"{r} busy")
-            pending = (await a_left())["pending"]
-            rounds_seen.append(Round(idle, busy, idle_stages, busy_stages, pending))
-        for worker in workers:
-            await worker.__aexit__(None, None, None)
+        async with AsyncExitStack() as in_process:
+            if worker_process:
+                await start_worker(procs, "worker", worker_env(), repo_root())
+            else:
+                for worker in build_workers(runtime, registry):
+                    await in_process.enter_async_context(worker)
+            for r in range(rounds):
+                # Each round starts idle: A's backlog of the round before has drained.
+                await drained()
+                idle, idle_stages = await b_waits(f"{r} idle")
+                await asyncio.gather(*(one(f"{r} {i}") for i in range(flood)))
+                busy, busy_stages = await b_waits(f"{r} busy")
+                pending = (await a_left())["pending"]
+                rounds_seen.append(Round(idle, busy, idle_stages, busy_stages, pending))
     finally:
         procs.stop()
         await runtime.aclose()

@@ -62,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
     from _stack import (
         POSTGRES_URL,
         free_port,
+        jobdeck_env,
         load_line,
         proc_cpu_seconds,
         run_bench,
@@ -655,8 +656,7 @@ async def start_jobdeck(
         await db.dispose()
 
     api_port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBDECK_")}
-    env.update(
+    env = jobdeck_env(
         JOBDECK_DATA_DIR=str(work / "data"),
         JOBDECK_DATABASE_URL=database_url,
         JOBDECK_TEMPORAL_ADDRESS=client.service_client.config.target_host,

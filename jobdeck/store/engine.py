@@ -215,10 +215,11 @@ class WriteLock:
             raise
 
     def _release(self) -> None:
-        starved = bool(self._normal) and self._urgent_in_a_row >= BOOKKEEPING_EVERY
-        if (not starved and self._hand_to_urgent()) or self._hand_to_normal():
-            return
-        if not self._hand_to_urgent():
+        if self._normal and self._urgent_in_a_row >= BOOKKEEPING_EVERY:
+            handed = self._hand_to_normal() or self._hand_to_urgent()
+        else:
+            handed = self._hand_to_urgent() or self._hand_to_normal()
+        if not handed:
             self._locked = False
 
     def _hand_to_urgent(self) -> bool:
