@@ -2,7 +2,7 @@
 another floods the same task queue, against the same wait on an idle system.
 
     .venv/bin/python bench/fairness.py [--flood 1000] [--samples 20] [--slots 4] [--rounds 3]
-        [--worker-process] [--org-limit N]
+        [--worker-process] [--org-limit N [--after-intake]] [--step-seconds 0.05]
 
 One run starts a Temporal dev server (jobdeck's flags, `matching.enableFairness` on), a
 SQLite app database in a temporary folder, and a worker with `--slots` activity slots
@@ -15,15 +15,18 @@ go through faster and press harder on the two cores the server, the worker and t
 creates share.
 
 Each of `--rounds` rounds: organization B creates `--samples` one-step jobs, one at a
-time, on the idle system (A's backlog of the round before has drained); then organization
-A creates `--flood` jobs at once and, while A's backlog lasts, B again creates `--samples`
-jobs one at a time. Wait-to-start is each B job's created_at -> started_at (the job row's
-times). It prints each round's p95s, B's waits in order and each wait's stages, then
-p50/p95 of every round's samples pooled and their ratio (the issue's goal: p95 at
-saturation < 2x idle), and where B's wait goes, stage by stage, from each job's history.
-An eager activity (handed out with the workflow task, not through the queue) shows a
-slot wait of 0; Temporal writes a step's ACTIVITY_TASK_STARTED when the step ends, so
-for a step that runs long the "slot" stage includes its run and the next is negative.
+time, on the idle system (A's backlog of the round before has drained); then
+organization A creates `--flood` jobs at once and, while A's backlog lasts, B again
+creates `--samples` jobs one at a time (with --after-intake, once every A job has taken
+its place in A's line or a slot: the flood queued, not still being taken in). Every job
+is one step of --step-seconds (a sleep, as a provider call would be). Wait-to-start is
+each B job's created_at -> started_at (the job row's times). It prints each round's
+p95s, B's waits in order and each wait's stages, then p50/p95 of every round's samples
+pooled and their ratio (the issue's goal: p95 at saturation < 2x idle), and where B's
+wait goes, stage by stage, from each job's history. An eager activity (handed out with
+the workflow task, not through the queue) shows a slot wait of 0; Temporal writes a
+step's ACTIVITY_TASK_STARTED when the step ends, so for a step that runs long the "slot"
+stage includes its run and the next is negative.
 
 With 20 samples a p95 is the second-largest wait, so one slow sample moves a round's ratio
 a lot; the pooled p95 (60 samples a phase with 3 rounds) is the figure. MET is printed only
@@ -61,11 +64,16 @@ from _stack import (  # noqa: E402 (the path above)
     start_worker,
 )
 
-STEP = {"steps": 1, "step_seconds": 0.05}
-
 
 async def main(
-    flood: int, samples: int, slots: int, rounds: int, worker_process: bool, org_limit: int
+    flood: int,
+    samples: int,
+    slots: int,
+    rounds: int,
+    worker_process: bool,
+    org_limit: int,
+    step_seconds: float,
+    after_intake: bool,
 ) -> None:
     from temporalio.api.enums.v1 import EventType
     from temporalio.testing import WorkflowEnvironment
@@ -77,6 +85,7 @@ async def main(
     from jobdeck.runtime import Runtime
     from jobdeck.services.jobs import JobControl, NewJob
     from jobdeck.store import jobs as job_store
+    from jobdeck.store import limits as limit_store
     from jobdeck.store.accounts import Principal, Role
     from jobdeck.store.engine import Database
     from jobdeck.store.migrate import upgrade_async
@@ -113,6 +122,7 @@ async def main(
         return Principal(made.user_id, made.organization_id, Role.ADMIN, "bench")
 
     a, b = await principal("org-a"), await principal("org-b")
+    step = {"steps": 1, "step_seconds": step_seconds}
 
     async def wait_to_start(job_id: str) -> float:
         while True:
@@ -158,7 +168,7 @@ async def main(
     async def b_waits(label: str) -> tuple[list[float], list[dict[str, float]]]:
         waits, ids = [], []
         for i in range(samples):
-            job, _ = await control.create(b, NewJob("test-steps", f"b {label} {i}", STEP))
+            job, _ = await control.create(b, NewJob("test-steps", f"b {label} {i}", step))
             waits.append(await wait_to_start(job.id))
             ids.append(job.id)
         return waits, [await stages_of(job_id) for job_id in ids]
@@ -166,6 +176,22 @@ async def main(
     async def a_left() -> dict[str, int]:
         async with db.read() as session:
             return await job_store.job_stats(session, organization_id=a.organization_id)
+
+    async def a_taken_in() -> int:
+        """A's jobs that have a place in A's line or a slot, or have ended."""
+        async with db.read() as session:
+            held, waiting = await limit_store.slot_usage(session, organization_id=a.organization_id)
+            left = await job_store.job_stats(session, organization_id=a.organization_id)
+        ended = left["total"] - left["pending"] - left["active"]
+        return sum(held.values()) + sum(waiting.values()) + ended
+
+    async def intake_done(ended_before: int) -> None:
+        """Until every job of the flood has passed its first workflow task: in line for
+        a slot, holding one, or ended."""
+        taken = await a_taken_in()
+        while taken - ended_before < flood:
+            await asyncio.sleep(0.2)
+            taken = await a_taken_in()
 
     async def drained() -> None:
         """Until A has no job left pending or active (polled: rows, not events)."""
@@ -193,7 +219,7 @@ async def main(
 
     async def one(label: str) -> None:
         async with gate:
-            await control.create(a, NewJob("test-steps", f"a {label}", STEP))
+            await control.create(a, NewJob("test-steps", f"a {label}", step))
 
     load_before, start_load = load_line(), os.getloadavg()[0]
     rounds_seen: list[Round] = []
@@ -209,7 +235,10 @@ async def main(
                 # Each round starts idle: A's backlog of the round before has drained.
                 await drained()
                 idle, idle_stages = await b_waits(f"{r} idle")
+                ended_before = await a_taken_in()
                 await asyncio.gather(*(one(f"{r} {i}") for i in range(flood)))
+                if after_intake:
+                    await intake_done(ended_before)
                 busy, busy_stages = await b_waits(f"{r} busy")
                 pending = (await a_left())["pending"]
                 rounds_seen.append(Round(idle, busy, idle_stages, busy_stages, pending))
@@ -218,7 +247,12 @@ async def main(
         await runtime.aclose()
         await db.dispose()
         await env.shutdown()
-    report(rounds_seen, flood, samples, slots, org_limit, (load_before, start_load), load_line())
+    report(
+        rounds_seen,
+        (flood, samples, slots, org_limit, step_seconds, after_intake),
+        (load_before, start_load),
+        load_line(),
+    )
 
 
 @dataclass
@@ -232,19 +266,18 @@ class Round:
 
 def report(
     rounds: list[Round],
-    flood: int,
-    samples: int,
-    slots: int,
-    org_limit: int,
+    shape: tuple[int, int, int, int, float, bool],
     start: tuple[str, float],
     after: str,
 ) -> None:
     """Each round's figures, then every round's samples pooled: with 20 samples a p95 is
     the second-largest wait, so one slow sample moves it; the pooled p95 is the figure."""
     out = print  # noqa: T201
+    flood, samples, slots, org_limit, step_seconds, after_intake = shape
     out(
-        f"flood {flood} jobs of A, {slots} activity slots, {samples} B jobs each phase, "
-        f"active jobs per organization: {org_limit or 'no limit'}"
+        f"flood {flood} jobs of A, one {step_seconds:g} s step each, {slots} activity slots, "
+        f"{samples} B jobs each phase, active jobs per organization: {org_limit or 'no limit'}"
+        + (", B's samples after A's flood was taken in" if after_intake else "")
     )
     before, start_load = start
     out(f"before: {before}")
@@ -307,9 +340,37 @@ if __name__ == "__main__":
         action="store_true",
         help="run the worker as its own `python -m jobdeck worker` process",
     )
+    parser.add_argument(
+        "--step-seconds",
+        type=float,
+        default=0.05,
+        help="how long each job's one step waits, as a provider call would (default 0.05)",
+    )
+    parser.add_argument(
+        "--after-intake",
+        action="store_true",
+        help="with --org-limit: B's busy samples start once every A job is in A's line or "
+        "has a slot (the flood queued), not as soon as A's creates return",
+    )
     args = parser.parse_args()
+    if args.after_intake and not args.org_limit:
+        parser.error(
+            "--after-intake needs --org-limit: without a limit A's jobs wait in Temporal's "
+            "task queue, which they reach as their creates return"
+        )
     if args.org_limit < 0:
         parser.error(f"--org-limit must be 0 (no limit) or more, not {args.org_limit}")
+    if not 0 <= args.step_seconds <= 60:
+        parser.error(f"--step-seconds must be 0 to 60, not {args.step_seconds:g}")
     asyncio.run(
-        main(args.flood, args.samples, args.slots, args.rounds, args.worker_process, args.org_limit)
+        main(
+            args.flood,
+            args.samples,
+            args.slots,
+            args.rounds,
+            args.worker_process,
+            args.org_limit,
+            args.step_seconds,
+            args.after_intake,
+        )
     )
