@@ -23,7 +23,9 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from urllib.parse import urlparse
 
 import httpx
@@ -43,31 +45,19 @@ def _host_port(address: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-def _wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the Temporal server exited with code {proc.returncode}")
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout:.0f} s")
+def listens(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
-def _wait_for_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the API exited with code {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer after {timeout:.0f} s")
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 @dataclass
@@ -173,6 +163,36 @@ class Supervisor:
                 print(f"  stopped {child.name}", flush=True)
 
 
+def wait_until_ready(
+    supervisor: Supervisor,
+    children: list[Child],
+    checks: list[tuple[str, Callable[[], bool]]],
+    timeout: float,
+) -> None:
+    """Until `children` all run and every check passes, at one moment. A child that exits
+    meanwhile is restarted by the supervisor and waited for again (a crash loop ends the
+    wait), so `up` never says it is up while part of it is down: the dev server can exit
+    after it listens, having lost the race for one of the ports it picks for itself, and
+    the worker then exits too, unable to connect."""
+    deadline = time.monotonic() + timeout
+    while True:
+        crash_loop = supervisor.check()
+        if crash_loop:
+            raise RuntimeError(crash_loop)
+        waiting = [
+            child.name
+            for child in children
+            if child.proc is None or child.restart_at is not None or child.proc.poll() is not None
+        ]
+        if not waiting:
+            waiting = [name for name, ready in checks if not ready()]
+            if not waiting:
+                return
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"not ready after {timeout:.0f} s: {', '.join(waiting)}")
+        time.sleep(0.2)
+
+
 async def _prepare(settings: Settings) -> str | None:
     db = Database.connect(settings.database_url)
     try:
@@ -256,15 +276,25 @@ def up(settings: Settings) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     try:
-        _wait_for_port(t_host, t_port, supervisor.start(temporal), timeout=60)
-        started = [(child, supervisor.start(child)) for child in children]
+        supervisor.start(temporal)
+        temporal_listens = (
+            f"the Temporal server on {t_host}:{t_port}",
+            partial(listens, t_host, t_port),
+        )
+        wait_until_ready(supervisor, [temporal], [temporal_listens], timeout=60)
+        for child in children:
+            supervisor.start(child)
         api_urls = [
             f"http://{settings.api_host}:{child.env['JOBDECK_API_PORT']}"
-            for child, _ in started
+            for child in children
             if child.tier == "api" and child.env
         ]
-        for url, (_, proc) in zip(api_urls, started[settings.workers :], strict=True):
-            _wait_for_http(f"{url}/healthz", proc, timeout=60)
+        apis_answer = [
+            (f"the API at {url}", partial(answers, f"{url}/healthz")) for url in api_urls
+        ]
+        wait_until_ready(
+            supervisor, [temporal, *children], [temporal_listens, *apis_answer], timeout=60
+        )
 
         api_url = api_urls[0]
         print(f"\njobdeck is up\n  API and dashboard  {api_url}")

@@ -1,14 +1,16 @@
 """`jobdeck up`'s supervisor, with stand-in children: a crashed child is restarted after a
-backoff and said so; a child that keeps crashing is a crash loop, which stops everything."""
+backoff and said so; a child that keeps crashing is a crash loop, which stops everything;
+`up` is ready only when every child runs and every check passes at one moment."""
 
 from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from jobdeck.launcher import Child, Supervisor
+from jobdeck.launcher import Child, Supervisor, wait_until_ready
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 CRASHER = [sys.executable, "-c", "import sys; sys.exit(3)"]
@@ -59,3 +61,61 @@ def test_a_crash_loop_stops_everything(capsys: pytest.CaptureFixture[str]) -> No
     assert other.proc is not None and other.proc.poll() is not None  # stopped too
     err = capsys.readouterr().err
     assert err.count("api exited with code 3; restarting it") == 2
+
+
+def _dies_first_time(marker: Path) -> list[str]:
+    """A child that exits with code 2 on its first start and runs on the next (as the dev
+    server does when it loses the race for one of the ports it picks for itself)."""
+    script = (
+        "import pathlib, sys, time\n"
+        f"marker = pathlib.Path({str(marker)!r})\n"
+        "if not marker.exists():\n"
+        "    marker.touch()\n"
+        "    sys.exit(2)\n"
+        "time.sleep(60)\n"
+    )
+    return [sys.executable, "-c", script]
+
+
+def test_ready_waits_for_a_child_that_died_to_be_restarted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    temporal = Child("temporal", _dies_first_time(tmp_path / "started-once"))
+    worker = Child("worker", SLEEPER)
+    supervisor = Supervisor([temporal, worker], first_backoff_s=0.1)
+    first = supervisor.start(temporal)
+    supervisor.start(worker)
+    try:
+        # The check passes once the first start has died, as the API answered its health
+        # check only after the dev server had exited: the wait must see that and wait on.
+        died = ("the API answers", lambda: first.poll() is not None)
+        wait_until_ready(supervisor, [temporal, worker], [died], timeout=20)
+        assert len(temporal.starts) == 2
+        assert temporal.proc is not None and temporal.proc.poll() is None
+        err = capsys.readouterr().err
+        assert "temporal exited with code 2; restarting it in 0 s" in err
+        assert "restarted temporal" in err
+    finally:
+        supervisor.stop()
+
+
+def test_ready_names_what_never_came_up() -> None:
+    api = Child("api", SLEEPER)
+    supervisor = Supervisor([api])
+    supervisor.start(api)
+    try:
+        with pytest.raises(RuntimeError, match=r"not ready after 1 s: the API at http://x"):
+            wait_until_ready(supervisor, [api], [("the API at http://x", lambda: False)], 1)
+    finally:
+        supervisor.stop()
+
+
+def test_ready_ends_on_a_crash_loop() -> None:
+    temporal = Child("temporal", CRASHER)
+    supervisor = Supervisor([temporal], max_restarts=3, first_backoff_s=0.01)
+    supervisor.start(temporal)
+    try:
+        with pytest.raises(RuntimeError, match=r"temporal exited with code 3, 3 times"):
+            wait_until_ready(supervisor, [temporal], [("listens", lambda: False)], timeout=20)
+    finally:
+        supervisor.stop()
