@@ -171,9 +171,9 @@ def wait_until_ready(
 ) -> None:
     """Until `children` all run and every check passes, at one moment. A child that exits
     meanwhile is restarted by the supervisor and waited for again (a crash loop ends the
-    wait), so `up` never says it is up while part of it is down: the dev server can exit
-    after it listens, having lost the race for one of the ports it picks for itself, and
-    the worker then exits too, unable to connect."""
+    wait), so `up` never says it is up while part of it is down. In a CI run the dev server
+    exited with code 2 after it listened (most likely a lost race for one of the ports it
+    picks for itself), the worker then exited unable to connect, and the banner showed."""
     deadline = time.monotonic() + timeout
     while True:
         crash_loop = supervisor.check()
