@@ -168,14 +168,16 @@ def wait_until_ready(
     children: list[Child],
     checks: list[tuple[str, Callable[[], bool]]],
     timeout: float,
-) -> None:
-    """Until `children` all run and every check passes, at one moment. A child that exits
+    stopped: Callable[[], bool] = lambda: False,
+) -> bool:
+    """Until `children` all run and every check passes, at one moment (True), or until
+    `stopped` says Ctrl-C came meanwhile (False). A child that exits
     meanwhile is restarted by the supervisor and waited for again (a crash loop ends the
     wait), so `up` never says it is up while part of it is down. In a CI run the dev server
     exited with code 2 after it listened (most likely a lost race for one of the ports it
     picks for itself), the worker then exited unable to connect, and the banner showed."""
     deadline = time.monotonic() + timeout
-    while True:
+    while not stopped():
         crash_loop = supervisor.check()
         if crash_loop:
             raise RuntimeError(crash_loop)
@@ -187,10 +189,11 @@ def wait_until_ready(
         if not waiting:
             waiting = [name for name, ready in checks if not ready()]
             if not waiting:
-                return
+                return True
         if time.monotonic() >= deadline:
             raise RuntimeError(f"not ready after {timeout:.0f} s: {', '.join(waiting)}")
         time.sleep(0.2)
+    return False
 
 
 async def _prepare(settings: Settings) -> str | None:
@@ -281,7 +284,11 @@ def up(settings: Settings) -> int:
             f"the Temporal server on {t_host}:{t_port}",
             partial(listens, t_host, t_port),
         )
-        wait_until_ready(supervisor, [temporal], [temporal_listens], timeout=60)
+        if not wait_until_ready(
+            supervisor, [temporal], [temporal_listens], timeout=60, stopped=lambda: stopping
+        ):
+            print("\nstopping jobdeck", flush=True)
+            return 0
         for child in children:
             supervisor.start(child)
         api_urls = [
@@ -292,9 +299,15 @@ def up(settings: Settings) -> int:
         apis_answer = [
             (f"the API at {url}", partial(answers, f"{url}/healthz")) for url in api_urls
         ]
-        wait_until_ready(
-            supervisor, [temporal, *children], [temporal_listens, *apis_answer], timeout=60
-        )
+        if not wait_until_ready(
+            supervisor,
+            [temporal, *children],
+            [temporal_listens, *apis_answer],
+            timeout=60,
+            stopped=lambda: stopping,
+        ):
+            print("\nstopping jobdeck", flush=True)
+            return 0
 
         api_url = api_urls[0]
         print(f"\njobdeck is up\n  API and dashboard  {api_url}")

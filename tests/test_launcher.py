@@ -89,7 +89,7 @@ def test_ready_waits_for_a_child_that_died_to_be_restarted(
         # The check passes once the first start has died, as the API answered its health
         # check only after the dev server had exited: the wait must see that and wait on.
         died = ("the API answers", lambda: first.poll() is not None)
-        wait_until_ready(supervisor, [temporal, worker], [died], timeout=20)
+        assert wait_until_ready(supervisor, [temporal, worker], [died], timeout=20)
         assert len(temporal.starts) == 2
         assert temporal.proc is not None and temporal.proc.poll() is None
         err = capsys.readouterr().err
@@ -119,3 +119,19 @@ def test_ready_ends_on_a_crash_loop() -> None:
             wait_until_ready(supervisor, [temporal], [("listens", lambda: False)], timeout=20)
     finally:
         supervisor.stop()
+
+
+def test_ready_gives_up_at_ctrl_c() -> None:
+    api = Child("api", SLEEPER)
+    supervisor = Supervisor([api])
+    supervisor.start(api)
+    began = time.monotonic()
+    try:
+        ready = wait_until_ready(
+            supervisor, [api], [("never", lambda: False)], timeout=30, stopped=lambda: True
+        )
+        waited = time.monotonic() - began
+    finally:
+        supervisor.stop()
+    assert ready is False
+    assert waited < 5  # at once, not after the 30 s timeout
