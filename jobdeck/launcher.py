@@ -174,8 +174,8 @@ def wait_until_ready(
     `stopped` says Ctrl-C came meanwhile (False). A child that exits
     meanwhile is restarted by the supervisor and waited for again (a crash loop ends the
     wait), so `up` never says it is up while part of it is down. In a CI run the dev server
-    exited with code 2 after it listened (most likely a lost race for one of the ports it
-    picks for itself), the worker then exited unable to connect, and the banner showed."""
+    exited with code 2 after it listened (its output was not kept), the worker then exited
+    unable to connect, and the banner showed over both."""
     deadline = time.monotonic() + timeout
     while not stopped():
         crash_loop = supervisor.check()
