@@ -173,9 +173,10 @@ def wait_until_ready(
     """Until `children` all run and every check passes, at one moment (True), or until
     `stopped` says Ctrl-C came meanwhile (False). A child that exits
     meanwhile is restarted by the supervisor and waited for again (a crash loop ends the
-    wait), so `up` never says it is up while part of it is down. In a CI run the dev server
-    exited with code 2 after it listened (its output was not kept), the worker then exited
-    unable to connect, and the banner showed over both."""
+    wait), so `up` never says it is up while part of it is down. The dev server panics
+    (exit code 2) when its port is taken between the CLI's own check and the server's bind,
+    as happens to a port picked free while other programs start servers: in a CI run the
+    banner showed over that dead server and a worker that had exited unable to connect."""
     deadline = time.monotonic() + timeout
     while not stopped():
         crash_loop = supervisor.check()
