@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,61 +80,62 @@ def _dies_first_time(marker: Path) -> list[str]:
     return [sys.executable, "-c", script]
 
 
+@contextmanager
+def _supervised(*children: Child, **options: Any) -> Iterator[Supervisor]:
+    """A supervisor of `children`, each started, stopped at the end."""
+    supervisor = Supervisor(list(children), **options)
+    for child in children:
+        supervisor.start(child)
+    try:
+        yield supervisor
+    finally:
+        supervisor.stop()
+
+
 def test_ready_waits_for_a_child_that_died_to_be_restarted(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     temporal = Child("temporal", _dies_first_time(tmp_path / "started-once"))
     worker = Child("worker", SLEEPER)
-    supervisor = Supervisor([temporal, worker], first_backoff_s=0.1)
-    first = supervisor.start(temporal)
-    supervisor.start(worker)
-    try:
+    with _supervised(temporal, worker, first_backoff_s=0.1) as supervisor:
+        first = temporal.proc
+        assert first is not None
         # The check passes once the first start has died, as the API answered its health
         # check only after the dev server had exited: the wait must see that and wait on.
         died = ("the API answers", lambda: first.poll() is not None)
         assert wait_until_ready(supervisor, [temporal, worker], [died], timeout=20)
         assert len(temporal.starts) == 2
         assert temporal.proc is not None and temporal.proc.poll() is None
-        err = capsys.readouterr().err
-        assert "temporal exited with code 2; restarting it in 0 s" in err
-        assert "restarted temporal" in err
-    finally:
-        supervisor.stop()
+    err = capsys.readouterr().err
+    assert "temporal exited with code 2; restarting it in 0 s" in err
+    assert "restarted temporal" in err
 
 
 def test_ready_names_what_never_came_up() -> None:
     api = Child("api", SLEEPER)
-    supervisor = Supervisor([api])
-    supervisor.start(api)
-    try:
-        with pytest.raises(RuntimeError, match=r"not ready after 1 s: the API at http://x"):
-            wait_until_ready(supervisor, [api], [("the API at http://x", lambda: False)], 1)
-    finally:
-        supervisor.stop()
+    with (
+        _supervised(api) as supervisor,
+        pytest.raises(RuntimeError, match=r"not ready after 1 s: the API at http://x"),
+    ):
+        wait_until_ready(supervisor, [api], [("the API at http://x", lambda: False)], 1)
 
 
 def test_ready_ends_on_a_crash_loop() -> None:
     temporal = Child("temporal", CRASHER)
-    supervisor = Supervisor([temporal], max_restarts=3, first_backoff_s=0.01)
-    supervisor.start(temporal)
-    try:
-        with pytest.raises(RuntimeError, match=r"temporal exited with code 3, 3 times"):
-            wait_until_ready(supervisor, [temporal], [("listens", lambda: False)], timeout=20)
-    finally:
-        supervisor.stop()
+    with (
+        _supervised(temporal, max_restarts=3, first_backoff_s=0.01) as supervisor,
+        pytest.raises(RuntimeError, match=r"temporal exited with code 3, 3 times"),
+    ):
+        wait_until_ready(supervisor, [temporal], [("listens", lambda: False)], timeout=20)
 
 
 def test_ready_gives_up_at_ctrl_c() -> None:
     api = Child("api", SLEEPER)
-    supervisor = Supervisor([api])
-    supervisor.start(api)
-    began = time.monotonic()
-    try:
+    with _supervised(api) as supervisor:
+        began = time.monotonic()
         ready = wait_until_ready(
             supervisor, [api], [("never", lambda: False)], timeout=30, stopped=lambda: True
         )
         waited = time.monotonic() - began
-    finally:
-        supervisor.stop()
     assert ready is False
     assert waited < 5  # at once, not after the 30 s timeout
