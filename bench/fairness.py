@@ -65,16 +65,21 @@ from _stack import (  # noqa: E402 (the path above)
 )
 
 
-async def main(
-    flood: int,
-    samples: int,
-    slots: int,
-    rounds: int,
-    worker_process: bool,
-    org_limit: int,
-    step_seconds: float,
-    after_intake: bool,
-) -> None:
+@dataclass(frozen=True)
+class Shape:
+    """One run's set-up, as the command line gave it."""
+
+    flood: int
+    samples: int
+    slots: int
+    rounds: int
+    worker_process: bool
+    org_limit: int
+    step_seconds: float
+    after_intake: bool
+
+
+async def main(shape: Shape) -> None:
     from temporalio.api.enums.v1 import EventType
     from temporalio.testing import WorkflowEnvironment
 
@@ -103,9 +108,9 @@ async def main(
         temporal_address=env.client.service_client.config.target_host,
         task_queue=f"bench-{uuid.uuid4().hex[:8]}",
         job_type_modules=["tests.jobtypes"],
-        worker_max_concurrent_activities=slots,
+        worker_max_concurrent_activities=shape.slots,
         worker_training="off",
-        limit_active_jobs=org_limit or 100_000,
+        limit_active_jobs=shape.org_limit or 100_000,
         progress_interval_s=0.05,
         temporal_call_timeout_s=30,  # a loaded machine: a slow start is not an outage
     )
@@ -122,7 +127,7 @@ async def main(
         return Principal(made.user_id, made.organization_id, Role.ADMIN, "bench")
 
     a, b = await principal("org-a"), await principal("org-b")
-    step = {"steps": 1, "step_seconds": step_seconds}
+    step = {"steps": 1, "step_seconds": shape.step_seconds}
 
     async def wait_to_start(job_id: str) -> float:
         while True:
@@ -167,7 +172,7 @@ async def main(
 
     async def b_waits(label: str) -> tuple[list[float], list[dict[str, float]]]:
         waits, ids = [], []
-        for i in range(samples):
+        for i in range(shape.samples):
             job, _ = await control.create(b, NewJob("test-steps", f"b {label} {i}", step))
             waits.append(await wait_to_start(job.id))
             ids.append(job.id)
@@ -181,7 +186,7 @@ async def main(
         """A's jobs that have a place in A's line or a slot, or have ended."""
         async with db.read() as session:
             held, waiting = await limit_store.slot_usage(session, organization_id=a.organization_id)
-            left = await job_store.job_stats(session, organization_id=a.organization_id)
+        left = await a_left()
         ended = left["total"] - left["pending"] - left["active"]
         return sum(held.values()) + sum(waiting.values()) + ended
 
@@ -189,7 +194,7 @@ async def main(
         """Until every job of the flood has passed its first workflow task: in line for
         a slot, holding one, or ended."""
         taken = await a_taken_in()
-        while taken - ended_before < flood:
+        while taken - ended_before < shape.flood:
             await asyncio.sleep(0.2)
             taken = await a_taken_in()
 
@@ -208,7 +213,7 @@ async def main(
             JOBDECK_TEMPORAL_ADDRESS=settings.temporal_address,
             JOBDECK_TASK_QUEUE=settings.task_queue,
             JOBDECK_JOB_TYPE_MODULES='["tests.jobtypes"]',
-            JOBDECK_WORKER_MAX_CONCURRENT_ACTIVITIES=str(slots),
+            JOBDECK_WORKER_MAX_CONCURRENT_ACTIVITIES=str(shape.slots),
             JOBDECK_WORKER_TRAINING="off",
             JOBDECK_LIMIT_ACTIVE_JOBS=str(settings.limit_active_jobs),
             JOBDECK_PROGRESS_INTERVAL_S=str(settings.progress_interval_s),
@@ -226,18 +231,18 @@ async def main(
     procs = Processes(work)
     try:
         async with AsyncExitStack() as in_process:
-            if worker_process:
+            if shape.worker_process:
                 await start_worker(procs, "worker", worker_env(), repo_root())
             else:
                 for worker in build_workers(runtime, registry):
                     await in_process.enter_async_context(worker)
-            for r in range(rounds):
+            for r in range(shape.rounds):
                 # Each round starts idle: A's backlog of the round before has drained.
                 await drained()
                 idle, idle_stages = await b_waits(f"{r} idle")
-                ended_before = await a_taken_in()
-                await asyncio.gather(*(one(f"{r} {i}") for i in range(flood)))
-                if after_intake:
+                ended_before = await a_taken_in() if shape.after_intake else 0
+                await asyncio.gather(*(one(f"{r} {i}") for i in range(shape.flood)))
+                if shape.after_intake:
                     await intake_done(ended_before)
                 busy, busy_stages = await b_waits(f"{r} busy")
                 pending = (await a_left())["pending"]
@@ -247,12 +252,7 @@ async def main(
         await runtime.aclose()
         await db.dispose()
         await env.shutdown()
-    report(
-        rounds_seen,
-        (flood, samples, slots, org_limit, step_seconds, after_intake),
-        (load_before, start_load),
-        load_line(),
-    )
+    report(rounds_seen, shape, (load_before, start_load), load_line())
 
 
 @dataclass
@@ -266,18 +266,18 @@ class Round:
 
 def report(
     rounds: list[Round],
-    shape: tuple[int, int, int, int, float, bool],
+    shape: Shape,
     start: tuple[str, float],
     after: str,
 ) -> None:
     """Each round's figures, then every round's samples pooled: with 20 samples a p95 is
     the second-largest wait, so one slow sample moves it; the pooled p95 is the figure."""
     out = print  # noqa: T201
-    flood, samples, slots, org_limit, step_seconds, after_intake = shape
     out(
-        f"flood {flood} jobs of A, one {step_seconds:g} s step each, {slots} activity slots, "
-        f"{samples} B jobs each phase, active jobs per organization: {org_limit or 'no limit'}"
-        + (", B's samples after A's flood was taken in" if after_intake else "")
+        f"flood {shape.flood} jobs of A, one {shape.step_seconds:g} s step each, "
+        f"{shape.slots} activity slots, {shape.samples} B jobs each phase, active jobs per "
+        f"organization: {shape.org_limit or 'no limit'}"
+        + (", B's samples after A's flood was taken in" if shape.after_intake else "")
     )
     before, start_load = start
     out(f"before: {before}")
@@ -362,15 +362,4 @@ if __name__ == "__main__":
         parser.error(f"--org-limit must be 0 (no limit) or more, not {args.org_limit}")
     if not 0 <= args.step_seconds <= 60:
         parser.error(f"--step-seconds must be 0 to 60, not {args.step_seconds:g}")
-    asyncio.run(
-        main(
-            args.flood,
-            args.samples,
-            args.slots,
-            args.rounds,
-            args.worker_process,
-            args.org_limit,
-            args.step_seconds,
-            args.after_intake,
-        )
-    )
+    asyncio.run(main(Shape(**vars(args))))

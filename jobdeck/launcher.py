@@ -171,9 +171,9 @@ def wait_until_ready(
     stopped: Callable[[], bool] = lambda: False,
 ) -> bool:
     """Until `children` all run and every check passes, at one moment (True), or until
-    `stopped` says Ctrl-C came meanwhile (False). A child that exits
-    meanwhile is restarted by the supervisor and waited for again (a crash loop ends the
-    wait), so `up` never says it is up while part of it is down. The dev server panics
+    `stopped` says Ctrl-C came meanwhile (False). A child that exits meanwhile is
+    restarted by the supervisor and waited for again (a crash loop ends the wait), so
+    `up` never says it is up while part of it is down. The dev server panics
     (exit code 2) when its port is taken between the CLI's own check and the server's bind,
     as happens to a port picked free while other programs start servers: in a CI run the
     banner showed over that dead server and a worker that had exited unable to connect."""
@@ -240,6 +240,24 @@ def app_children(settings: Settings, env: dict[str, str]) -> list[Child]:
     return workers + apis
 
 
+def _say_up(settings: Settings, api_urls: list[str], new_key: str | None) -> None:
+    api_url = api_urls[0]
+    print(f"\njobdeck is up\n  API and dashboard  {api_url}")
+    for url in api_urls[1:]:
+        print(f"                     {url}")
+    if settings.workers > 1:
+        print(f"  workers            {settings.workers}")
+    print(f"  API docs           {api_url}/docs\n  Temporal Web UI    {settings.temporal_ui_url}")
+    if new_key:
+        print(
+            f"  admin API key      {new_key}\n"
+            f"                     (shown once; also saved in {admin_key_path(settings)})"
+        )
+    else:
+        print(f"  admin API key      in {admin_key_path(settings)}")
+    print("Press Ctrl-C to stop.\n", flush=True)
+
+
 def up(settings: Settings) -> int:
     # Job inputs, datasets, the admin key: readable by this user only, and so is everything
     # the children write (they inherit the umask).
@@ -280,18 +298,10 @@ def up(settings: Settings) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     try:
-        supervisor.start(temporal)
         temporal_listens = (
             f"the Temporal server on {t_host}:{t_port}",
             partial(listens, t_host, t_port),
         )
-        if not wait_until_ready(
-            supervisor, [temporal], [temporal_listens], timeout=60, stopped=lambda: stopping
-        ):
-            print("\nstopping jobdeck", flush=True)
-            return 0
-        for child in children:
-            supervisor.start(child)
         api_urls = [
             f"http://{settings.api_host}:{child.env['JOBDECK_API_PORT']}"
             for child in children
@@ -300,40 +310,26 @@ def up(settings: Settings) -> int:
         apis_answer = [
             (f"the API at {url}", partial(answers, f"{url}/healthz")) for url in api_urls
         ]
-        if not wait_until_ready(
-            supervisor,
-            [temporal, *children],
-            [temporal_listens, *apis_answer],
-            timeout=60,
-            stopped=lambda: stopping,
-        ):
-            print("\nstopping jobdeck", flush=True)
-            return 0
 
-        api_url = api_urls[0]
-        print(f"\njobdeck is up\n  API and dashboard  {api_url}")
-        for url in api_urls[1:]:
-            print(f"                     {url}")
-        if settings.workers > 1:
-            print(f"  workers            {settings.workers}")
-        print(
-            f"  API docs           {api_url}/docs\n  Temporal Web UI    {settings.temporal_ui_url}"
-        )
-        if new_key:
-            print(
-                f"  admin API key      {new_key}\n"
-                f"                     (shown once; also saved in {admin_key_path(settings)})"
+        def ready(waited: list[Child], checks: list[tuple[str, Callable[[], bool]]]) -> bool:
+            return wait_until_ready(
+                supervisor, waited, checks, timeout=60, stopped=lambda: stopping
             )
-        else:
-            print(f"  admin API key      in {admin_key_path(settings)}")
-        print("Press Ctrl-C to stop.\n", flush=True)
 
-        while not stopping:
-            crash_loop = supervisor.check()
-            if crash_loop:
-                print(crash_loop, file=sys.stderr, flush=True)
-                return 1
-            time.sleep(0.3)
+        supervisor.start(temporal)
+        started = ready([temporal], [temporal_listens])
+        if started:
+            for child in children:
+                supervisor.start(child)
+            started = ready([temporal, *children], [temporal_listens, *apis_answer])
+        if started:
+            _say_up(settings, api_urls, new_key)
+            while not stopping:
+                crash_loop = supervisor.check()
+                if crash_loop:
+                    print(crash_loop, file=sys.stderr, flush=True)
+                    return 1
+                time.sleep(0.3)
         print("\nstopping jobdeck", flush=True)
         return 0
     except RuntimeError as err:
